@@ -1,0 +1,99 @@
+"""The ``emitcheck`` command: list, run one cell, run the matrix, merge reports.
+
+Bad input (an unknown cell id, factor value or pattern) exits 2 with a message
+that lists what is valid; ``run`` and ``matrix`` exit 0 when every cell matched
+its expectation and 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import click
+
+from . import cells, report, runner
+
+
+def _color() -> bool:
+    return sys.stdout.isatty()
+
+
+def _width() -> int:
+    return max(132, shutil.get_terminal_size((140, 20)).columns)
+
+
+def _select(pattern: str | None) -> list[cells.Cell]:
+    try:
+        return cells.select(pattern)
+    except cells.CellError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+@click.group()
+@click.version_option(package_name="emitcheck")
+def main() -> None:
+    """Which ways of emitting from background work reach Socket.IO clients."""
+
+
+@main.command("list")
+def list_cells() -> None:
+    """Print every cell id, one a line."""
+    for cell in cells.all_cells():
+        click.echo(cell.id)
+
+
+@main.command()
+@click.argument("cell_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def run(cell_id: str, as_json: bool) -> None:
+    """Run one cell (a real server and a real client) and print its verdict."""
+    try:
+        cell = cells.parse(cell_id)
+    except cells.CellError as exc:
+        raise click.UsageError(str(exc)) from None
+    result = runner.run_cell(cell).to_json()
+    click.echo(json.dumps(result, indent=2) if as_json else report.summary(result))
+    sys.exit(0 if result["matches"] else 1)
+
+
+@main.command()
+@click.option("-k", "pattern", help="Only cells whose id contains PATTERN "
+              "(or matches it as a glob); several separated by commas.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of results.")
+@click.option("--jobs", type=click.IntRange(1, 64), default=None,
+              help="Cells run at once (default: 4 per core).")
+def matrix(pattern: str | None, as_json: bool, jobs: int | None) -> None:
+    """Run many cells at once and print the grid."""
+    selected = _select(pattern)
+    results = [r.to_json() for r in runner.run_many(selected, jobs=jobs)]
+    if as_json:
+        click.echo(json.dumps(results, indent=2))
+    else:
+        click.echo(report.render(report.grid(results), color=_color(), width=_width()), nl=False)
+        for result in results:
+            if not result["matches"]:
+                click.echo(report.summary(result))
+    sys.exit(0 if all(r["matches"] for r in results) else 1)
+
+
+@main.command("report")
+@click.argument("paths", nargs=-1, required=True,
+                type=click.Path(exists=True, path_type=Path))
+def report_cmd(paths: tuple[Path, ...]) -> None:
+    """Merge result files (JSON from --emitcheck-json or matrix --json) into one grid."""
+    try:
+        results = report.load(list(paths))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise click.UsageError(f"cannot read the results: {exc}") from None
+    if not results:
+        raise click.UsageError(f"no results found in {', '.join(map(str, paths))}")
+    click.echo(report.render(report.grid(results, "emitcheck matrix (all environments)"),
+                             color=_color(), width=_width()), nl=False)
+    sys.exit(0 if all(r["matches"] for r in results) else 1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,181 @@
+"""The client side of a cell: a real python-socketio client over loopback.
+
+``observe()`` connects to a running server and records, in an ``Observation``,
+what happened during the window:
+
+1. connect (timed, bounded); if it fails, one plain HTTP GET tells a server
+   that stopped answering from one that answered and refused the client;
+2. a quiet phase: the client only listens, so events that arrive here were
+   sent by the server on its own;
+3. a traffic phase: acknowledged calls and HTTP GETs at the emit cadence, which
+   wake a server whose writer task only runs when other I/O happens;
+4. a short drain, so an event emitted at the end of the window can arrive.
+
+The Observation is plain data (it round-trips through JSON) so that the verdict
+can be computed, and unit-tested, without servers.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass, field, fields
+
+import socketio
+
+from .server import NotReady, ServerProcess
+
+EVENT = "tick"  # the names server_child.py uses
+ACK_EVENT = "probe"
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How long each step may take. All waits in a cell are bounded by these."""
+    interval: float = 0.1        # seconds between two emits of the work
+    quiet: float = 1.2           # seconds of listening only
+    traffic: float = 1.2         # seconds of acks and HTTP GETs
+    drain: float = 0.3           # seconds to let the last events arrive
+    ready_timeout: float = 20.0  # for the server to listen (imports on a busy machine)
+    response_timeout: float = 2.5  # for a connect, an ack or an HTTP GET
+
+
+@dataclass
+class Observation:
+    cell: str
+    interval: float
+    ready_error: str | None = None      # the server never listened (NotReady text)
+    exit_status: int | None = None      # the server process ended before the window did
+    connect_ms: float | None = None
+    connect_error: str | None = None
+    connected_at: float | None = None   # wall-clock times (time.time()), same clock as
+    quiet_end: float | None = None      # the server's, both processes on one machine
+    traffic_end: float | None = None
+    acks: list = field(default_factory=list)      # [sent_at, ms or None if timed out]
+    http: list = field(default_factory=list)      # [sent_at, ms or None, error or None]
+    received: list = field(default_factory=list)  # [seq, emitted_at, arrived_at]
+    emitted: list = field(default_factory=list)   # [seq, emitted_at] from the server log
+    tracebacks: int = 0                 # "Traceback" headers in the server's stderr
+    log_tail: str = ""
+    async_mode: str | None = None       # what the server reported it resolved to
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Observation":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def http_get(url: str, timeout: float) -> tuple[float | None, str | None]:
+    """(milliseconds, None) when answered; (None, reason) when not."""
+    start = time.perf_counter()
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            response.read()
+    except (TimeoutError, OSError) as exc:
+        timed_out = isinstance(exc, TimeoutError) or "timed out" in str(exc)
+        return None, "timeout" if timed_out else f"{type(exc).__name__}: {exc}"
+    return (time.perf_counter() - start) * 1000, None
+
+
+class _Recorder:
+    def __init__(self, obs: Observation):
+        self.obs = obs
+        self.lock = threading.Lock()
+
+    def on_tick(self, data):
+        arrived = time.time()
+        with self.lock:
+            self.obs.received.append([data.get("seq"), data.get("t"), arrived])
+
+
+def _traffic(client: socketio.Client, base: str, obs: Observation, timing: Timing) -> None:
+    """An ack and an HTTP GET per emit interval until the phase ends.
+
+    Stops early at the first unanswered ack or GET (after trying the GET, so
+    that a wedged connection can be told from a server that stopped answering).
+    """
+    end = time.time() + timing.traffic
+    n = 0
+    while time.time() < end:
+        n += 1
+        sent = time.time()
+        start = time.perf_counter()
+        try:
+            client.call(ACK_EVENT, n, timeout=timing.response_timeout)
+            ack_ms = (time.perf_counter() - start) * 1000
+        except socketio.exceptions.TimeoutError:
+            ack_ms = None
+        except socketio.exceptions.SocketIOError as exc:  # disconnected meanwhile
+            ack_ms = None
+            obs.connect_error = obs.connect_error or f"during traffic: {exc}"
+        obs.acks.append([sent, ack_ms])
+        sent = time.time()
+        ms, error = http_get(base + "/health", timing.response_timeout)
+        obs.http.append([sent, ms, error])
+        if ms is None or ack_ms is None:
+            return
+        time.sleep(max(0.0, timing.interval - (time.time() - sent)))
+
+
+def observe(server: ServerProcess, cell_id: str, timing: Timing) -> Observation:
+    """Probe a started server through the whole window. Never raises for the
+    server's misbehaviour: everything goes into the Observation."""
+    obs = Observation(cell=cell_id, interval=timing.interval)
+    try:
+        port = server.wait_listening(timing.ready_timeout)
+    except NotReady as exc:
+        obs.ready_error = str(exc)
+        return _finish(server, obs)
+    base = f"http://127.0.0.1:{port}"
+
+    client = socketio.Client(reconnection=False, handle_sigint=False,
+                             request_timeout=timing.response_timeout)
+    client.on(EVENT, _Recorder(obs).on_tick)
+    start = time.perf_counter()
+    try:
+        client.connect(base, wait_timeout=timing.response_timeout)
+    except socketio.exceptions.ConnectionError as exc:
+        obs.connect_error = str(exc) or type(exc).__name__
+        sent = time.time()
+        ms, error = http_get(base + "/health", timing.response_timeout)
+        obs.http.append([sent, ms, error])
+        return _finish(server, obs, client)
+    obs.connect_ms = (time.perf_counter() - start) * 1000
+    obs.connected_at = time.time()
+
+    time.sleep(timing.quiet)
+    obs.quiet_end = time.time()
+    _traffic(client, base, obs, timing)
+    obs.traffic_end = time.time()
+    time.sleep(timing.drain)
+    return _finish(server, obs, client)
+
+
+def _finish(server: ServerProcess, obs: Observation,
+            client: socketio.Client | None = None) -> Observation:
+    """Read what the server left (status, emits, stderr), stop it, close the client."""
+    obs.exit_status = server.exited()
+    obs.emitted = [list(pair) for pair in server.emitted()]
+    stderr = server.files.stderr.read_text(errors="replace")
+    obs.tracebacks = stderr.count("Traceback (most recent call last)")
+    obs.log_tail = server.log_tail()
+    stdout = server.files.stdout.read_text(errors="replace")
+    if "async_mode=" in stdout:
+        obs.async_mode = stdout.split("async_mode=", 1)[1].split()[0]
+    server.stop()
+    if client is not None:
+        _disconnect(client)
+    obs.received.sort(key=lambda r: r[2])
+    return obs
+
+
+def _disconnect(client: socketio.Client, timeout: float = 2.0) -> None:
+    """Disconnect without waiting forever on a server that is gone or stuck."""
+    worker = threading.Thread(target=client.disconnect, daemon=True)
+    worker.start()
+    worker.join(timeout)

@@ -1,0 +1,104 @@
+"""The grid (rows: mode+patch, columns: spawn+wait) and one-cell summaries.
+
+Everything here works on the JSON form of a result (``CellResult.to_json()``),
+so the same grid comes out of a pytest run, the CLI, or result files merged
+from several tox environments.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from .cells import all_cells, parse
+
+STYLE = {"delivered": "green", "delayed": "yellow", "lost": "red", "starved": "bold red",
+         "error": "magenta", "crashed": "bold magenta", None: "dim"}
+
+
+def cell_text(result: dict | None) -> Text:
+    """What one grid cell shows: the verdict and the median latency."""
+    if result is None:
+        return Text("not run", style="dim")
+    if result.get("skipped"):
+        return Text(f"skipped: {result['skipped']}", style="dim")
+    verdict = result["verdict"]
+    label = verdict
+    p50 = (result.get("latency_ms") or {}).get("p50")
+    if p50 is not None:
+        label += f" {p50:.0f} ms" if p50 >= 1 else f" {p50:.1f} ms"
+    if verdict != result.get("expected"):
+        label += f" (expected {result.get('expected')})"
+        return Text("! " + label, style="bold reverse " + STYLE.get(verdict, ""))
+    return Text(label, style=STYLE.get(verdict, ""))
+
+
+def grid(results: list[dict], title: str = "emitcheck matrix") -> Table:
+    """Rows mode+patch, columns spawn+wait, over the cells the results name."""
+    by_id = {r["cell"]: r for r in results}
+    cells = [c for c in all_cells() if c.id in by_id]
+    rows = list(dict.fromkeys(c.row for c in cells))
+    columns = list(dict.fromkeys(c.column for c in cells))
+    table = Table(title=title, show_lines=False)
+    table.add_column("mode-patch \\ spawn-wait", style="bold")
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row, *(cell_text(by_id.get(f"{row}-{col}")) for col in columns))
+    return table
+
+
+def render(renderable, color: bool = False, width: int = 120) -> str:
+    """Render to a string; ANSI colours only when ``color`` is true."""
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=color, no_color=not color,
+                      width=width, highlight=False)
+    console.print(renderable)
+    return buffer.getvalue()
+
+
+def summary(result: dict) -> str:
+    """A few lines on one cell, for ``emitcheck run``."""
+    if result.get("skipped"):
+        return f"{result['cell']}: skipped: {result['skipped']}"
+    lat = result["latency_ms"]
+    status = "as expected" if result["matches"] else f"EXPECTED {result['expected']}"
+    return "\n".join([
+        f"{result['cell']}: {result['verdict']} ({status})",
+        f"  evidence: {result['evidence']}",
+        f"  why: {result['why']}",
+        f"  emitted {result['emitted']}, received {result['received']}; latency ms "
+        f"p50 {lat['p50']} p95 {lat['p95']} max {lat['max']}; connect {result['connect_ms']} ms, "
+        f"ack {result['ack_ms']} ms, http {result['http_ms']} ms",
+    ])
+
+
+def merge(results_lists: list[list[dict]]) -> list[dict]:
+    """Combine results from several environments: a run cell beats a skipped one."""
+    merged: dict[str, dict] = {}
+    for results in results_lists:
+        for result in results:
+            known = merged.get(result["cell"])
+            if known is None or (known.get("skipped") and not result.get("skipped")):
+                merged[result["cell"]] = result
+    order = {c.id: i for i, c in enumerate(all_cells())}
+    return sorted(merged.values(), key=lambda r: order.get(r["cell"], len(order)))
+
+
+def load(paths: list[Path]) -> list[dict]:
+    """Read result files (or every *.json in a directory) and merge them."""
+    files: list[Path] = []
+    for path in paths:
+        files.extend(sorted(path.glob("*.json")) if path.is_dir() else [path])
+    lists = []
+    for file in files:
+        data = json.loads(file.read_text())
+        for result in data:
+            parse(result["cell"])  # a malformed file fails here, with the bad id
+        lists.append(data)
+    return merge(lists)

@@ -1,0 +1,133 @@
+"""Run cells: one server subprocess and one probe per cell, several at once.
+
+This module is the only one that combines the others: cells say what to run,
+server starts it, probe watches it, verdict judges it, expectations say what
+we measured before. Stacks that are not installed are found with
+``importlib.util.find_spec`` so that this process never imports eventlet or
+gevent.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import os
+import platform
+import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .cells import Cell
+from .expectations import expected
+from .probe import Observation, Timing, observe
+from .server import ServerProcess
+from .verdict import Metrics, classify
+
+VERSIONED = ("flask", "flask-socketio", "python-socketio", "python-engineio",
+             "eventlet", "gevent", "greenlet", "simple-websocket")
+
+
+def versions() -> dict[str, str | None]:
+    """Versions of the stack in this environment (None where not installed)."""
+    found: dict[str, str | None] = {"python": platform.python_version()}
+    for name in VERSIONED:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def missing_stack(cell: Cell) -> str | None:
+    """Why the cell cannot run here, or None when its stack is installed."""
+    if cell.package and importlib.util.find_spec(cell.package) is None:
+        return f"{cell.package} is not installed in this environment"
+    return None
+
+
+@dataclass
+class CellResult:
+    cell: Cell
+    expected: str
+    why: str
+    verdict: str | None = None          # None when skipped
+    evidence: str = ""
+    skipped: str | None = None          # the reason, when skipped
+    metrics: Metrics | None = None
+    observation: Observation | None = None
+    versions: dict = field(default_factory=versions)
+
+    @property
+    def matches(self) -> bool:
+        return self.skipped is not None or self.verdict == self.expected
+
+    def to_json(self) -> dict:
+        m = self.metrics
+        return {
+            "cell": self.cell.id,
+            "verdict": self.verdict,
+            "expected": self.expected,
+            "matches": self.matches,
+            "skipped": self.skipped,
+            "evidence": self.evidence,
+            "why": self.why,
+            "emitted": m.emitted if m else None,
+            "received": m.received if m else None,
+            "latency_ms": m.latency_ms if m else {"p50": None, "p95": None, "max": None},
+            "connect_ms": m.connect_ms if m else None,
+            "ack_ms": m.ack_ms if m else None,
+            "http_ms": m.http_ms if m else None,
+            "async_mode": self.observation.async_mode if self.observation else None,
+            "versions": self.versions,
+            "observation": self.observation.to_dict() if self.observation else None,
+        }
+
+
+def run_cell(cell: Cell, timing: Timing = Timing(), workdir: Path | None = None) -> CellResult:
+    exp = expected(cell.id)
+    result = CellResult(cell, exp.verdict, exp.why)
+    reason = missing_stack(cell)
+    if reason:
+        result.skipped = reason
+        return result
+    with tempfile.TemporaryDirectory(prefix=f"emitcheck-{cell.id}-", dir=workdir) as tmp:
+        server = ServerProcess.for_cell(cell.id, timing.interval, Path(tmp))
+        try:
+            obs = observe(server, cell.id, timing)
+        finally:
+            server.stop()
+    judged = classify(obs)
+    result.verdict, result.evidence, result.metrics = judged.verdict, judged.evidence, judged.metrics
+    result.observation = obs
+    return result
+
+
+def default_jobs() -> int:
+    """How many cells run at once: cells mostly wait, so a few per core."""
+    return max(2, 4 * (os.cpu_count() or 1))
+
+
+class CellPool:
+    """Runs cells concurrently; ``submit`` returns a Future of a CellResult."""
+
+    def __init__(self, jobs: int | None = None, timing: Timing = Timing()):
+        self.timing = timing
+        self.executor = ThreadPoolExecutor(max_workers=jobs or default_jobs(),
+                                           thread_name_prefix="emitcheck-cell")
+
+    def submit(self, cell: Cell) -> Future:
+        return self.executor.submit(run_cell, cell, self.timing)
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+
+def run_many(cells: list[Cell], jobs: int | None = None,
+             timing: Timing = Timing()) -> list[CellResult]:
+    pool = CellPool(jobs, timing)
+    try:
+        futures = [pool.submit(cell) for cell in cells]
+        return [f.result() for f in futures]
+    finally:
+        pool.close()

@@ -1,0 +1,162 @@
+"""Start, watch and stop one server process (the parent's side of server_child).
+
+The child runs in its own session (so its own process group), its output goes
+to files in a per-cell directory, and it is killed when its parent dies
+(``PR_SET_PDEATHSIG`` on Linux), so nothing survives a run, a Ctrl-C, a test
+timeout or a crash of the parent. ``stop()`` sends SIGTERM to the whole group,
+then SIGKILL to whatever remains of the process tree, and reaps the child.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+CHILD_SCRIPT = Path(__file__).with_name("server_child.py")
+LOG_TAIL_LINES = 30
+_PR_SET_PDEATHSIG = 1
+
+#: Every server this process started and has not stopped yet (for atexit/signals).
+LIVE: set["ServerProcess"] = set()
+
+
+class NotReady(Exception):
+    """The server did not start listening within the bound; says what it waited for."""
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:  # not Linux: the process group and atexit still apply
+        pass
+
+
+@dataclass
+class ServerFiles:
+    directory: Path
+
+    @property
+    def stdout(self) -> Path:
+        return self.directory / "stdout.log"
+
+    @property
+    def stderr(self) -> Path:
+        return self.directory / "stderr.log"
+
+    @property
+    def emits(self) -> Path:
+        return self.directory / "emits.log"
+
+
+class ServerProcess:
+    def __init__(self, argv: list[str], files: ServerFiles, env: dict | None = None):
+        self.files = files
+        files.directory.mkdir(parents=True, exist_ok=True)
+        files.emits.touch()
+        with open(files.stdout, "wb") as out, open(files.stderr, "wb") as err:
+            self.popen = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                start_new_session=True, preexec_fn=_die_with_parent,
+                env=env, cwd=files.directory)
+        LIVE.add(self)
+        self.port: int | None = None
+
+    @classmethod
+    def for_cell(cls, cell_id: str, interval: float, directory: Path) -> "ServerProcess":
+        files = ServerFiles(directory)
+        argv = [sys.executable, str(CHILD_SCRIPT), cell_id, str(files.emits), str(interval)]
+        env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONWARNINGS="ignore")
+        return cls(argv, files, env)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def exited(self) -> int | None:
+        """The exit status if the server process has ended, else None."""
+        return self.popen.poll()
+
+    def listening_port(self) -> int | None:
+        """The TCP port a process of this server's tree listens on, if any."""
+        try:
+            root = psutil.Process(self.pid)
+            procs = [root, *root.children(recursive=True)]
+            for proc in procs:
+                for conn in proc.net_connections(kind="tcp"):
+                    if conn.status == psutil.CONN_LISTEN:
+                        return conn.laddr.port
+        except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+            return None
+        return None
+
+    def wait_listening(self, timeout: float) -> int:
+        """Block until the server listens; return its port.
+
+        Raises NotReady when it exits first or when ``timeout`` seconds pass.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = self.exited()
+            if status is not None:
+                raise NotReady(f"server exited with status {status} before listening")
+            port = self.listening_port()
+            if port:
+                self.port = port
+                return port
+            time.sleep(0.02)
+        raise NotReady(f"server did not listen on a TCP port within {timeout:g} s")
+
+    def emitted(self) -> list[tuple[int, float]]:
+        """What the work reported: (seq, server time) per emit."""
+        pairs = []
+        for line in self.files.emits.read_text().splitlines():
+            parts = line.split()
+            if len(parts) == 2:
+                pairs.append((int(parts[0]), float(parts[1])))
+        return pairs
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        text = self.files.stderr.read_text(errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self, grace: float = 2.0) -> None:
+        """SIGTERM to the process group, SIGKILL to what remains, then reap."""
+        try:
+            tree = psutil.Process(self.pid).children(recursive=True)
+        except psutil.Error:
+            tree = []
+        try:
+            os.killpg(self.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            self.popen.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            pass
+        for target in (self.pid,):
+            try:
+                os.killpg(target, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for proc in tree:  # children that left the group (daemonized workers)
+            try:
+                proc.kill()
+            except psutil.Error:
+                pass
+        self.popen.wait(timeout=grace)
+        LIVE.discard(self)
+
+
+def stop_all() -> None:
+    """Stop every server still running (from atexit or a signal handler)."""
+    for server in list(LIVE):
+        server.stop(grace=0.5)

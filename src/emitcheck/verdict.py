@@ -1,0 +1,155 @@
+"""From an Observation to a verdict: a pure function, no servers, no clock.
+
+The six verdicts, checked in this order (the first that applies wins):
+
+- ``crashed``: the server process exited;
+- ``starved``: the server stopped answering: it never listened, or a connect
+  or a plain HTTP GET timed out;
+- ``error``: the server wrote a traceback, or refused the client while still
+  answering HTTP;
+- ``lost``: the server answers, the work emitted, but no event arrived;
+- ``delayed``: events arrived, but not promptly while the client was quiet
+  (they came late, in bursts, or only once the client sent traffic);
+- ``delivered``: events arrived promptly, at the emit cadence.
+
+Thresholds are ratios and multiples of the emit interval, never absolute
+times, so that a noisy 2-core machine does not flip a verdict: a healthy cell
+delivers nearly every quiet-phase event within a few milliseconds, a failing
+one delivers none of them in time.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+
+from .probe import Observation
+
+VERDICTS = ("delivered", "delayed", "lost", "starved", "error", "crashed")
+
+#: An event is prompt when it arrives within this many emit intervals.
+PROMPT_INTERVALS = 3.0
+#: A cell is delivered when at least this share of the events emitted during
+#: the quiet phase arrived promptly during it.
+DELIVERED_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class Metrics:
+    emitted: int               # emits the server logged while the probe was connected
+    received: int              # of those, how many arrived
+    quiet_emitted: int         # emits that had time to arrive during the quiet phase
+    quiet_prompt: int          # of those, how many arrived promptly during it
+    latency_ms: dict           # p50, p95, max over the received events (None if none)
+    connect_ms: float | None
+    ack_ms: float | None       # median acknowledged round trip
+    http_ms: float | None      # median HTTP GET
+
+
+@dataclass(frozen=True)
+class Verdict:
+    verdict: str
+    evidence: str              # one line a human can paste into a bug report
+    metrics: Metrics
+
+
+def _median(values):
+    values = [v for v in values if v is not None]
+    return round(statistics.median(values), 1) if values else None
+
+
+def _percentile(sorted_values, share):
+    index = min(len(sorted_values) - 1, int(round(share * (len(sorted_values) - 1))))
+    return sorted_values[index]
+
+
+def measure(obs: Observation) -> Metrics:
+    start = obs.connected_at
+    end = obs.traffic_end
+    in_window = [] if start is None or end is None else \
+        [seq for seq, t in obs.emitted if start <= t <= end]
+    window_seqs = set(in_window)
+    arrivals = [r for r in obs.received if r[0] in window_seqs]
+    latencies = sorted((arrived - emitted) * 1000 for _, emitted, arrived in arrivals)
+    latency = {"p50": None, "p95": None, "max": None}
+    if latencies:
+        latency = {"p50": round(_percentile(latencies, 0.5), 1),
+                   "p95": round(_percentile(latencies, 0.95), 1),
+                   "max": round(latencies[-1], 1)}
+
+    quiet_emitted, quiet_prompt = 0, 0
+    if start is not None and obs.quiet_end is not None:
+        prompt_s = PROMPT_INTERVALS * obs.interval
+        quiet = {seq: t for seq, t in obs.emitted if start <= t <= obs.quiet_end - prompt_s}
+        quiet_emitted = len(quiet)
+        quiet_prompt = sum(1 for seq, _, arrived in obs.received
+                           if seq in quiet and arrived <= obs.quiet_end
+                           and arrived - quiet[seq] <= prompt_s)
+    return Metrics(
+        emitted=len(in_window), received=len(arrivals),
+        quiet_emitted=quiet_emitted, quiet_prompt=quiet_prompt, latency_ms=latency,
+        connect_ms=None if obs.connect_ms is None else round(obs.connect_ms, 1),
+        ack_ms=_median(ms for _, ms in obs.acks),
+        http_ms=_median(h[1] for h in obs.http))
+
+
+def _first_error_line(log_tail: str) -> str:
+    """The exception line of the last traceback, else the last line of the log."""
+    lines = log_tail.splitlines()
+    headers = [i for i, line in enumerate(lines) if line.startswith("Traceback (most recent")]
+    if headers:
+        for line in lines[headers[-1] + 1:]:
+            if line.strip() and not line[0].isspace():
+                return line.strip()[:160]
+    lines = [line.strip() for line in lines if line.strip()]
+    return lines[-1][:160] if lines else "(empty log)"
+
+
+def _responsiveness(obs: Observation, m: Metrics) -> str:
+    acks_unanswered = any(ms is None for _, ms in obs.acks)
+    if acks_unanswered:
+        return f"acks unanswered while HTTP answered in {m.http_ms:g} ms" \
+            if m.http_ms is not None else "acks unanswered"
+    if m.ack_ms is not None:
+        return f"acks answered in {m.ack_ms:g} ms"
+    return "no ack sent"
+
+
+def classify(obs: Observation) -> Verdict:
+    m = measure(obs)
+
+    def verdict(name, evidence):
+        return Verdict(name, evidence, m)
+
+    if obs.exit_status is not None:
+        return verdict("crashed", f"server exited with status {obs.exit_status}: "
+                                  f"{_first_error_line(obs.log_tail)}")
+    if obs.ready_error is not None:
+        return verdict("starved", f"{obs.ready_error}; last log line: "
+                                  f"{_first_error_line(obs.log_tail)}")
+    http_timeouts = sum(1 for h in obs.http if h[1] is None and h[2] == "timeout")
+    if obs.connect_ms is None:
+        if http_timeouts or not obs.http:
+            return verdict("starved", f"connect failed ({obs.connect_error}) and HTTP GET "
+                                      f"timed out; the work emitted {len(obs.emitted)} events")
+        return verdict("error", f"server refused the client ({obs.connect_error}) "
+                                f"while HTTP answered in {m.http_ms:g} ms")
+    if http_timeouts:
+        return verdict("starved", f"HTTP GET timed out while connected; "
+                                  f"{m.received} of {m.emitted} emitted events received")
+    if obs.tracebacks:
+        return verdict("error", f"{obs.tracebacks} traceback(s) in the server log: "
+                                f"{_first_error_line(obs.log_tail)}")
+    if m.emitted == 0:
+        return verdict("lost", f"the work emitted nothing while the client was connected; "
+                               f"{_responsiveness(obs, m)}")
+    if m.received == 0:
+        return verdict("lost", f"0 of {m.emitted} emitted events received; "
+                               f"{_responsiveness(obs, m)}")
+    if m.quiet_emitted and m.quiet_prompt >= DELIVERED_SHARE * m.quiet_emitted:
+        return verdict("delivered", f"{m.received} of {m.emitted} emitted events received, "
+                                    f"p50 latency {m.latency_ms['p50']:g} ms; "
+                                    f"{_responsiveness(obs, m)}")
+    return verdict("delayed", f"{m.quiet_prompt} of {m.quiet_emitted} events arrived promptly "
+                              f"while the client was quiet; {m.received} of {m.emitted} arrived "
+                              f"in all, p50 latency {m.latency_ms['p50']:g} ms")
