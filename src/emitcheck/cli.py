@@ -32,6 +32,15 @@ def _select(pattern: str | None) -> list[cells.Cell]:
         raise click.UsageError(str(exc)) from None
 
 
+def _run(selected: list[cells.Cell], jobs: int | None = None) -> list[dict]:
+    """Run cells; Ctrl-C stops every server and exits 130 with one line."""
+    try:
+        return [r.to_json() for r in runner.run_many(selected, jobs=jobs)]
+    except KeyboardInterrupt:
+        click.echo("emitcheck: interrupted; every server was stopped", err=True)
+        sys.exit(130)
+
+
 @click.group()
 @click.version_option(package_name="emitcheck")
 def main() -> None:
@@ -54,7 +63,7 @@ def run(cell_id: str, as_json: bool) -> None:
         cell = cells.parse(cell_id)
     except cells.CellError as exc:
         raise click.UsageError(str(exc)) from None
-    result = runner.run_cell(cell).to_json()
+    [result] = _run([cell], jobs=1)
     click.echo(json.dumps(result, indent=2) if as_json else report.summary(result))
     sys.exit(0 if result["matches"] else 1)
 
@@ -68,7 +77,7 @@ def run(cell_id: str, as_json: bool) -> None:
 def matrix(pattern: str | None, as_json: bool, jobs: int | None) -> None:
     """Run many cells at once and print the grid."""
     selected = _select(pattern)
-    results = [r.to_json() for r in runner.run_many(selected, jobs=jobs)]
+    results = _run(selected, jobs)
     if as_json:
         click.echo(json.dumps(results, indent=2))
     else:

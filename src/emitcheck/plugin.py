@@ -128,8 +128,8 @@ class EmitcheckSession:
                 self.results.setdefault(data["cell"], data)
 
     def pytest_sessionfinish(self) -> None:
-        if self.pool is not None:
-            server.stop_all()
+        if self.pool is not None:  # also reached on Ctrl-C and on a failed session
+            server.stop_all(refuse_new=True)
             self.pool.close()
         path = self.config.option.emitcheck_json
         if path is not None and self.results:

@@ -21,6 +21,7 @@ from pathlib import Path
 from .cells import Cell
 from .expectations import expected
 from .probe import Observation, Timing, observe
+from . import server
 from .server import ServerProcess
 from .verdict import Metrics, classify
 
@@ -129,5 +130,8 @@ def run_many(cells: list[Cell], jobs: int | None = None,
     try:
         futures = [pool.submit(cell) for cell in cells]
         return [f.result() for f in futures]
+    except BaseException:  # Ctrl-C included: kill the servers now, not after the window
+        server.stop_all(refuse_new=True)
+        raise
     finally:
         pool.close()

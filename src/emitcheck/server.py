@@ -1,16 +1,19 @@
 """Start, watch and stop one server process (the parent's side of server_child).
 
 The child runs in its own session (so its own process group), its output goes
-to files in a per-cell directory, and it is killed when its parent dies
-(``PR_SET_PDEATHSIG`` on Linux), so nothing survives a run, a Ctrl-C, a test
-timeout or a crash of the parent. ``stop()`` sends SIGTERM to the whole group,
-then SIGKILL to whatever remains of the process tree, and reaps the child.
+to files in a per-cell directory, and on Linux it is started through
+``setpriv --pdeathsig KILL`` so that the kernel kills it when the thread that
+started it dies, even by SIGKILL. (``preexec_fn`` could do the same but is not
+safe when several threads start processes, as the cell pool does.) ``stop()``
+sends SIGTERM to the whole group, then SIGKILL to whatever remains of the
+process tree, and reaps the child; ``stop_all()`` runs at exit and on Ctrl-C.
 """
 
 from __future__ import annotations
 
-import ctypes
+import atexit
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,22 +25,22 @@ import psutil
 
 CHILD_SCRIPT = Path(__file__).with_name("server_child.py")
 LOG_TAIL_LINES = 30
-_PR_SET_PDEATHSIG = 1
 
 #: Every server this process started and has not stopped yet (for atexit/signals).
 LIVE: set["ServerProcess"] = set()
+_REFUSING = False  # set by stop_all(refuse_new=True): the run is being interrupted
 
 
 class NotReady(Exception):
     """The server did not start listening within the bound; says what it waited for."""
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except OSError:  # not Linux: the process group and atexit still apply
-        pass
+def die_with_parent_prefix() -> list[str]:
+    """argv prefix that makes the kernel kill the child if we die (Linux only)."""
+    setpriv = shutil.which("setpriv")
+    if sys.platform.startswith("linux") and setpriv:
+        return [setpriv, "--pdeathsig", "KILL", "--"]
+    return []
 
 
 @dataclass
@@ -62,18 +65,19 @@ class ServerProcess:
         self.files = files
         files.directory.mkdir(parents=True, exist_ok=True)
         files.emits.touch()
+        if _REFUSING:
+            raise RuntimeError("not starting a server: the run is being interrupted")
         with open(files.stdout, "wb") as out, open(files.stderr, "wb") as err:
             self.popen = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                start_new_session=True, preexec_fn=_die_with_parent,
-                env=env, cwd=files.directory)
+                start_new_session=True, env=env, cwd=files.directory)
         LIVE.add(self)
         self.port: int | None = None
 
     @classmethod
     def for_cell(cls, cell_id: str, interval: float, directory: Path) -> "ServerProcess":
         files = ServerFiles(directory)
-        argv = [sys.executable, str(CHILD_SCRIPT), cell_id, str(files.emits), str(interval)]
+        argv = [*die_with_parent_prefix(), sys.executable, str(CHILD_SCRIPT), cell_id, str(files.emits), str(interval)]
         env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONWARNINGS="ignore")
         return cls(argv, files, env)
 
@@ -142,11 +146,10 @@ class ServerProcess:
             self.popen.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             pass
-        for target in (self.pid,):
-            try:
-                os.killpg(target, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         for proc in tree:  # children that left the group (daemonized workers)
             try:
                 proc.kill()
@@ -156,7 +159,16 @@ class ServerProcess:
         LIVE.discard(self)
 
 
-def stop_all() -> None:
-    """Stop every server still running (from atexit or a signal handler)."""
+def stop_all(refuse_new: bool = False) -> None:
+    """Stop every server still running (at exit, on Ctrl-C, at session end).
+
+    With ``refuse_new``, servers that pool threads would start afterwards are
+    refused, so an interrupted run ends quickly with nothing left behind.
+    """
+    global _REFUSING
+    _REFUSING = _REFUSING or refuse_new
     for server in list(LIVE):
         server.stop(grace=0.5)
+
+
+atexit.register(stop_all)

@@ -1,0 +1,48 @@
+"""Record real observations, one per verdict, for the classifier's unit tests.
+
+Run from an environment with every stack installed (``tox -e matrix`` has one):
+``python tests/data/record.py``. Each file is what the probe saw on a real
+server; ``crashed`` comes from a real server killed during the quiet phase.
+"""
+
+import json
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+from emitcheck import cells
+from emitcheck.probe import Timing, observe
+from emitcheck.server import ServerProcess
+from emitcheck.verdict import classify
+
+HERE = Path(__file__).parent / "observations"
+EXAMPLES = {
+    "delivered": "gevent-patched-task-time_sleep",
+    "delayed": "gevent-unpatched-thread-time_sleep",
+    "lost": "eventlet-unpatched-thread-time_sleep",
+    "starved": "eventlet-unpatched-task-time_sleep",
+    "error": "eventlet-unpatched-thread-socketio_sleep",
+    "crashed": "threading-unpatched-thread-time_sleep",
+}
+
+
+def record(verdict: str, cell_id: str, timing: Timing) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        server = ServerProcess.for_cell(cells.parse(cell_id).id, timing.interval, Path(tmp))
+        if verdict == "crashed":
+            def kill_when_listening():
+                server.wait_listening(timing.ready_timeout)
+                threading.Timer(1.0, server.popen.kill).start()
+            threading.Thread(target=kill_when_listening, daemon=True).start()
+        obs = observe(server, cell_id, timing)
+    got = classify(obs).verdict
+    if got != verdict:
+        sys.exit(f"{cell_id}: wanted an example of {verdict}, observed {got}")
+    (HERE / f"{verdict}.json").write_text(json.dumps(obs.to_dict(), indent=1) + "\n")
+    print(f"{verdict}: {cell_id}")
+
+
+if __name__ == "__main__":
+    for verdict, cell_id in EXAMPLES.items():
+        record(verdict, cell_id, Timing())

@@ -1,0 +1,40 @@
+"""Helpers shared by the tests that start real servers or the CLI."""
+
+import os
+import subprocess
+import sys
+import time
+
+import psutil
+
+
+def processes_mentioning(text: str) -> list[psutil.Process]:
+    """Live processes whose command line contains ``text`` (a test's tmp dir)."""
+    found = []
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        try:
+            cmdline = " ".join(proc.info["cmdline"] or [])
+        except psutil.Error:
+            continue
+        if text in cmdline and proc.info["status"] != psutil.STATUS_ZOMBIE \
+                and proc.pid != os.getpid():
+            found.append(proc)
+    return found
+
+
+def wait_until(predicate, timeout: float, what: str):
+    """Poll ``predicate`` until it returns something truthy; fail saying what we waited for."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+
+
+def emitcheck(*args: str, env: dict | None = None, timeout: float = 120,
+              **kwargs) -> subprocess.CompletedProcess:
+    """Run the installed CLI in a subprocess, bounded."""
+    return subprocess.run([sys.executable, "-m", "emitcheck.cli", *args], env=env,
+                          capture_output=True, text=True, timeout=timeout, **kwargs)

@@ -1,0 +1,116 @@
+"""The command line: listing, bad input, one real cell, and merging reports."""
+
+import json
+import os
+
+from click.testing import CliRunner
+
+from emitcheck import cells
+from emitcheck.cli import main
+
+from .helpers import emitcheck
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_list_prints_every_cell_id_one_a_line():
+    result = invoke("list")
+    assert result.exit_code == 0
+    assert result.output.splitlines() == [c.id for c in cells.all_cells()]
+
+
+def test_unknown_cell_id_exits_2_listing_the_valid_values():
+    result = invoke("run", "eventlet-unpatched-thread-nap")
+    assert result.exit_code == 2
+    assert "unknown wait 'nap'" in result.output
+    assert "time_sleep, socketio_sleep" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_malformed_cell_id_exits_2():
+    result = invoke("run", "eventlet")
+    assert result.exit_code == 2 and "emitcheck list" in result.output
+
+
+def test_pattern_matching_nothing_exits_2():
+    result = invoke("matrix", "-k", "asyncio")
+    assert result.exit_code == 2 and "matches no cell" in result.output
+
+
+def test_report_of_a_missing_file_exits_2(tmp_path):
+    result = invoke("report", str(tmp_path / "nope.json"))
+    assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_report_of_a_malformed_file_exits_2_with_one_line(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('[{"cell": "eventlet-patched-thread-bogus"}]')
+    result = invoke("report", str(bad))
+    assert result.exit_code == 2 and "unknown wait 'bogus'" in result.output
+    bad.write_text("{not json")
+    result = invoke("report", str(bad))
+    assert result.exit_code == 2 and "cannot read the results" in result.output
+
+
+def _result(cell_id, verdict=None, skipped=None, expected="delivered"):
+    return {"cell": cell_id, "verdict": verdict, "expected": expected, "skipped": skipped,
+            "matches": skipped is not None or verdict == expected,
+            "latency_ms": {"p50": 1.0, "p95": 2.0, "max": 3.0}}
+
+
+def test_report_merges_environments_run_beats_skipped(tmp_path):
+    cell = "gevent-patched-task-time_sleep"
+    (tmp_path / "threading.json").write_text(json.dumps([
+        _result(cell, skipped="gevent is not installed in this environment"),
+        _result("threading-unpatched-task-time_sleep", "delivered")]))
+    (tmp_path / "gevent.json").write_text(json.dumps([_result(cell, "delivered")]))
+    result = invoke("report", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "skipped" not in result.output
+    assert result.output.count("delivered 1 ms") == 2
+    assert "gevent-patched" in result.output and "threading-unpatched" in result.output
+
+
+def test_report_exits_1_and_marks_a_changed_cell(tmp_path):
+    (tmp_path / "r.json").write_text(json.dumps([
+        _result("gevent-unpatched-task-time_sleep", "lost", expected="starved")]))
+    result = invoke("report", str(tmp_path))
+    assert result.exit_code == 1
+    assert "lost 1 ms (expected starved)" in result.output
+
+
+def test_run_one_real_cell_as_json(tmp_path):
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    proc = emitcheck("run", "threading-unpatched-thread-time_sleep", "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["cell"] == "threading-unpatched-thread-time_sleep"
+    assert data["verdict"] == data["expected"] == "delivered"
+    assert data["emitted"] > 5 and data["received"] >= data["emitted"] - 1
+    assert set(data["latency_ms"]) == {"p50", "p95", "max"}
+    assert data["connect_ms"] > 0 and data["ack_ms"] > 0
+    for package in ("python", "flask", "flask-socketio", "python-socketio",
+                    "python-engineio", "eventlet", "gevent", "greenlet"):
+        assert package in data["versions"]
+    assert data["versions"]["flask-socketio"]
+
+
+def test_matrix_json_runs_the_selected_cells(tmp_path):
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    proc = emitcheck("matrix", "-k", "threading-unpatched-task", "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert [d["cell"] for d in data] == ["threading-unpatched-task-time_sleep",
+                                         "threading-unpatched-task-socketio_sleep"]
+    assert all(d["verdict"] == "delivered" for d in data)
+
+
+def test_matrix_grid_shows_rows_and_columns(tmp_path):
+    env = dict(os.environ, TMPDIR=str(tmp_path), COLUMNS="160")
+    proc = emitcheck("matrix", "-k", "threading-unpatched-thread", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "threading-unpatched" in proc.stdout
+    assert "thread-time_sleep" in proc.stdout and "delivered" in proc.stdout
+    assert "\x1b[" not in proc.stdout  # no colour codes when not a terminal

@@ -1,0 +1,121 @@
+"""Nothing left behind, and faults give verdicts instead of hangs.
+
+Each test gives its servers a private temporary directory (the emit log path
+is on the server's command line), then looks for live processes that mention
+it once the run is over.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+
+from emitcheck import cells, runner
+from emitcheck.probe import Timing, observe
+from emitcheck.server import ServerFiles, ServerProcess
+from emitcheck.verdict import classify
+
+from .helpers import emitcheck, processes_mentioning, wait_until
+
+THREADING = cells.parse("threading-unpatched-thread-time_sleep")
+SHORT = Timing(quiet=0.6, traffic=0.4, ready_timeout=20.0)
+
+
+def test_nothing_remains_after_a_normal_run(tmp_path):
+    result = runner.run_cell(THREADING, SHORT, workdir=tmp_path)
+    assert result.verdict == "delivered", result.evidence
+    assert processes_mentioning(str(tmp_path)) == []
+
+
+def test_a_server_killed_during_the_window_is_crashed(tmp_path):
+    server = ServerProcess.for_cell(THREADING.id, SHORT.interval, tmp_path)
+
+    def kill_once_listening():
+        server.wait_listening(SHORT.ready_timeout)
+        threading.Timer(0.3, server.popen.kill).start()
+
+    threading.Thread(target=kill_once_listening, daemon=True).start()
+    judged = classify(observe(server, THREADING.id, SHORT))
+    assert judged.verdict == "crashed", judged.evidence
+    assert "status -9" in judged.evidence
+    assert processes_mentioning(str(tmp_path)) == []
+
+
+def _script(tmp_path, body: str) -> list[str]:
+    path = tmp_path / "fake_server.py"
+    path.write_text(textwrap.dedent(body))
+    return [sys.executable, str(path), str(tmp_path)]
+
+
+def test_a_server_that_never_listens_gets_a_bounded_wait_and_its_log(tmp_path):
+    argv = _script(tmp_path, """
+        import sys, time
+        print("loading the app, this takes forever", file=sys.stderr, flush=True)
+        time.sleep(600)
+    """)
+    server = ServerProcess(argv, ServerFiles(tmp_path / "files"))
+    judged = classify(observe(server, THREADING.id, Timing(ready_timeout=1.0)))
+    assert judged.verdict == "starved"
+    assert "did not listen on a TCP port within 1 s" in judged.evidence
+    assert "takes forever" in judged.evidence
+    assert processes_mentioning(str(tmp_path)) == []
+
+
+def test_a_server_that_dies_at_start_is_crashed_with_its_error(tmp_path):
+    argv = _script(tmp_path, """
+        raise SystemExit("RuntimeError: The Werkzeug web server is not designed to run in production")
+    """)
+    server = ServerProcess(argv, ServerFiles(tmp_path / "files"))
+    judged = classify(observe(server, THREADING.id, Timing(ready_timeout=10.0)))
+    assert judged.verdict == "crashed"
+    assert "status 1" in judged.evidence and "Werkzeug" in judged.evidence
+
+
+def test_ctrl_c_in_the_middle_of_a_matrix_leaves_nothing(tmp_path):
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    cli = subprocess.Popen([sys.executable, "-m", "emitcheck.cli", "matrix", "-k", "threading"],
+                           env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: processes_mentioning(str(tmp_path)), 30,
+                   "the matrix to start a server")
+        cli.send_signal(signal.SIGINT)
+        _, err = cli.communicate(timeout=30)
+    finally:
+        cli.kill()
+    assert cli.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    wait_until(lambda: not processes_mentioning(str(tmp_path)), 5,
+               "the servers to be gone after Ctrl-C")
+
+
+def test_a_killed_parent_takes_its_servers_along(tmp_path):
+    """SIGKILL leaves no chance for cleanup code: the kernel (pdeathsig) does it."""
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    cli = subprocess.Popen([sys.executable, "-m", "emitcheck.cli", "matrix", "-k", "threading"],
+                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: processes_mentioning(str(tmp_path)), 30,
+                   "the matrix to start a server")
+    finally:
+        cli.kill()
+        cli.wait(timeout=10)
+    wait_until(lambda: not processes_mentioning(str(tmp_path)), 5,
+               "the servers to be gone after SIGKILL of the CLI")
+
+
+def test_a_pytest_timeout_leaves_nothing(tmp_path):
+    (tmp_path / "test_slow.py").write_text(textwrap.dedent("""
+        def test_cell(emitcheck_result):
+            pass
+    """))
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--timeout=2",
+         "-k", "threading-unpatched-thread-time_sleep", str(tmp_path / "test_slow.py")],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert "Timeout" in proc.stdout, proc.stdout
+    assert proc.returncode == 1
+    wait_until(lambda: not processes_mentioning(str(tmp_path)), 5,
+               "the servers to be gone after the pytest timeout")

@@ -1,0 +1,122 @@
+"""The classifier on real recorded observations (tests/data/record.py made them)
+and on edited copies that probe its thresholds. No servers here."""
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from emitcheck.probe import Observation
+from emitcheck.verdict import DELIVERED_SHARE, VERDICTS, classify, measure
+
+RECORDED = Path(__file__).parent / "data" / "observations"
+
+
+def load(verdict: str) -> Observation:
+    return Observation.from_dict(json.loads((RECORDED / f"{verdict}.json").read_text()))
+
+
+@pytest.mark.parametrize("verdict", VERDICTS)
+def test_recorded_example_gets_its_verdict(verdict):
+    judged = classify(load(verdict))
+    assert judged.verdict == verdict
+    assert judged.evidence and "\n" not in judged.evidence
+
+
+def test_observation_round_trips_through_json():
+    obs = load("delivered")
+    assert Observation.from_dict(json.loads(json.dumps(obs.to_dict()))) == obs
+
+
+def test_delivered_metrics():
+    m = measure(load("delivered"))
+    assert m.emitted > 10 and m.received == m.emitted
+    assert m.latency_ms["p50"] <= m.latency_ms["p95"] <= m.latency_ms["max"]
+    assert m.quiet_prompt == m.quiet_emitted > 0
+    assert m.connect_ms is not None and m.ack_ms is not None and m.http_ms is not None
+
+
+def test_evidence_lines_name_the_facts():
+    assert "0 of" in classify(load("lost")).evidence
+    assert "acks unanswered while HTTP answered" in classify(load("lost")).evidence
+    assert "Cannot switch to a different thread" in classify(load("error")).evidence
+    assert "timed out" in classify(load("starved")).evidence
+    assert "status -9" in classify(load("crashed")).evidence
+    assert "while the client was quiet" in classify(load("delayed")).evidence
+
+
+def test_delayed_events_did_arrive_but_not_while_quiet():
+    m = measure(load("delayed"))
+    assert m.received > 0 and m.quiet_prompt == 0 < m.quiet_emitted
+
+
+def _shift_arrivals(obs: Observation, by_intervals: float) -> Observation:
+    late = copy.deepcopy(obs)
+    late.received = [[s, t, a + by_intervals * obs.interval] for s, t, a in obs.received]
+    return late
+
+
+def test_uniform_noise_within_the_prompt_bound_stays_delivered():
+    # Every event two intervals late (200 ms on a busy machine) is still prompt.
+    assert classify(_shift_arrivals(load("delivered"), 2.0)).verdict == "delivered"
+
+
+def test_events_many_intervals_late_are_delayed():
+    assert classify(_shift_arrivals(load("delivered"), 8.0)).verdict == "delayed"
+
+
+def test_losing_most_quiet_events_is_delayed_not_delivered():
+    obs = load("delivered")
+    quiet_end = obs.quiet_end
+    quiet = [r for r in obs.received if r[2] <= quiet_end]
+    keep = int(len(quiet) * DELIVERED_SHARE) - 2
+    obs.received = quiet[:keep] + [r for r in obs.received if r[2] > quiet_end]
+    assert classify(obs).verdict == "delayed"
+
+
+def test_nothing_received_is_lost_when_the_server_answers():
+    obs = load("delivered")
+    obs.received = []
+    assert classify(obs).verdict == "lost"
+
+
+def test_the_work_never_ran_is_lost_and_says_so():
+    obs = load("delivered")
+    obs.received, obs.emitted = [], []
+    judged = classify(obs)
+    assert judged.verdict == "lost" and "emitted nothing" in judged.evidence
+
+
+def test_http_timeout_while_connected_is_starved():
+    obs = load("delivered")
+    obs.http.append([obs.traffic_end, None, "timeout"])
+    assert classify(obs).verdict == "starved"
+
+
+def test_refused_client_on_an_answering_server_is_error():
+    obs = load("starved")
+    obs.http = [[obs.http[0][0], 3.0, None]]
+    assert classify(obs).verdict == "error"
+
+
+def test_exit_beats_everything_else():
+    obs = load("error")
+    obs.exit_status = 1
+    assert classify(obs).verdict == "crashed"
+
+
+def test_traceback_beats_lost():
+    obs = load("lost")
+    obs.tracebacks = 1
+    obs.log_tail = "Traceback (most recent call last):\n  File \"x.py\"\nValueError: boom"
+    judged = classify(obs)
+    assert judged.verdict == "error" and "ValueError: boom" in judged.evidence
+
+
+def test_never_listening_is_starved_with_the_log():
+    obs = Observation(cell="gevent-patched-task-time_sleep", interval=0.1,
+                      ready_error="server did not listen on a TCP port within 20 s",
+                      log_tail="importing things\nstill importing")
+    judged = classify(obs)
+    assert judged.verdict == "starved" and "still importing" in judged.evidence
