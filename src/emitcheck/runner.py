@@ -43,7 +43,7 @@ def versions() -> dict[str, str | None]:
 def missing_stack(cell: Cell) -> str | None:
     """Why the cell cannot run here, or None when its stack is installed."""
     if cell.package and importlib.util.find_spec(cell.package) is None:
-        return f"{cell.package} is not installed in this environment"
+        return f"{cell.package} not installed"
     return None
 
 
