@@ -120,3 +120,17 @@ def test_never_listening_is_starved_with_the_log():
                       log_tail="importing things\nstill importing")
     judged = classify(obs)
     assert judged.verdict == "starved" and "still importing" in judged.evidence
+
+
+def test_refused_client_on_a_server_that_resets_http_too_is_error():
+    obs = load("starved")
+    obs.http = [[obs.http[0][0], None, "ConnectionResetError: reset by peer"]]
+    judged = classify(obs)
+    assert judged.verdict == "error" and "reset by peer" in judged.evidence
+
+
+def test_unanswered_acks_with_http_answering_is_lost_not_starved():
+    obs = load("lost")
+    assert any(ms is None for _, ms in obs.acks)
+    assert all(h[1] is not None for h in obs.http)
+    assert classify(obs).verdict == "lost"

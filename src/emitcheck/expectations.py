@@ -27,11 +27,12 @@ EXPECTED: dict[str, Expectation] = {
     "threading-unpatched-task-time_sleep": Expectation("delivered", _OK_THREADING),
     "threading-unpatched-task-socketio_sleep": Expectation("delivered", _OK_THREADING),
     "eventlet-unpatched-thread-time_sleep": Expectation(
-        "lost", "emit from an OS thread wakes the writer greenlet from the wrong thread: "
-                "the connection is wedged (acks too) while HTTP still answers"),
+        "lost", "emit from an OS thread schedules the writer's wake-up on that thread's own "
+                "hub, which never runs; the connection is wedged (acks too) while HTTP answers"),
     "eventlet-unpatched-thread-socketio_sleep": Expectation(
-        "error", "socketio.sleep in an OS thread starts a second hub; the emit raises "
-                 "'greenlet.error: Cannot switch to a different thread'"),
+        "error", "socketio.sleep runs the OS thread's own hub, which tries to wake the main "
+                 "thread's writer greenlet: 'greenlet.error: Cannot switch to a different "
+                 "thread' is logged and the connection is wedged"),
     "eventlet-unpatched-task-time_sleep": Expectation("starved", _FREEZE),
     "eventlet-unpatched-task-socketio_sleep": Expectation("delivered", _OK_TASK),
     "eventlet-patched-thread-time_sleep": Expectation("delivered", _OK_PATCHED),
@@ -40,10 +41,10 @@ EXPECTED: dict[str, Expectation] = {
     "eventlet-patched-task-socketio_sleep": Expectation("delivered", _OK_PATCHED),
     "gevent-unpatched-thread-time_sleep": Expectation(
         "delayed", "emit from an OS thread queues the packet but does not wake the hub: "
-                   "events leave only when other traffic wakes the server"),
+                   "events leave only when traffic or a timer wakes the server"),
     "gevent-unpatched-thread-socketio_sleep": Expectation(
-        "delayed", "socketio.sleep in an OS thread runs that thread's own hub; the "
-                   "server's hub still only wakes on other traffic"),
+        "delayed", "socketio.sleep in an OS thread runs that thread's own hub; the server's "
+                   "hub still only wakes on traffic or a timer"),
     "gevent-unpatched-task-time_sleep": Expectation("starved", _FREEZE),
     "gevent-unpatched-task-socketio_sleep": Expectation("delivered", _OK_TASK),
     "gevent-patched-thread-time_sleep": Expectation("delivered", _OK_PATCHED),

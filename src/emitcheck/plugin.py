@@ -22,7 +22,7 @@ import pytest
 
 from . import cells, report, server
 from .expectations import expected
-from .runner import CellPool, CellResult, default_jobs
+from .runner import CellPool, CellResult, default_jobs, longest_first
 
 SESSION = pytest.StashKey["EmitcheckSession"]()
 PROPERTY = "emitcheck"
@@ -118,7 +118,8 @@ class EmitcheckSession:
         """Start every selected cell now, so that their servers run side by side."""
         if self.config.option.collectonly:
             return
-        for cell in dict.fromkeys(c for c in map(_cell_of, session.items) if c):
+        selected = list(dict.fromkeys(c for c in map(_cell_of, session.items) if c))
+        for cell in longest_first(selected):
             self.submit(cell)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:

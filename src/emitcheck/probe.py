@@ -21,6 +21,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 
 import socketio
@@ -35,9 +36,9 @@ ACK_EVENT = "probe"
 class Timing:
     """How long each step may take. All waits in a cell are bounded by these."""
     interval: float = 0.1        # seconds between two emits of the work
-    quiet: float = 1.2           # seconds of listening only
-    traffic: float = 1.2         # seconds of acks and HTTP GETs
-    drain: float = 0.3           # seconds to let the last events arrive
+    quiet: float = 1.0           # seconds of listening only
+    traffic: float = 0.8         # seconds of acks and HTTP GETs
+    drain: float = 0.2           # seconds to let the last events arrive
     ready_timeout: float = 20.0  # for the server to listen (imports on a busy machine)
     response_timeout: float = 2.5  # for a connect, an ack or an HTTP GET
 
@@ -60,6 +61,7 @@ class Observation:
     tracebacks: int = 0                 # "Traceback" headers in the server's stderr
     log_tail: str = ""
     async_mode: str | None = None       # what the server reported it resolved to
+    phases: dict = field(default_factory=dict)  # seconds: ready, connect, window, teardown
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -126,26 +128,41 @@ def observe(server: ServerProcess, cell_id: str, timing: Timing) -> Observation:
     """Probe a started server through the whole window. Never raises for the
     server's misbehaviour: everything goes into the Observation."""
     obs = Observation(cell=cell_id, interval=timing.interval)
+    mark = time.perf_counter()
+
+    def phase(name):
+        nonlocal mark
+        now = time.perf_counter()
+        obs.phases[name] = round(now - mark, 3)
+        mark = now
+
     try:
         port = server.wait_listening(timing.ready_timeout)
     except NotReady as exc:
         obs.ready_error = str(exc)
-        return _finish(server, obs)
+        phase("ready")
+        return _finish(server, obs, phase)
+    phase("ready")
     base = f"http://127.0.0.1:{port}"
 
     client = socketio.Client(reconnection=False, handle_sigint=False,
                              request_timeout=timing.response_timeout)
     client.on(EVENT, _Recorder(obs).on_tick)
-    start = time.perf_counter()
-    try:
-        client.connect(base, wait_timeout=timing.response_timeout)
-    except socketio.exceptions.ConnectionError as exc:
-        obs.connect_error = str(exc) or type(exc).__name__
+    # A plain GET alongside the connect: if the connect fails, it tells a server
+    # that stopped answering from one that refused the client, at no extra wait.
+    with ThreadPoolExecutor(1, thread_name_prefix="emitcheck-http") as side:
         sent = time.time()
-        ms, error = http_get(base + "/health", timing.response_timeout)
-        obs.http.append([sent, ms, error])
-        return _finish(server, obs, client)
-    obs.connect_ms = (time.perf_counter() - start) * 1000
+        http = side.submit(http_get, base + "/health", timing.response_timeout)
+        start = time.perf_counter()
+        try:
+            client.connect(base, wait_timeout=timing.response_timeout)
+            obs.connect_ms = (time.perf_counter() - start) * 1000
+        except socketio.exceptions.ConnectionError as exc:
+            obs.connect_error = str(exc) or type(exc).__name__
+        obs.http.append([sent, *http.result()])
+    phase("connect")
+    if obs.connect_ms is None:
+        return _finish(server, obs, phase, client)
     obs.connected_at = time.time()
 
     time.sleep(timing.quiet)
@@ -153,10 +170,11 @@ def observe(server: ServerProcess, cell_id: str, timing: Timing) -> Observation:
     _traffic(client, base, obs, timing)
     obs.traffic_end = time.time()
     time.sleep(timing.drain)
-    return _finish(server, obs, client)
+    phase("window")
+    return _finish(server, obs, phase, client)
 
 
-def _finish(server: ServerProcess, obs: Observation,
+def _finish(server: ServerProcess, obs: Observation, phase,
             client: socketio.Client | None = None) -> Observation:
     """Read what the server left (status, emits, stderr), stop it, close the client."""
     obs.exit_status = server.exited()
@@ -171,6 +189,7 @@ def _finish(server: ServerProcess, obs: Observation,
     if client is not None:
         _disconnect(client)
     obs.received.sort(key=lambda r: r[2])
+    phase("teardown")
     return obs
 
 

@@ -73,6 +73,7 @@ class ServerProcess:
                 start_new_session=True, env=env, cwd=files.directory)
         LIVE.add(self)
         self.port: int | None = None
+        self.not_ready: NotReady | None = None
 
     @classmethod
     def for_cell(cls, cell_id: str, interval: float, directory: Path) -> "ServerProcess":
@@ -105,19 +106,26 @@ class ServerProcess:
     def wait_listening(self, timeout: float) -> int:
         """Block until the server listens; return its port.
 
-        Raises NotReady when it exits first or when ``timeout`` seconds pass.
+        Raises NotReady when it exits first or when ``timeout`` seconds pass;
+        later calls return (or raise) the same answer at once.
         """
+        if self.port is not None:
+            return self.port
+        if self.not_ready is not None:
+            raise self.not_ready
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             status = self.exited()
             if status is not None:
-                raise NotReady(f"server exited with status {status} before listening")
+                self.not_ready = NotReady(f"server exited with status {status} before listening")
+                raise self.not_ready
             port = self.listening_port()
             if port:
                 self.port = port
                 return port
             time.sleep(0.02)
-        raise NotReady(f"server did not listen on a TCP port within {timeout:g} s")
+        self.not_ready = NotReady(f"server did not listen on a TCP port within {timeout:g} s")
+        raise self.not_ready
 
     def emitted(self) -> list[tuple[int, float]]:
         """What the work reported: (seq, server time) per emit."""

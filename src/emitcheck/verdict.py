@@ -12,10 +12,15 @@ The six verdicts, checked in this order (the first that applies wins):
   (they came late, in bursts, or only once the client sent traffic);
 - ``delivered``: events arrived promptly, at the emit cadence.
 
-Thresholds are ratios and multiples of the emit interval, never absolute
-times, so that a noisy 2-core machine does not flip a verdict: a healthy cell
-delivers nearly every quiet-phase event within a few milliseconds, a failing
-one delivers none of them in time.
+Promptness is judged in ratios and multiples of the emit interval, so that a
+noisy 2-core machine does not flip a verdict: a healthy cell delivers nearly
+every quiet-phase event within a few milliseconds, a failing one delivers none
+of them in time. The only absolute times are the probe's generous timeouts
+(``Timing.response_timeout`` and ``ready_timeout``), which decide ``starved``.
+
+An ack that goes unanswered while HTTP GETs are answered is not ``starved``:
+the server answers, but that connection is wedged; with no event received it
+is ``lost`` (``eventlet-unpatched-thread-time_sleep`` shows this).
 """
 
 from __future__ import annotations
@@ -132,8 +137,9 @@ def classify(obs: Observation) -> Verdict:
         if http_timeouts or not obs.http:
             return verdict("starved", f"connect failed ({obs.connect_error}) and HTTP GET "
                                       f"timed out; the work emitted {len(obs.emitted)} events")
-        return verdict("error", f"server refused the client ({obs.connect_error}) "
-                                f"while HTTP answered in {m.http_ms:g} ms")
+        http = f"HTTP answered in {m.http_ms:g} ms" if m.http_ms is not None else \
+            f"HTTP failed too ({obs.http[-1][2]})"
+        return verdict("error", f"server refused the client ({obs.connect_error}); {http}")
     if http_timeouts:
         return verdict("starved", f"HTTP GET timed out while connected; "
                                   f"{m.received} of {m.emitted} emitted events received")

@@ -1,0 +1,68 @@
+"""Where a matrix run's time goes. Not a test: it reports, it never fails on time.
+
+    python benchmarks/matrix_timing.py [--runs 3] [-k PATTERN] [--jobs N]
+
+Reports, over several runs: the wall time of the whole matrix, the wall time of
+one cell run alone, and per phase of a cell (ready = from starting the process
+until it listens, connect, window = quiet + traffic + drain, teardown)
+the median and the spread (min..max) over every cell of every run. Run it in an
+environment with every stack installed (``tox -e matrix`` makes one).
+"""
+
+import argparse
+import os
+import platform
+import statistics
+import time
+
+from emitcheck import cells, runner
+
+PHASES = ("ready", "connect", "window", "teardown")
+
+
+def spread(values):
+    values = sorted(values)
+    if not values:
+        return "n/a"
+    return f"median {statistics.median(values):6.2f} s  ({values[0]:.2f} .. {values[-1]:.2f})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("-k", dest="pattern", default=None)
+    parser.add_argument("--jobs", type=int, default=None)
+    parser.add_argument("--single", default="gevent-patched-task-socketio_sleep",
+                        help="the cell timed alone")
+    args = parser.parse_args()
+    selected = cells.select(args.pattern)
+    single = cells.parse(args.single)
+
+    matrix_walls, single_walls, phases = [], [], {p: [] for p in PHASES}
+    for _ in range(args.runs):
+        started = time.perf_counter()
+        results = runner.run_many(selected, jobs=args.jobs)
+        matrix_walls.append(time.perf_counter() - started)
+        for result in results:
+            if result.observation:
+                for name in PHASES:
+                    if name in result.observation.phases:
+                        phases[name].append(result.observation.phases[name])
+        started = time.perf_counter()
+        runner.run_cell(single)
+        single_walls.append(time.perf_counter() - started)
+
+    print(f"emitcheck matrix timing: {len(selected)} cells, {args.runs} runs, "
+          f"jobs={args.jobs or runner.default_jobs()}, {os.cpu_count()} cores, "
+          f"{platform.system()} {platform.machine()}, Python {platform.python_version()}")
+    print(f"  whole matrix      {spread(matrix_walls)}")
+    print(f"  one cell alone    {spread(single_walls)}  ({single.id})")
+    ratio = statistics.median(matrix_walls) / statistics.median(single_walls)
+    print(f"  matrix / one cell {ratio:.1f}x")
+    print("  phases of a cell (all cells, all runs):")
+    for name in PHASES:
+        print(f"    {name:9s}       {spread(phases[name])}")
+
+
+if __name__ == "__main__":
+    main()
