@@ -14,7 +14,8 @@ from pathlib import Path
 
 import click
 
-from . import cells, report, runner
+from . import baseline, cells, environment, report, runner
+from . import repro as reproduce
 
 
 def _color() -> bool:
@@ -72,20 +73,66 @@ def run(cell_id: str, as_json: bool) -> None:
 @click.option("-k", "pattern", help="Only cells whose id contains PATTERN "
               "(or matches it as a glob); several separated by commas.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of results.")
+@click.option("--markdown", "as_markdown", is_flag=True,
+              help="Print a block to paste into a GitHub issue.")
 @click.option("--jobs", type=click.IntRange(1, 64), default=None,
-              help="Cells run at once (default: 4 per core).")
-def matrix(pattern: str | None, as_json: bool, jobs: int | None) -> None:
-    """Run many cells at once and print the grid."""
+              help="Cells run at once (default: 8 per core).")
+@click.option("--save-baseline", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the observed verdicts and the environment to this file.")
+@click.option("--check-baseline", type=click.Path(dir_okay=False, path_type=Path),
+              help="Compare with this baseline: exit 1 and list every changed cell.")
+def matrix(pattern: str | None, as_json: bool, as_markdown: bool, jobs: int | None,
+           save_baseline: Path | None, check_baseline: Path | None) -> None:
+    """Run many cells at once and print the grid.
+
+    Exits 0 when every cell matched its expectation (with --check-baseline:
+    when no cell changed its verdict), 1 otherwise.
+    """
     selected = _select(pattern)
+    recorded = None
+    if check_baseline is not None:
+        try:
+            recorded = baseline.load(check_baseline)
+        except baseline.BaselineError as exc:
+            raise click.UsageError(str(exc)) from None
     results = _run(selected, jobs)
+    env = environment.environment()
     if as_json:
         click.echo(json.dumps(results, indent=2))
+    elif as_markdown:
+        click.echo(report.markdown(results, env), nl=False)
     else:
         click.echo(report.render(report.grid(results), color=_color(), width=_width()), nl=False)
         for result in results:
             if not result["matches"]:
                 click.echo(report.summary(result))
+    if save_baseline is not None:
+        baseline.save(save_baseline, results, env)
+        click.echo(f"baseline written to {save_baseline}", err=True)
+    if recorded is not None:
+        comparison = baseline.compare(recorded, results, env)
+        for line in comparison.lines():
+            click.echo(line, err=as_json or as_markdown)
+        click.echo(f"baseline {check_baseline}: "
+                   + ("no cell changed" if comparison.ok
+                      else f"{len(comparison.changed)} cell(s) changed"),
+                   err=as_json or as_markdown)
+        sys.exit(0 if comparison.ok else 1)
     sys.exit(0 if all(r["matches"] for r in results) else 1)
+
+
+@main.command()
+@click.argument("cell_id")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the script (default: repro-CELL_ID.py).")
+def repro(cell_id: str, output: Path | None) -> None:
+    """Write a standalone script that reproduces one cell (server and client)."""
+    try:
+        cell = cells.parse(cell_id)
+    except cells.CellError as exc:
+        raise click.UsageError(str(exc)) from None
+    path = reproduce.write(cell, output or Path(f"repro-{cell.id}.py"))
+    click.echo(f"wrote {path}; run it with: python {path}")
 
 
 @main.command("report")

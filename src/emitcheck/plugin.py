@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from . import cells, report, server
+from . import baseline, cells, environment, report, server
 from .expectations import expected
 from .runner import CellPool, CellResult, default_jobs, longest_first
 
@@ -53,6 +53,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help=f"cells run at once (default {default_jobs()})")
     group.addoption("--emitcheck-json", type=Path, default=None, metavar="FILE",
                     help="write every cell's result as JSON (for 'emitcheck report')")
+    group.addoption("--emitcheck-markdown", type=Path, default=None, metavar="FILE",
+                    help="write a block to paste into a bug report (as 'matrix --markdown')")
+    group.addoption("--emitcheck-save-baseline", type=Path, default=None, metavar="FILE",
+                    help="write the observed verdicts and the environment to FILE")
+    group.addoption("--emitcheck-check-baseline", type=Path, default=None, metavar="FILE",
+                    help="compare the verdicts with FILE; any changed cell fails the run")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -92,6 +98,8 @@ class EmitcheckSession:
         self.pool: CellPool | None = None
         self.futures: dict[cells.Cell, Future] = {}
         self.results: dict[str, dict] = {}
+        self.baseline: dict | None = None
+        self.comparison: baseline.Comparison | None = None
 
     def submit(self, cell: cells.Cell) -> Future:
         if self.pool is None:
@@ -128,14 +136,32 @@ class EmitcheckSession:
                 data = json.loads(value)
                 self.results.setdefault(data["cell"], data)
 
-    def pytest_sessionfinish(self) -> None:
+    def pytest_sessionstart(self) -> None:
+        path = self.config.option.emitcheck_check_baseline
+        if path is not None:  # a bad file stops the run before any server starts
+            try:
+                self.baseline = baseline.load(path)
+            except baseline.BaselineError as exc:
+                raise pytest.UsageError(str(exc)) from None
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self.pool is not None:  # also reached on Ctrl-C and on a failed session
             server.stop_all(refuse_new=True)
             self.pool.close()
-        path = self.config.option.emitcheck_json
-        if path is not None and self.results:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(list(self.results.values()), indent=1))
+        if not self.results:
+            return
+        results = list(self.results.values())
+        option, env = self.config.option, environment.environment()
+        if option.emitcheck_json is not None:
+            _write(option.emitcheck_json, json.dumps(results, indent=1))
+        if option.emitcheck_markdown is not None:
+            _write(option.emitcheck_markdown, report.markdown(results, env))
+        if option.emitcheck_save_baseline is not None:
+            baseline.save(option.emitcheck_save_baseline, results, env)
+        if self.baseline is not None:
+            self.comparison = baseline.compare(self.baseline, results, env)
+            if not self.comparison.ok and session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
         if not self.results:
@@ -145,3 +171,19 @@ class EmitcheckSession:
         grid = report.grid(list(self.results.values()), "")
         terminalreporter.write(report.render(grid, color=writer.hasmarkup,
                                              width=max(132, writer.fullwidth)))
+        if self.comparison is not None:
+            path = self.config.option.emitcheck_check_baseline
+            terminalreporter.section(f"emitcheck baseline {path}")
+            for line in self.comparison.warnings:
+                terminalreporter.line(f"warning: {line}", yellow=True)
+            for line in self.comparison.changed:
+                terminalreporter.line(line, red=True)
+            for line in self.comparison.notes:
+                terminalreporter.line(f"note: {line}")
+            terminalreporter.line("no cell changed" if self.comparison.ok
+                                  else f"{len(self.comparison.changed)} cell(s) changed")
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)

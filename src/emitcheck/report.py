@@ -21,36 +21,79 @@ STYLE = {"delivered": "green", "delayed": "yellow", "lost": "red", "starved": "b
          "error": "magenta", "crashed": "bold magenta", None: "dim"}
 
 
-def cell_text(result: dict | None) -> Text:
-    """What one grid cell shows: the verdict and the median latency."""
+def cell_label(result: dict | None) -> str:
+    """What one grid cell says: the verdict and the median latency."""
     if result is None:
-        return Text("not run", style="dim")
+        return "not run"
     if result.get("skipped"):
-        return Text(f"skipped: {result['skipped']}", style="dim")
-    verdict = result["verdict"]
-    label = verdict
+        return f"skipped: {result['skipped']}"
+    label = result["verdict"]
     p50 = (result.get("latency_ms") or {}).get("p50")
     if p50 is not None:
         label += f" {p50:.0f} ms" if p50 >= 1 else f" {p50:.1f} ms"
-    if verdict != result.get("expected"):
-        label += f" (expected {result.get('expected')})"
-        return Text("! " + label, style="bold reverse " + STYLE.get(verdict, ""))
-    return Text(label, style=STYLE.get(verdict, ""))
+    if result["verdict"] != result.get("expected"):
+        label = f"! {label} (expected {result.get('expected')})"
+    return label
 
 
-def grid(results: list[dict], title: str = "emitcheck matrix") -> Table:
-    """Rows mode+patch, columns spawn+wait, over the cells the results name."""
+def cell_text(result: dict | None) -> Text:
+    """The label, coloured by verdict; reversed where it differs from the expectation."""
+    verdict = None if result is None or result.get("skipped") else result["verdict"]
+    style = STYLE.get(verdict, "")
+    if verdict is not None and verdict != result.get("expected"):
+        style = "bold reverse " + style
+    return Text(cell_label(result), style=style)
+
+
+def layout(results: list[dict]) -> tuple[list[str], list[str], dict[str, dict]]:
+    """Rows (mode-patch) and columns (spawn-wait) over the cells the results name."""
     by_id = {r["cell"]: r for r in results}
     cells = [c for c in all_cells() if c.id in by_id]
     rows = list(dict.fromkeys(c.row for c in cells))
     columns = list(dict.fromkeys(c.column for c in cells))
+    return rows, columns, by_id
+
+
+CORNER = "mode-patch \\ spawn-wait"
+
+
+def grid(results: list[dict], title: str = "emitcheck matrix") -> Table:
+    rows, columns, by_id = layout(results)
     table = Table(title=title, show_lines=False)
-    table.add_column("mode-patch \\ spawn-wait", style="bold")
+    table.add_column(CORNER, style="bold")
     for column in columns:
         table.add_column(column)
     for row in rows:
         table.add_row(row, *(cell_text(by_id.get(f"{row}-{col}")) for col in columns))
     return table
+
+
+def markdown(results: list[dict], env: dict) -> str:
+    """A block to paste into a GitHub issue: environment, grid, evidence, links."""
+    rows, columns, by_id = layout(results)
+    present = ", ".join(f"{name} {version}" for name, version in env["versions"].items()
+                        if version and name != "python")
+    lines = [
+        f"#### emitcheck {env['emitcheck']} matrix",
+        "",
+        f"**Environment:** {env['python_implementation']} {env['versions']['python']} on "
+        f"{env['os']}; {present}",
+        "",
+        f"| {CORNER} | " + " | ".join(f"`{c}`" for c in columns) + " |",
+        "|---" * (len(columns) + 1) + "|",
+    ]
+    for row in rows:
+        labels = (cell_label(by_id.get(f"{row}-{col}")) for col in columns)
+        lines.append(f"| `{row}` | " + " | ".join(labels) + " |")
+    failing = [r for r in results if not r.get("skipped") and r["verdict"] != "delivered"]
+    if failing:
+        lines += ["", "**Cells not delivered:**", ""]
+        for r in failing:
+            changed = "" if r["verdict"] == r["expected"] else \
+                f" (emitcheck expected {r['expected']})"
+            lines.append(f"- `{r['cell']}`: **{r['verdict']}**{changed}: {r['evidence']} "
+                         f"([why]({r['doc']}))")
+    return "\n".join(lines) + "\n"
 
 
 def render(renderable, color: bool = False, width: int = 120) -> str:

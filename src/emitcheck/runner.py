@@ -1,18 +1,13 @@
 """Run cells: one server subprocess and one probe per cell, several at once.
 
 This module is the only one that combines the others: cells say what to run,
-server starts it, probe watches it, verdict judges it, expectations say what
-we measured before. Stacks that are not installed are found with
-``importlib.util.find_spec`` so that this process never imports eventlet or
-gevent.
+environment says whether its stack is here, server starts it, probe watches
+it, verdict judges it, expectations say what we measured before.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
-import importlib.util
 import os
-import platform
 import tempfile
 import threading
 import time
@@ -21,39 +16,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .cells import Cell
+from .environment import missing_stack, versions
 from .expectations import expected
 from .probe import Observation, Timing, observe
 from . import server
 from .server import NotReady, ServerProcess
 from .verdict import Metrics, classify
 
-VERSIONED = ("flask", "flask-socketio", "python-socketio", "python-engineio",
-             "eventlet", "gevent", "greenlet", "simple-websocket")
-
-
-def versions() -> dict[str, str | None]:
-    """Versions of the stack in this environment (None where not installed)."""
-    found: dict[str, str | None] = {"python": platform.python_version()}
-    for name in VERSIONED:
-        try:
-            found[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            found[name] = None
-    return found
-
-
-def missing_stack(cell: Cell) -> str | None:
-    """Why the cell cannot run here, or None when its stack is installed."""
-    if cell.package and importlib.util.find_spec(cell.package) is None:
-        return f"{cell.package} not installed"
-    return None
-
-
 @dataclass
 class CellResult:
     cell: Cell
     expected: str
     why: str
+    doc: str                            # URL of the docs section that explains the cell
     verdict: str | None = None          # None when skipped
     evidence: str = ""
     skipped: str | None = None          # the reason, when skipped
@@ -75,6 +50,7 @@ class CellResult:
             "skipped": self.skipped,
             "evidence": self.evidence,
             "why": self.why,
+            "doc": self.doc,
             "emitted": m.emitted if m else None,
             "received": m.received if m else None,
             "latency_ms": m.latency_ms if m else {"p50": None, "p95": None, "max": None},
@@ -95,7 +71,7 @@ STARTING = threading.BoundedSemaphore(max(2, os.cpu_count() or 1))
 
 def run_cell(cell: Cell, timing: Timing = Timing(), workdir: Path | None = None) -> CellResult:
     exp = expected(cell.id)
-    result = CellResult(cell, exp.verdict, exp.why)
+    result = CellResult(cell, exp.verdict, exp.why, exp.url)
     reason = missing_stack(cell)
     if reason:
         result.skipped = reason
@@ -115,8 +91,8 @@ def run_cell(cell: Cell, timing: Timing = Timing(), workdir: Path | None = None)
             server.stop()
         obs.phases = {**obs.phases, "ready": round(start_s, 3)}
     judged = classify(obs)
-    result.verdict, result.evidence, result.metrics = judged.verdict, judged.evidence, judged.metrics
-    result.observation = obs
+    result.verdict, result.evidence = judged.verdict, judged.evidence
+    result.metrics, result.observation = judged.metrics, obs
     return result
 
 

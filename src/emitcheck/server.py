@@ -78,7 +78,8 @@ class ServerProcess:
     @classmethod
     def for_cell(cls, cell_id: str, interval: float, directory: Path) -> "ServerProcess":
         files = ServerFiles(directory)
-        argv = [*die_with_parent_prefix(), sys.executable, str(CHILD_SCRIPT), cell_id, str(files.emits), str(interval)]
+        argv = [*die_with_parent_prefix(), sys.executable, str(CHILD_SCRIPT),
+                cell_id, str(files.emits), str(interval)]
         env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONWARNINGS="ignore")
         return cls(argv, files, env)
 

@@ -135,8 +135,10 @@ def classify(obs: Observation) -> Verdict:
     http_timeouts = sum(1 for h in obs.http if h[1] is None and h[2] == "timeout")
     if obs.connect_ms is None:
         if http_timeouts or not obs.http:
-            return verdict("starved", f"connect failed ({obs.connect_error}) and HTTP GET "
-                                      f"timed out; the work emitted {len(obs.emitted)} events")
+            connect = "connect timed out" if "timed out" in (obs.connect_error or "") \
+                else f"connect failed ({obs.connect_error})"
+            return verdict("starved", f"{connect} and HTTP GET timed out; "
+                                      f"the work emitted {len(obs.emitted)} events")
         http = f"HTTP answered in {m.http_ms:g} ms" if m.http_ms is not None else \
             f"HTTP failed too ({obs.http[-1][2]})"
         return verdict("error", f"server refused the client ({obs.connect_error}); {http}")

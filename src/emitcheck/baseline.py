@@ -1,0 +1,101 @@
+"""Baselines: the verdicts seen in one environment, kept in a file for CI.
+
+A baseline file is JSON: ``{"environment": {...}, "verdicts": {cell id: verdict}}``.
+Comparing a run with it lists one line per changed cell
+(``gevent-unpatched-thread-time_sleep: delayed -> delivered``), and warns, without
+failing, when the baseline was recorded on another environment (another Python,
+another gevent, ...), naming what differs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .cells import CellError, parse
+from .verdict import VERDICTS
+
+
+class BaselineError(ValueError):
+    """A baseline file that is missing or malformed; the message says which and why."""
+
+
+@dataclass
+class Comparison:
+    changed: list[str] = field(default_factory=list)    # "cell: old -> new"
+    warnings: list[str] = field(default_factory=list)   # environment differences
+    notes: list[str] = field(default_factory=list)      # cells only on one side
+
+    @property
+    def ok(self) -> bool:
+        return not self.changed
+
+    def lines(self) -> list[str]:
+        return ([f"warning: {w}" for w in self.warnings] + self.changed
+                + [f"note: {n}" for n in self.notes])
+
+
+def make(results: list[dict], env: dict) -> dict:
+    return {"environment": env,
+            "verdicts": {r["cell"]: r["verdict"] for r in results if not r.get("skipped")}}
+
+
+def save(path: Path, results: list[dict], env: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(make(results, env), indent=1, sort_keys=True) + "\n")
+
+
+def load(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise BaselineError(f"baseline {path} does not exist; write one with "
+                            "--save-baseline") from None
+    except (OSError, ValueError) as exc:
+        raise BaselineError(f"baseline {path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("verdicts"), dict):
+        raise BaselineError(f"baseline {path} has no 'verdicts' object "
+                            "(expected {\"environment\": ..., \"verdicts\": {cell: verdict}})")
+    for cell_id, verdict in data["verdicts"].items():
+        try:
+            parse(cell_id)
+        except CellError as exc:
+            raise BaselineError(f"baseline {path}: {exc}") from None
+        if verdict not in VERDICTS:
+            raise BaselineError(f"baseline {path}: {cell_id} has verdict {verdict!r}; "
+                                f"valid verdicts: {', '.join(VERDICTS)}")
+    return data
+
+
+def _environment_differences(recorded: dict, current: dict) -> list[str]:
+    differences = []
+    for key in ("python_implementation", "os"):
+        if recorded.get(key) != current.get(key):
+            differences.append(f"{key} {recorded.get(key)} there, {current.get(key)} here")
+    old, new = recorded.get("versions", {}), current.get("versions", {})
+    for name in sorted(set(old) | set(new)):
+        if old.get(name) != new.get(name):
+            differences.append(f"{name} {old.get(name) or 'absent'} there, "
+                               f"{new.get(name) or 'absent'} here")
+    return differences
+
+
+def compare(baseline: dict, results: list[dict], env: dict) -> Comparison:
+    comparison = Comparison()
+    differences = _environment_differences(baseline.get("environment", {}), env)
+    if differences:
+        comparison.warnings.append("the baseline was recorded on another environment: "
+                                   + "; ".join(differences))
+    recorded = baseline["verdicts"]
+    observed = {r["cell"]: r["verdict"] for r in results if not r.get("skipped")}
+    for cell_id, verdict in observed.items():
+        if cell_id not in recorded:
+            comparison.notes.append(f"{cell_id} is not in the baseline (now {verdict})")
+        elif recorded[cell_id] != verdict:
+            comparison.changed.append(f"{cell_id}: {recorded[cell_id]} -> {verdict}")
+    not_run = sorted(set(recorded) - set(observed))
+    if not_run:
+        comparison.notes.append(f"{len(not_run)} baseline cell(s) not run here: "
+                                + ", ".join(not_run))
+    return comparison

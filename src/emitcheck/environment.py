@@ -1,0 +1,44 @@
+"""What stack this environment has: versions for reports and baselines, and
+which cells cannot run here. Nothing is imported to find out (``find_spec`` and
+package metadata only), so eventlet and gevent never load in this process."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import platform
+
+from .cells import Cell
+
+#: Packages named in every report, in this order; None where not installed.
+VERSIONED = ("flask", "flask-socketio", "python-socketio", "python-engineio",
+             "eventlet", "gevent", "greenlet", "simple-websocket", "redis")
+
+
+def versions() -> dict[str, str | None]:
+    """Python's version and each package's, None where not installed."""
+    found: dict[str, str | None] = {"python": platform.python_version()}
+    for name in VERSIONED:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def environment() -> dict[str, object]:
+    """Everything a bug report or a baseline records about where cells ran."""
+    return {
+        "python_implementation": platform.python_implementation(),
+        "os": f"{platform.system()} {platform.machine()}",
+        "os_release": platform.release(),
+        "emitcheck": importlib.metadata.version("emitcheck"),
+        "versions": versions(),
+    }
+
+
+def missing_stack(cell: Cell) -> str | None:
+    """Why the cell cannot run here, or None when its stack is installed."""
+    if cell.package and importlib.util.find_spec(cell.package) is None:
+        return f"{cell.package} not installed"
+    return None

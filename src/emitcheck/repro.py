@@ -1,0 +1,65 @@
+"""``emitcheck repro CELL``: one standalone script that reproduces a cell.
+
+The script needs only the stack (flask-socketio, python-socketio[client], and
+eventlet or gevent for those modes), not emitcheck. Run without arguments it
+is the client: it starts itself again with arguments as the server, which is
+server_child.py verbatim (monkey patching first), watches a quiet phase, prints
+what it saw and exits 0 when the events were delivered, 1 when not.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from . import __version__
+from .cells import Cell
+from .environment import environment
+from .expectations import expected
+from .probe import Timing
+from .server import CHILD_SCRIPT
+
+CLIENT_TEMPLATE = Path(__file__).with_name("repro_client.py")
+
+HEADER = '''#!/usr/bin/env python3
+"""Reproduces emitcheck cell {cell}: {why}
+
+emitcheck measured: {verdict} ({url}).
+Written by emitcheck {version} on {python} with {stack}.
+
+Needs only: pip install flask-socketio "python-socketio[client]"{extra}
+Run: python {name}   (exits 0 when the events were delivered, 1 when not)
+"""
+import sys
+
+CELL = "{cell}"
+INTERVAL = {interval}
+
+if len(sys.argv) == 1:  # no arguments: the client side, which starts the server side
+{client}
+    sys.exit(run_client())
+
+# ---------------------------------------------------------------------------
+# The server side, started by the client side with arguments. This is the
+# server emitcheck runs for every cell (emitcheck/server_child.py), verbatim.
+# ---------------------------------------------------------------------------
+'''
+
+
+def render(cell: Cell, name: str = "repro.py") -> str:
+    exp = expected(cell.id)
+    env = environment()
+    stack = ", ".join(f"{k} {v}" for k, v in env["versions"].items()
+                      if v and k in ("flask-socketio", "python-socketio", "eventlet", "gevent"))
+    client = textwrap.indent(CLIENT_TEMPLATE.read_text(), "    ")
+    header = HEADER.format(
+        cell=cell.id, why=exp.why, verdict=exp.verdict, url=exp.url, version=__version__,
+        python=f"Python {env['versions']['python']}", stack=stack, name=name,
+        extra=f" {cell.package}" if cell.package else "", interval=Timing().interval,
+        client=client)
+    return header + CHILD_SCRIPT.read_text()
+
+
+def write(cell: Cell, path: Path) -> Path:
+    path.write_text(render(cell, path.name))
+    return path
