@@ -79,7 +79,12 @@ def emitcheck_result(emitcheck_cell: cells.Cell, request: pytest.FixtureRequest)
     result: CellResult = request.config.stash[SESSION].result(emitcheck_cell)
     data = result.to_json()
     del data["observation"]
-    request.node.user_properties.append((PROPERTY, json.dumps(data)))
+    # One JSON property for the grid, and two plain ones that CI pages show as-is.
+    request.node.user_properties += [
+        (PROPERTY, json.dumps(data)),
+        ("emitcheck_verdict", f"{result.verdict or 'skipped'} (expected {result.expected})"),
+        ("emitcheck_evidence", result.evidence or result.skipped or ""),
+    ]
     if result.skipped:
         pytest.skip(result.skipped)
     return result

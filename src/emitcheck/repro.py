@@ -51,7 +51,10 @@ def render(cell: Cell, name: str = "repro.py") -> str:
     env = environment()
     stack = ", ".join(f"{k} {v}" for k, v in env["versions"].items()
                       if v and k in ("flask-socketio", "python-socketio", "eventlet", "gevent"))
-    client = textwrap.indent(CLIENT_TEMPLATE.read_text(), "    ")
+    template = CLIENT_TEMPLATE.read_text().splitlines(keepends=True)
+    while template and template[0].startswith("#"):  # the note for emitcheck's readers
+        template.pop(0)
+    client = textwrap.indent("".join(template).lstrip("\n"), "    ")
     header = HEADER.format(
         cell=cell.id, why=exp.why, verdict=exp.verdict, url=exp.url, version=__version__,
         python=f"Python {env['versions']['python']}", stack=stack, name=name,

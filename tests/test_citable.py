@@ -1,0 +1,171 @@
+"""What users cite and what CI compares: Markdown for bug reports, standalone
+repro scripts, baselines, and docs that explain every failing cell."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from emitcheck import baseline, cells, report, runner
+from emitcheck.environment import environment, missing_stack
+from emitcheck.expectations import DOCS_URL, EXPECTED
+
+from .helpers import emitcheck
+
+DOCS = Path(__file__).parent.parent / "docs"
+
+
+def _fake(cell_id, verdict, evidence="0 of 9 emitted events received"):
+    exp = EXPECTED[cell_id]
+    return {"cell": cell_id, "verdict": verdict, "expected": exp.verdict, "skipped": None,
+            "evidence": evidence, "doc": exp.url, "matches": verdict == exp.verdict,
+            "latency_ms": {"p50": None, "p95": None, "max": None}}
+
+
+def test_markdown_has_environment_grid_evidence_and_links():
+    results = [_fake("gevent-patched-task-time_sleep", "delivered"),
+               _fake("gevent-unpatched-thread-time_sleep", "delayed", "0 of 7 arrived promptly"),
+               _fake("gevent-unpatched-task-time_sleep", "lost")]
+    text = report.markdown(results, environment())
+    assert "**Environment:** CPython" in text and "flask-socketio " in text
+    assert "| mode-patch \\ spawn-wait | `thread-time_sleep` | `task-time_sleep` |" in text
+    assert "| `gevent-patched` | not run | delivered |" in text
+    assert "| `gevent-unpatched` | delayed | ! lost (expected starved) |" in text
+    assert ("- `gevent-unpatched-thread-time_sleep`: **delayed**: 0 of 7 arrived promptly "
+            f"([why]({DOCS_URL}pitfall.md#an-os-thread-under-gevent-delayed))") in text
+    assert "**lost** (emitcheck expected starved)" in text
+    assert "gevent-patched-task-time_sleep`: **" not in text  # delivered cells need no line
+
+
+def test_markdown_from_a_real_run(tmp_path):
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    proc = emitcheck("matrix", "-k", "threading-unpatched-task,*-unpatched-task-time_sleep",
+                     "--markdown", env=env)
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    assert text.startswith("#### emitcheck ")
+    assert re.search(r"\| `threading-unpatched` \| delivered [\d.]+ ms \| delivered", text)
+    for mode in ("eventlet", "gevent"):
+        cell_id = f"{mode}-unpatched-task-time_sleep"
+        if missing_stack(cells.parse(cell_id)):
+            assert f"| `{mode}-unpatched` | skipped: {mode} not installed |" in text
+        else:
+            assert f"- `{cell_id}`: **starved**: connect timed out and HTTP GET timed out" in text
+            assert "pitfall.md#a-greenlet-that-blocks-starved" in text
+
+
+def test_baseline_round_trip_and_a_changed_cell_named(tmp_path):
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    saved = tmp_path / "baseline.json"
+    proc = emitcheck("matrix", "-k", "threading-unpatched-task", "--save-baseline", str(saved),
+                     env=env)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(saved.read_text())
+    assert data["verdicts"] == {"threading-unpatched-task-time_sleep": "delivered",
+                                "threading-unpatched-task-socketio_sleep": "delivered"}
+    assert data["environment"]["versions"]["flask-socketio"]
+
+    proc = emitcheck("matrix", "-k", "threading-unpatched-task", "--check-baseline", str(saved),
+                     env=env)
+    assert proc.returncode == 0 and "no cell changed" in proc.stdout
+
+    data["verdicts"]["threading-unpatched-task-time_sleep"] = "lost"
+    data["environment"]["versions"]["gevent"] = "1.0.0"
+    saved.write_text(json.dumps(data))
+    proc = emitcheck("matrix", "-k", "threading-unpatched-task", "--check-baseline", str(saved),
+                     env=env)
+    assert proc.returncode == 1
+    assert "threading-unpatched-task-time_sleep: lost -> delivered" in proc.stdout
+    assert "threading-unpatched-task-socketio_sleep:" not in proc.stdout
+    assert "warning: the baseline was recorded on another environment: gevent 1.0.0 there" \
+        in proc.stdout
+
+
+@pytest.mark.parametrize("content, says", [
+    (None, "does not exist"),
+    ("{oops", "not valid JSON"),
+    ('{"environment": {}}', "has no 'verdicts' object"),
+    ('{"verdicts": {"gevent-patched-task-nap": "lost"}}', "unknown wait 'nap'"),
+    ('{"verdicts": {"gevent-patched-task-time_sleep": "fine"}}', "valid verdicts: delivered"),
+])
+def test_bad_baseline_files_are_one_line_errors(tmp_path, content, says):
+    path = tmp_path / "baseline.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(baseline.BaselineError, match=re.escape(says)):
+        baseline.load(path)
+    proc = emitcheck("matrix", "-k", "threading", "--check-baseline", str(path))
+    assert proc.returncode == 2 and says in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_pytest_check_baseline_fails_the_run_naming_the_cell(tmp_path):
+    saved = tmp_path / "b.json"
+    saved.write_text(json.dumps({"environment": environment(), "verdicts": {
+        "threading-unpatched-thread-time_sleep": "starved"}}))
+    (tmp_path / "test_one.py").write_text(
+        "def test_cell(emitcheck_result):\n    assert emitcheck_result.verdict\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(tmp_path / "test_one.py"),
+         "-k", "threading-unpatched-thread-time_sleep", f"--emitcheck-check-baseline={saved}",
+         f"--emitcheck-markdown={tmp_path / 'report.md'}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        env=dict(os.environ, TMPDIR=str(tmp_path)))
+    assert proc.returncode == 1, proc.stdout
+    assert "threading-unpatched-thread-time_sleep: starved -> delivered" in proc.stdout
+    assert "1 passed" in proc.stdout
+    assert "`threading-unpatched`" in (tmp_path / "report.md").read_text()
+
+
+AGREEMENT = ["threading-unpatched-thread-time_sleep",       # threading has no failing cell
+             "eventlet-patched-thread-time_sleep", "eventlet-unpatched-task-time_sleep",
+             "gevent-patched-thread-time_sleep", "gevent-unpatched-thread-time_sleep"]
+
+
+@pytest.mark.parametrize("cell_id", AGREEMENT)
+def test_repro_script_agrees_with_emitcheck_run(tmp_path, cell_id):
+    cell = cells.parse(cell_id)
+    if missing_stack(cell):
+        pytest.skip(missing_stack(cell))
+    script = tmp_path / "repro.py"
+    proc = emitcheck("repro", cell_id, "-o", str(script))
+    assert proc.returncode == 0 and script.exists(), proc.stderr
+    text = script.read_text()
+    assert "import emitcheck" not in text and "from emitcheck" not in text
+    assert f'CELL = "{cell_id}"' in text
+    repro = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                           timeout=60, cwd=tmp_path)
+    result = runner.run_cell(cell, workdir=tmp_path)
+    delivered = result.verdict == "delivered"
+    assert repro.returncode == (0 if delivered else 1), repro.stdout + repro.stderr
+    assert (f"{cell_id}: events DELIVERED" if delivered
+            else f"{cell_id}: events NOT delivered") in repro.stdout
+
+
+def _sections(page: Path) -> dict[str, str]:
+    """GitHub anchor -> section text, for the '## ' headings of a docs page."""
+    found, anchor = {}, None
+    for line in page.read_text().splitlines():
+        if line.startswith("## "):
+            anchor = re.sub(r"[^\w\- ]", "", line[3:].strip().lower()).replace(" ", "-")
+            found[anchor] = ""
+        elif anchor:
+            found[anchor] += line + "\n"
+    return found
+
+
+@pytest.mark.parametrize("cell_id", [c for c, e in EXPECTED.items() if e.verdict != "delivered"])
+def test_every_failing_cell_is_named_in_the_docs_section_its_report_links(cell_id):
+    page, anchor = EXPECTED[cell_id].doc.split("#")
+    sections = _sections(DOCS / page)
+    assert anchor in sections, f"{page} has no section #{anchor}"
+    assert f"`{cell_id}`" in sections[anchor]
+
+
+def test_every_doc_link_resolves():
+    for cell_id, exp in EXPECTED.items():
+        page, anchor = exp.doc.split("#")
+        assert anchor in _sections(DOCS / page), f"{cell_id}: {exp.doc}"
