@@ -71,6 +71,7 @@ def test_a_server_that_dies_at_start_is_crashed_with_its_error(tmp_path):
     judged = classify(observe(server, THREADING.id, Timing(ready_timeout=10.0)))
     assert judged.verdict == "crashed"
     assert "status 1" in judged.evidence and "Werkzeug" in judged.evidence
+    assert processes_mentioning(str(tmp_path)) == []
 
 
 def test_ctrl_c_in_the_middle_of_a_matrix_leaves_nothing(tmp_path):
@@ -119,3 +120,57 @@ def test_a_pytest_timeout_leaves_nothing(tmp_path):
     assert proc.returncode == 1
     wait_until(lambda: not processes_mentioning(str(tmp_path)), 5,
                "the servers to be gone after the pytest timeout")
+
+
+def test_servers_listen_on_loopback_only(tmp_path):
+    server = ServerProcess.for_cell(THREADING.id, SHORT.interval, tmp_path)
+    try:
+        port = server.wait_listening(SHORT.ready_timeout)
+        assert server.listening_addresses() == [("127.0.0.1", port)]
+    finally:
+        server.stop()
+    assert processes_mentioning(str(tmp_path)) == []
+
+
+def test_nothing_remains_when_the_client_side_fails(tmp_path):
+    """A probe that raises mid-window (here: a negative quiet phase) still stops its server."""
+    broken = Timing(quiet=-1.0)
+    try:
+        runner.run_cell(THREADING, broken, workdir=tmp_path)
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("the broken probe should have raised")
+    assert processes_mentioning(str(tmp_path)) == []
+
+
+def test_taken_ports_do_not_break_the_run(tmp_path):
+    """Servers ask the kernel for a free port: Flask's default 5000 (and others) taken is fine."""
+    import socket
+
+    held = []
+    for port in (5000, 5001, 8000, 8080):
+        sock = socket.socket()
+        try:
+            sock.bind(("127.0.0.1", port))
+            sock.listen()
+            held.append(sock)
+        except OSError:  # taken already, by someone else: just as good
+            sock.close()
+    try:
+        result = runner.run_cell(THREADING, SHORT, workdir=tmp_path)
+    finally:
+        for sock in held:
+            sock.close()
+    assert result.verdict == "delivered", result.evidence
+
+
+def test_a_missing_stack_is_a_skip_with_the_reason():
+    missing = [c for c in cells.all_cells() if c.package and runner.missing_stack(c)]
+    if not missing:
+        import pytest
+        pytest.skip("eventlet and gevent are both installed in this environment")
+    result = runner.run_cell(missing[0])
+    assert result.verdict is None and result.matches
+    assert result.skipped == f"{missing[0].package} not installed"
+    assert result.to_json()["skipped"] == result.skipped

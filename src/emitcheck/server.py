@@ -91,18 +91,21 @@ class ServerProcess:
         """The exit status if the server process has ended, else None."""
         return self.popen.poll()
 
-    def listening_port(self) -> int | None:
-        """The TCP port a process of this server's tree listens on, if any."""
+    def listening_addresses(self) -> list[tuple[str, int]]:
+        """(ip, port) of every TCP socket the processes of this server listen on."""
         try:
             root = psutil.Process(self.pid)
-            procs = [root, *root.children(recursive=True)]
-            for proc in procs:
-                for conn in proc.net_connections(kind="tcp"):
-                    if conn.status == psutil.CONN_LISTEN:
-                        return conn.laddr.port
+            return [(conn.laddr.ip, conn.laddr.port)
+                    for proc in [root, *root.children(recursive=True)]
+                    for conn in proc.net_connections(kind="tcp")
+                    if conn.status == psutil.CONN_LISTEN]
         except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
-            return None
-        return None
+            return []
+
+    def listening_port(self) -> int | None:
+        """The port the server listens on, if it listens yet."""
+        addresses = self.listening_addresses()
+        return addresses[0][1] if addresses else None
 
     def wait_listening(self, timeout: float) -> int:
         """Block until the server listens; return its port.
