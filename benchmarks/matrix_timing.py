@@ -12,6 +12,7 @@ environment with every stack installed (``tox -e matrix`` makes one).
 import argparse
 import os
 import platform
+import resource
 import statistics
 import time
 
@@ -27,6 +28,13 @@ def spread(values):
     return f"median {statistics.median(values):6.2f} s  ({values[0]:.2f} .. {values[-1]:.2f})"
 
 
+def cpu_seconds() -> tuple[float, float]:
+    """CPU used so far by this process (the probes) and by its reaped children (the servers)."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime, children.ru_utime + children.ru_stime
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
@@ -39,10 +47,15 @@ def main() -> None:
     single = cells.parse(args.single)
 
     matrix_walls, single_walls, phases = [], [], {p: [] for p in PHASES}
+    cpu_self, cpu_servers = [], []
     for _ in range(args.runs):
+        before = cpu_seconds()
         started = time.perf_counter()
         results = runner.run_many(selected, jobs=args.jobs)
         matrix_walls.append(time.perf_counter() - started)
+        after = cpu_seconds()
+        cpu_self.append(after[0] - before[0])
+        cpu_servers.append(after[1] - before[1])
         for result in results:
             if result.observation:
                 for name in PHASES:
@@ -59,6 +72,11 @@ def main() -> None:
     print(f"  one cell alone    {spread(single_walls)}  ({single.id})")
     ratio = statistics.median(matrix_walls) / statistics.median(single_walls)
     print(f"  matrix / one cell {ratio:.1f}x")
+    cores = os.cpu_count() or 1
+    cpu = statistics.median(cpu_self) + statistics.median(cpu_servers)
+    print(f"  CPU per matrix    probes {statistics.median(cpu_self):.1f} s + servers "
+          f"{statistics.median(cpu_servers):.1f} s = {cpu:.1f} s, so at least "
+          f"{cpu / cores:.1f} s of wall time on {cores} cores")
     print("  phases of a cell (all cells, all runs):")
     for name in PHASES:
         print(f"    {name:9s}       {spread(phases[name])}")

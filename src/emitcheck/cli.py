@@ -76,7 +76,7 @@ def run(cell_id: str, as_json: bool) -> None:
 @click.option("--markdown", "as_markdown", is_flag=True,
               help="Print a block to paste into a GitHub issue.")
 @click.option("--jobs", type=click.IntRange(1, 64), default=None,
-              help="Cells run at once (default: 8 per core).")
+              help="Cells run at once (default: 16 per core).")
 @click.option("--save-baseline", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the observed verdicts and the environment to this file.")
 @click.option("--check-baseline", type=click.Path(dir_okay=False, path_type=Path),

@@ -69,6 +69,25 @@ class CellResult:
 STARTING = threading.BoundedSemaphore(max(2, os.cpu_count() or 1))
 
 
+def start_server(cell: Cell, timing: Timing, directory: Path,
+                 attempts: int = 3) -> ServerProcess:
+    """Start the cell's server and wait until it listens (or fails to).
+
+    When another process takes the port between our pick and the server's
+    bind, start again on another port, up to ``attempts`` times.
+    """
+    for attempt in range(1, attempts + 1):
+        server = ServerProcess.for_cell(cell.id, timing.interval, directory / f"try{attempt}")
+        try:
+            server.wait_listening(timing.ready_timeout)
+            return server
+        except NotReady:
+            if attempt == attempts or not server.port_taken():
+                return server  # observe() records why it is not ready
+            server.stop()
+    raise AssertionError("unreachable")
+
+
 def run_cell(cell: Cell, timing: Timing = Timing(), workdir: Path | None = None) -> CellResult:
     exp = expected(cell.id)
     result = CellResult(cell, exp.verdict, exp.why, exp.url)
@@ -79,11 +98,7 @@ def run_cell(cell: Cell, timing: Timing = Timing(), workdir: Path | None = None)
     with tempfile.TemporaryDirectory(prefix=f"emitcheck-{cell.id}-", dir=workdir) as tmp:
         with STARTING:
             started = time.perf_counter()
-            server = ServerProcess.for_cell(cell.id, timing.interval, Path(tmp))
-            try:
-                server.wait_listening(timing.ready_timeout)
-            except NotReady:
-                pass  # observe() records it
+            server = start_server(cell, timing, Path(tmp))
             start_s = time.perf_counter() - started
         try:
             obs = observe(server, cell.id, timing)
@@ -97,8 +112,9 @@ def run_cell(cell: Cell, timing: Timing = Timing(), workdir: Path | None = None)
 
 
 def default_jobs() -> int:
-    """How many cells run at once: cells mostly wait, so several per core."""
-    return max(4, 8 * (os.cpu_count() or 1))
+    """How many cells run at once. A running cell mostly waits; what costs CPU is
+    starting its server, and STARTING bounds that, so this can be generous."""
+    return max(4, 16 * (os.cpu_count() or 1))
 
 
 def longest_first(cells: list[Cell]) -> list[Cell]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import socket
 import signal
 import subprocess
 import sys
@@ -60,9 +61,30 @@ class ServerFiles:
         return self.directory / "emits.log"
 
 
+def free_port() -> int:
+    """A port that was free a moment ago (the kernel's pick for port 0)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 class ServerProcess:
-    def __init__(self, argv: list[str], files: ServerFiles, env: dict | None = None):
+    """One server process that should listen on 127.0.0.1:``port``.
+
+    The port is chosen here (``free_port``) and passed to the server, so that
+    readiness is a cheap TCP connect. (Reading the port back from the process's
+    sockets costs about 12 ms of CPU per look on Linux, which adds up to most
+    of a core while a matrix starts.) Another process may take the port in the
+    meantime: ``port_taken()`` tells, and the runner then starts again on
+    another port.
+    """
+
+    def __init__(self, argv: list[str], files: ServerFiles, port: int,
+                 env: dict | None = None):
         self.files = files
+        self.port = port
+        self.listening = False
+        self.not_ready: NotReady | None = None
         files.directory.mkdir(parents=True, exist_ok=True)
         files.emits.touch()
         if _REFUSING:
@@ -72,16 +94,16 @@ class ServerProcess:
                 argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                 start_new_session=True, env=env, cwd=files.directory)
         LIVE.add(self)
-        self.port: int | None = None
-        self.not_ready: NotReady | None = None
 
     @classmethod
-    def for_cell(cls, cell_id: str, interval: float, directory: Path) -> "ServerProcess":
+    def for_cell(cls, cell_id: str, interval: float, directory: Path,
+                 port: int | None = None) -> "ServerProcess":
         files = ServerFiles(directory)
+        port = port or free_port()
         argv = [*die_with_parent_prefix(), sys.executable, str(CHILD_SCRIPT),
-                cell_id, str(files.emits), str(interval)]
+                cell_id, str(files.emits), str(interval), str(port)]
         env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONWARNINGS="ignore")
-        return cls(argv, files, env)
+        return cls(argv, files, port, env)
 
     @property
     def pid(self) -> int:
@@ -102,18 +124,28 @@ class ServerProcess:
         except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
             return []
 
-    def listening_port(self) -> int | None:
-        """The port the server listens on, if it listens yet."""
-        addresses = self.listening_addresses()
-        return addresses[0][1] if addresses else None
+    def port_taken(self) -> bool:
+        """Did the server fail because another process had its port?"""
+        if self.not_ready is not None and "another process" in str(self.not_ready):
+            return True
+        stderr = self.files.stderr.read_text(errors="replace")
+        return "Address already in use" in stderr or "is in use by another program" in stderr
+
+    def _accepts(self) -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+            return True
+        except OSError:
+            return False
 
     def wait_listening(self, timeout: float) -> int:
-        """Block until the server listens; return its port.
+        """Block until the server listens on its port; return the port.
 
-        Raises NotReady when it exits first or when ``timeout`` seconds pass;
-        later calls return (or raise) the same answer at once.
+        Raises NotReady when it exits first, when another process turns out to
+        own the port, or when ``timeout`` seconds pass; later calls give the
+        same answer at once.
         """
-        if self.port is not None:
+        if self.listening:
             return self.port
         if self.not_ready is not None:
             raise self.not_ready
@@ -123,12 +155,15 @@ class ServerProcess:
             if status is not None:
                 self.not_ready = NotReady(f"server exited with status {status} before listening")
                 raise self.not_ready
-            port = self.listening_port()
-            if port:
-                self.port = port
-                return port
+            if self._accepts():
+                if ("127.0.0.1", self.port) not in self.listening_addresses():
+                    self.not_ready = NotReady(f"port {self.port} is held by another process")
+                    raise self.not_ready
+                self.listening = True
+                return self.port
             time.sleep(0.02)
-        self.not_ready = NotReady(f"server did not listen on a TCP port within {timeout:g} s")
+        self.not_ready = NotReady(f"server did not listen on port {self.port} "
+                                  f"within {timeout:g} s")
         raise self.not_ready
 
     def emitted(self) -> list[tuple[int, float]]:

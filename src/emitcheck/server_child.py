@@ -1,6 +1,6 @@
 """The server of one cell, run as a script in its own process.
 
-Usage: ``python server_child.py CELL_ID EMIT_LOG INTERVAL [PORT]``
+Usage: ``python server_child.py CELL_ID EMIT_LOG INTERVAL PORT``
 
 It is written the way users write their servers: monkey patching (when the
 cell asks for it) is the very first thing the process does, the background
@@ -9,10 +9,10 @@ work loops forever, emitting a numbered ``tick`` event carrying the server time,
 then waiting. After each emit it appends ``seq time`` to EMIT_LOG, so the probe
 can tell "the work never ran" from "the work emitted but nothing arrived".
 
-The port is 0 unless given: the kernel picks a free one and emitcheck reads it
-back from the process's listening socket. ``emitcheck repro`` embeds this file
-whole in the scripts it writes (which pass a PORT). This file is run by path, not with ``-m``, so
-that nothing (not even the emitcheck package) is imported before patching.
+The port is picked by the parent (a port the kernel gave it a moment before).
+``emitcheck repro`` embeds this file whole in the scripts it writes. This file
+is run by path, not with ``-m``, so that nothing (not even the emitcheck
+package) is imported before patching.
 """
 
 import sys
@@ -59,7 +59,7 @@ def make_starter(socketio, spawn):
     return starters[spawn]
 
 
-def main(cell_id, emit_log_path, interval, port=0):
+def main(cell_id, emit_log_path, interval, port):
     mode, _patch, spawn, wait = cell_id.split("-")[:4]
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
@@ -92,4 +92,4 @@ def main(cell_id, emit_log_path, interval, port=0):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], float(sys.argv[3]), *map(int, sys.argv[4:5]))
+    main(sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4]))
