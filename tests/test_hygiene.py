@@ -17,7 +17,7 @@ from emitcheck.probe import Timing, observe
 from emitcheck.server import ServerFiles, ServerProcess, free_port
 from emitcheck.verdict import classify
 
-from .helpers import emitcheck, processes_mentioning, wait_until
+from .helpers import processes_mentioning, wait_until
 
 THREADING = cells.parse("threading-unpatched-thread-time_sleep")
 SHORT = Timing(quiet=0.6, traffic=0.4, ready_timeout=20.0)
@@ -65,7 +65,7 @@ def test_a_server_that_never_listens_gets_a_bounded_wait_and_its_log(tmp_path):
 
 def test_a_server_that_dies_at_start_is_crashed_with_its_error(tmp_path):
     argv = _script(tmp_path, """
-        raise SystemExit("RuntimeError: The Werkzeug web server is not designed to run in production")
+        raise SystemExit("RuntimeError: The Werkzeug web server is not designed to run in prod")
     """)
     server = ServerProcess(argv, ServerFiles(tmp_path / "files"), free_port())
     judged = classify(observe(server, THREADING.id, Timing(ready_timeout=10.0)))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
 #: Where the docs are published; a cell's ``doc`` is relative to this. Reports
 #: that are pasted into bug trackers link here.
 DOCS_URL = "https://github.com/emitcheck/emitcheck/blob/main/docs/"

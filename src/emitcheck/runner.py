@@ -15,13 +15,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import server
 from .cells import Cell
 from .environment import missing_stack, versions
 from .expectations import expected
 from .probe import Observation, Timing, observe
-from . import server
 from .server import NotReady, ServerProcess
 from .verdict import Metrics, classify
+
 
 @dataclass
 class CellResult:

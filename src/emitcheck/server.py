@@ -14,8 +14,8 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
-import socket
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -28,7 +28,7 @@ CHILD_SCRIPT = Path(__file__).with_name("server_child.py")
 LOG_TAIL_LINES = 30
 
 #: Every server this process started and has not stopped yet (for atexit/signals).
-LIVE: set["ServerProcess"] = set()
+LIVE: set[ServerProcess] = set()
 _REFUSING = False  # set by stop_all(refuse_new=True): the run is being interrupted
 
 
@@ -97,7 +97,7 @@ class ServerProcess:
 
     @classmethod
     def for_cell(cls, cell_id: str, interval: float, directory: Path,
-                 port: int | None = None) -> "ServerProcess":
+                 port: int | None = None) -> ServerProcess:
         files = ServerFiles(directory)
         port = port or free_port()
         argv = [*die_with_parent_prefix(), sys.executable, str(CHILD_SCRIPT),
