@@ -3,14 +3,24 @@ import pytest
 from emitcheck import cells
 from emitcheck.cells import Cell, CellError
 
+BASE_20 = [f"{row}-{spawn}-{wait}"
+           for row in ("threading-unpatched", "eventlet-unpatched", "eventlet-patched",
+                       "gevent-unpatched", "gevent-patched")
+           for spawn in ("thread", "task") for wait in ("time_sleep", "socketio_sleep")]
 
-def test_base_matrix_has_twenty_cells_with_stable_ids():
+
+def test_the_base_twenty_ids_stay_first_and_unchanged():
     ids = [c.id for c in cells.all_cells()]
-    assert len(ids) == len(set(ids)) == 20
-    assert ids[0] == "threading-unpatched-thread-time_sleep"
-    assert "eventlet-unpatched-thread-time_sleep" in ids
-    assert "gevent-patched-task-socketio_sleep" in ids
-    assert not any(i.startswith("threading-patched") for i in ids)
+    assert len(ids) == len(set(ids))
+    assert ids[:20] == BASE_20
+    assert not any(i.startswith(("threading-patched", "auto-patched")) for i in ids)
+
+
+def test_auto_mode_cells_follow_the_base():
+    ids = [c.id for c in cells.all_cells()]
+    assert ids[20:24] == ["auto-unpatched-thread-time_sleep",
+                          "auto-unpatched-thread-socketio_sleep",
+                          "auto-unpatched-task-time_sleep", "auto-unpatched-task-socketio_sleep"]
 
 
 @pytest.mark.parametrize("cell", cells.all_cells(), ids=str)
@@ -28,7 +38,8 @@ def test_factor_order_in_the_id():
 
 
 @pytest.mark.parametrize("bad, says", [
-    ("asyncio-unpatched-thread-time_sleep", "valid mode values: threading, eventlet, gevent"),
+    ("asyncio-unpatched-thread-time_sleep",
+     "valid mode values: threading, eventlet, gevent, auto"),
     ("eventlet-half-thread-time_sleep", "valid patch values: unpatched, patched"),
     ("eventlet-patched-process-time_sleep", "valid spawn values: thread, task"),
     ("eventlet-patched-thread-sleep", "valid wait values: time_sleep, socketio_sleep"),
@@ -36,6 +47,7 @@ def test_factor_order_in_the_id():
     ("eventlet-patched-thread-time_sleep-extra", "expected 4"),
     ("", "emitcheck list"),
     ("threading-patched-thread-time_sleep", "threading mode has no monkey patching"),
+    ("auto-patched-thread-time_sleep", "auto mode is SocketIO(app) as it is"),
 ])
 def test_invalid_ids_say_what_is_valid(bad, says):
     with pytest.raises(CellError, match=None) as info:
@@ -51,9 +63,9 @@ def test_cell_constructor_validates_too():
 def test_select_by_substring_glob_and_commas():
     assert {c.mode for c in cells.select("eventlet")} == {"eventlet"}
     assert len(cells.select("eventlet")) == 8
-    assert len(cells.select("*-unpatched-task-*")) == 6
+    assert len(cells.select("*-unpatched-task-*")) == 8
     assert len(cells.select("threading,gevent-patched")) == 8
-    assert len(cells.select(None)) == len(cells.select("")) == 20
+    assert len(cells.select(None)) == len(cells.select("")) == len(cells.all_cells())
 
 
 def test_select_that_matches_nothing_is_an_error():
@@ -62,9 +74,20 @@ def test_select_that_matches_nothing_is_an_error():
 
 
 def test_every_cell_has_an_expectation_with_a_known_verdict():
-    from emitcheck.expectations import EXPECTED
+    from emitcheck.expectations import EXPECTED, expected
     from emitcheck.verdict import VERDICTS
-    assert set(EXPECTED) == {c.id for c in cells.all_cells()}
-    for cell_id, exp in EXPECTED.items():
-        assert exp.verdict in VERDICTS, cell_id
+    assert set(EXPECTED) == {c.id for c in cells.all_cells() if c.mode != "auto"}
+    for cell in cells.all_cells():
+        exp = expected(cell.id)
+        assert exp.verdict in VERDICTS, cell.id
         assert exp.why and "\n" not in exp.why
+
+
+@pytest.mark.parametrize("resolved", ["threading", "eventlet", "gevent", "gevent_uwsgi"])
+def test_an_auto_cell_is_judged_as_the_mode_it_resolved_to(resolved):
+    from emitcheck.expectations import expected
+    twin = ("gevent" if resolved == "gevent_uwsgi" else resolved) + "-unpatched-thread-time_sleep"
+    exp = expected("auto-unpatched-thread-time_sleep", resolved)
+    assert exp.verdict == expected(twin).verdict
+    assert f"resolves to {resolved}" in exp.why and twin in exp.why
+    assert exp.doc == "pitfall.md#which-mode-you-get"

@@ -23,8 +23,9 @@ class Factor:
 
 
 FACTORS: tuple[Factor, ...] = (
-    Factor("mode", ("threading", "eventlet", "gevent"),
-           "async_mode passed to SocketIO(app, async_mode=...)"),
+    Factor("mode", ("threading", "eventlet", "gevent", "auto"),
+           "async_mode passed to SocketIO(app, async_mode=...); auto = SocketIO(app), "
+           "which picks the first of eventlet, gevent_uwsgi, gevent, threading installed"),
     Factor("patch", ("unpatched", "patched"),
            "whether the server process monkey patches as its first statement"),
     Factor("spawn", ("thread", "task"),
@@ -36,7 +37,7 @@ FACTOR_NAMES = tuple(f.name for f in FACTORS)
 _BY_NAME = {f.name: f for f in FACTORS}
 
 #: The stack (the package to import) each async mode needs, None when stdlib only.
-MODE_PACKAGE = {"threading": None, "eventlet": "eventlet", "gevent": "gevent"}
+MODE_PACKAGE = {"threading": None, "eventlet": "eventlet", "gevent": "gevent", "auto": None}
 
 
 class CellError(ValueError):
@@ -60,6 +61,9 @@ class Cell:
         if self.mode == "threading" and self.patch != "unpatched":
             raise CellError("threading mode has no monkey patching: use "
                             "threading-unpatched-...")
+        if self.mode == "auto" and self.patch != "unpatched":
+            raise CellError("auto mode is SocketIO(app) as it is, with no patching: use "
+                            "auto-unpatched-..., or eventlet-patched-/gevent-patched-...")
 
     @property
     def id(self) -> str:

@@ -37,6 +37,26 @@ def environment() -> dict[str, object]:
     }
 
 
+def auto_mode() -> str:
+    """The async_mode that ``SocketIO(app)`` will pick here.
+
+    python-engineio tries eventlet, gevent_uwsgi, gevent and threading in that
+    order and keeps the first whose driver imports; this predicts that from
+    what is installed, without importing anything. The runner checks the
+    prediction against what the server reports.
+    """
+    def has(name: str) -> bool:
+        return importlib.util.find_spec(name) is not None
+
+    if has("eventlet"):
+        return "eventlet"
+    if has("gevent") and has("uwsgi"):
+        return "gevent_uwsgi"
+    if has("gevent"):
+        return "gevent"
+    return "threading"
+
+
 def missing_stack(cell: Cell) -> str | None:
     """Why the cell cannot run here, or None when its stack is installed."""
     if cell.package and importlib.util.find_spec(cell.package) is None:

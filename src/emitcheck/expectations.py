@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .environment import auto_mode
+
 #: Where the docs are published; a cell's ``doc`` is relative to this. Reports
 #: that are pasted into bug trackers link here.
 DOCS_URL = "https://github.com/emitcheck/emitcheck/blob/main/docs/"
@@ -17,6 +19,7 @@ _DOC_PATCHED = "pitfall.md#monkey-patching"
 _DOC_BLOCKS = "pitfall.md#a-greenlet-that-blocks-starved"
 _DOC_GEVENT_THREAD = "pitfall.md#an-os-thread-under-gevent-delayed"
 _DOC_EVENTLET_THREAD = "pitfall.md#an-os-thread-under-eventlet-lost-and-error"
+_DOC_AUTO = "pitfall.md#which-mode-you-get"
 
 
 @dataclass(frozen=True)
@@ -76,5 +79,17 @@ EXPECTED: dict[str, Expectation] = {
 }
 
 
-def expected(cell_id: str) -> Expectation:
-    return EXPECTED[cell_id]
+def expected(cell_id: str, resolved: str | None = None) -> Expectation:
+    """What we measured for a cell.
+
+    An ``auto`` cell behaves as the cell of the mode ``SocketIO(app)`` resolves
+    to: ``resolved`` when the server reported it, else the mode predicted from
+    what is installed here.
+    """
+    if not cell_id.startswith("auto-"):
+        return EXPECTED[cell_id]
+    mode = resolved or auto_mode()
+    twin = cell_id.replace("auto-", ("gevent" if mode == "gevent_uwsgi" else mode) + "-", 1)
+    same = EXPECTED[twin]
+    return Expectation(same.verdict, f"SocketIO(app) resolves to {mode} here, so this is "
+                       f"{twin}: {same.why}", _DOC_AUTO)

@@ -31,6 +31,8 @@ def cell_label(result: dict | None) -> str:
     p50 = (result.get("latency_ms") or {}).get("p50")
     if p50 is not None:
         label += f" {p50:.0f} ms" if p50 >= 1 else f" {p50:.1f} ms"
+    if result["cell"].startswith("auto-") and result.get("async_mode"):
+        label += f" as {result['async_mode']}"  # what SocketIO(app) resolved to
     if result["verdict"] != result.get("expected"):
         label = f"! {label} (expected {result.get('expected')})"
     return label

@@ -106,6 +106,9 @@ def run_cell(cell: Cell, timing: Timing = Timing(), workdir: Path | None = None)
         finally:
             server.stop()
         obs.phases = {**obs.phases, "ready": round(start_s, 3)}
+    if cell.mode == "auto" and obs.async_mode:  # judge it as the mode it resolved to
+        exp = expected(cell.id, obs.async_mode)
+        result.expected, result.why, result.doc = exp.verdict, exp.why, exp.url
     judged = classify(obs)
     result.verdict, result.evidence = judged.verdict, judged.evidence
     result.metrics, result.observation = judged.metrics, obs

@@ -64,7 +64,10 @@ def main(cell_id, emit_log_path, interval, port):
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
     app = Flask(__name__)
-    socketio = SocketIO(app, async_mode=mode)
+    if mode == "auto":  # as most apps do: the mode is whatever is installed
+        socketio = SocketIO(app)
+    else:
+        socketio = SocketIO(app, async_mode=mode)
 
     @app.route("/health")
     def health():
