@@ -19,6 +19,8 @@ import time
 from emitcheck import cells, runner
 
 PHASES = ("ready", "connect", "window", "teardown")
+#: The cells the speed goal is about: no auto mode, default transport.
+BASE = [c for c in cells.all_cells() if c.mode != "auto" and not c.family]
 
 
 def spread(values):
@@ -38,12 +40,13 @@ def cpu_seconds() -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("-k", dest="pattern", default=None)
+    parser.add_argument("-k", dest="pattern", default=None,
+                        help="cells to run (default: the 20 base cells)")
     parser.add_argument("--jobs", type=int, default=None)
     parser.add_argument("--single", default="gevent-patched-task-socketio_sleep",
                         help="the cell timed alone")
     args = parser.parse_args()
-    selected = cells.select(args.pattern)
+    selected = cells.select(args.pattern) if args.pattern else BASE
     single = cells.parse(args.single)
 
     matrix_walls, single_walls, phases = [], [], {p: [] for p in PHASES}

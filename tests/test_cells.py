@@ -16,6 +16,18 @@ def test_the_base_twenty_ids_stay_first_and_unchanged():
     assert not any(i.startswith(("threading-patched", "auto-patched")) for i in ids)
 
 
+def test_transport_is_a_suffix_left_out_at_its_default():
+    cell = cells.parse("gevent-patched-task-time_sleep-polling")
+    assert cell.transport == "polling" and cell.family == "polling"
+    assert cells.parse("gevent-patched-task-time_sleep").transport == "default"
+    assert cells.Cell("gevent", "patched", "task", "time_sleep", "websocket").id == \
+        "gevent-patched-task-time_sleep-websocket"
+    ids = [c.id for c in cells.all_cells()]
+    assert len(ids) == 24 * 3
+    assert ids[24] == "threading-unpatched-thread-time_sleep-polling"
+    assert ids[-1] == "auto-unpatched-task-socketio_sleep-websocket"
+
+
 def test_auto_mode_cells_follow_the_base():
     ids = [c.id for c in cells.all_cells()]
     assert ids[20:24] == ["auto-unpatched-thread-time_sleep",
@@ -26,7 +38,9 @@ def test_auto_mode_cells_follow_the_base():
 @pytest.mark.parametrize("cell", cells.all_cells(), ids=str)
 def test_every_id_parses_back_to_its_cell(cell):
     assert cells.parse(cell.id) == cell
-    assert str(cell) == cell.id == f"{cell.row}-{cell.column}"
+    base = f"{cell.row}-{cell.column}"
+    assert str(cell) == cell.id == (f"{base}-{cell.family}" if cell.family else base)
+    assert cell.base.id == base and cell.base.transport == "default"
 
 
 def test_factor_order_in_the_id():
@@ -43,8 +57,10 @@ def test_factor_order_in_the_id():
     ("eventlet-half-thread-time_sleep", "valid patch values: unpatched, patched"),
     ("eventlet-patched-process-time_sleep", "valid spawn values: thread, task"),
     ("eventlet-patched-thread-sleep", "valid wait values: time_sleep, socketio_sleep"),
-    ("eventlet-patched-thread", "expected 4"),
-    ("eventlet-patched-thread-time_sleep-extra", "expected 4"),
+    ("eventlet-patched-thread", "expected 4 to 5"),
+    ("eventlet-patched-thread-time_sleep-extra", "valid suffixes: polling, websocket"),
+    ("eventlet-patched-thread-time_sleep-default", "the default is left out of the id"),
+    ("eventlet-patched-thread-time_sleep-polling-websocket", "expected 4 to 5"),
     ("", "emitcheck list"),
     ("threading-patched-thread-time_sleep", "threading mode has no monkey patching"),
     ("auto-patched-thread-time_sleep", "auto mode is SocketIO(app) as it is"),
@@ -62,9 +78,14 @@ def test_cell_constructor_validates_too():
 
 def test_select_by_substring_glob_and_commas():
     assert {c.mode for c in cells.select("eventlet")} == {"eventlet"}
-    assert len(cells.select("eventlet")) == 8
-    assert len(cells.select("*-unpatched-task-*")) == 8
-    assert len(cells.select("threading,gevent-patched")) == 8
+    assert len(cells.select("eventlet")) == 8 * 3
+    assert len(cells.select("*-unpatched-task-*")) == 8 * 3
+    assert len(cells.select("*-polling")) == 24
+    assert [c.id for c in cells.select("gevent-patched-task-time_sleep")] == \
+        ["gevent-patched-task-time_sleep"]  # a whole id: exactly that cell
+    assert len(cells.select("gevent-patched-task-time_sle")) == 3  # a part: every transport
+    assert len(cells.select("-unpatched-task-")) == 8 * 3
+    assert len(cells.select("threading,gevent-patched")) == 8 * 3
     assert len(cells.select(None)) == len(cells.select("")) == len(cells.all_cells())
 
 
@@ -76,7 +97,8 @@ def test_select_that_matches_nothing_is_an_error():
 def test_every_cell_has_an_expectation_with_a_known_verdict():
     from emitcheck.expectations import EXPECTED, expected
     from emitcheck.verdict import VERDICTS
-    assert set(EXPECTED) == {c.id for c in cells.all_cells() if c.mode != "auto"}
+    assert set(EXPECTED) == {c.id for c in cells.all_cells()
+                             if c.mode != "auto" and not c.family}
     for cell in cells.all_cells():
         exp = expected(cell.id)
         assert exp.verdict in VERDICTS, cell.id

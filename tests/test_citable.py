@@ -12,18 +12,27 @@ import pytest
 
 from emitcheck import baseline, cells, report, runner
 from emitcheck.environment import environment, missing_stack
-from emitcheck.expectations import DOCS_URL, EXPECTED
+from emitcheck.expectations import DOCS_URL, EXPECTED, expected
 
 from .helpers import emitcheck
 
 DOCS = Path(__file__).parent.parent / "docs"
+BOTH_TASK_CELLS = "threading-unpatched-task-time_sleep,threading-unpatched-task-socketio_sleep"
 
 
 def _fake(cell_id, verdict, evidence="0 of 9 emitted events received"):
-    exp = EXPECTED[cell_id]
+    exp = expected(cell_id)
     return {"cell": cell_id, "verdict": verdict, "expected": exp.verdict, "skipped": None,
             "evidence": evidence, "doc": exp.url, "matches": verdict == exp.verdict,
             "latency_ms": {"p50": None, "p95": None, "max": None}}
+
+
+def test_markdown_has_one_grid_per_transport_family():
+    results = [_fake("gevent-patched-task-time_sleep", "delivered"),
+               _fake("gevent-patched-task-time_sleep-polling", "delivered")]
+    text = report.markdown(results, environment())
+    assert text.count("| mode-patch") == 2
+    assert "*transport: polling*" in text
 
 
 def test_markdown_has_environment_grid_evidence_and_links():
@@ -43,7 +52,8 @@ def test_markdown_has_environment_grid_evidence_and_links():
 
 def test_markdown_from_a_real_run(tmp_path):
     env = dict(os.environ, TMPDIR=str(tmp_path))
-    proc = emitcheck("matrix", "-k", "threading-unpatched-task,*-unpatched-task-time_sleep",
+    proc = emitcheck("matrix", "-k", BOTH_TASK_CELLS + ",eventlet-unpatched-task-time_sleep,"
+                     "gevent-unpatched-task-time_sleep",
                      "--markdown", env=env)
     assert proc.returncode == 0, proc.stderr
     text = proc.stdout
@@ -61,7 +71,7 @@ def test_markdown_from_a_real_run(tmp_path):
 def test_baseline_round_trip_and_a_changed_cell_named(tmp_path):
     env = dict(os.environ, TMPDIR=str(tmp_path))
     saved = tmp_path / "baseline.json"
-    proc = emitcheck("matrix", "-k", "threading-unpatched-task", "--save-baseline", str(saved),
+    proc = emitcheck("matrix", "-k", BOTH_TASK_CELLS, "--save-baseline", str(saved),
                      env=env)
     assert proc.returncode == 0, proc.stderr
     data = json.loads(saved.read_text())
@@ -69,14 +79,14 @@ def test_baseline_round_trip_and_a_changed_cell_named(tmp_path):
                                 "threading-unpatched-task-socketio_sleep": "delivered"}
     assert data["environment"]["versions"]["flask-socketio"]
 
-    proc = emitcheck("matrix", "-k", "threading-unpatched-task", "--check-baseline", str(saved),
+    proc = emitcheck("matrix", "-k", BOTH_TASK_CELLS, "--check-baseline", str(saved),
                      env=env)
     assert proc.returncode == 0 and "no cell changed" in proc.stdout
 
     data["verdicts"]["threading-unpatched-task-time_sleep"] = "lost"
     data["environment"]["versions"]["gevent"] = "1.0.0"
     saved.write_text(json.dumps(data))
-    proc = emitcheck("matrix", "-k", "threading-unpatched-task", "--check-baseline", str(saved),
+    proc = emitcheck("matrix", "-k", BOTH_TASK_CELLS, "--check-baseline", str(saved),
                      env=env)
     assert proc.returncode == 1
     assert "threading-unpatched-task-time_sleep: lost -> delivered" in proc.stdout
@@ -110,7 +120,8 @@ def test_pytest_check_baseline_fails_the_run_naming_the_cell(tmp_path):
         "def test_cell(emitcheck_result):\n    assert emitcheck_result.verdict\n")
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(tmp_path / "test_one.py"),
-         "-k", "threading-unpatched-thread-time_sleep", f"--emitcheck-check-baseline={saved}",
+         "-k", "threading-unpatched-thread-time_sleep and not polling and not websocket",
+         f"--emitcheck-check-baseline={saved}",
          f"--emitcheck-markdown={tmp_path / 'report.md'}"],
         cwd=tmp_path, capture_output=True, text=True, timeout=120,
         env=dict(os.environ, TMPDIR=str(tmp_path)))
@@ -122,7 +133,9 @@ def test_pytest_check_baseline_fails_the_run_naming_the_cell(tmp_path):
 
 AGREEMENT = ["threading-unpatched-thread-time_sleep",       # threading has no failing cell
              "eventlet-patched-thread-time_sleep", "eventlet-unpatched-task-time_sleep",
-             "gevent-patched-thread-time_sleep", "gevent-unpatched-thread-time_sleep"]
+             "gevent-patched-thread-time_sleep", "gevent-unpatched-thread-time_sleep",
+             "gevent-patched-task-socketio_sleep-polling",  # the transport reaches the script
+             "eventlet-unpatched-thread-time_sleep-websocket"]
 
 
 @pytest.mark.parametrize("cell_id", AGREEMENT)
@@ -136,6 +149,8 @@ def test_repro_script_agrees_with_emitcheck_run(tmp_path, cell_id):
     text = script.read_text()
     assert "import emitcheck" not in text and "from emitcheck" not in text
     assert f'CELL = "{cell_id}"' in text
+    transports = {"default": "None", "polling": "['polling']", "websocket": "['websocket']"}
+    assert f"TRANSPORTS = {transports[cell.transport]}" in text
     repro = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                            timeout=60, cwd=tmp_path)
     result = runner.run_cell(cell, workdir=tmp_path)
@@ -165,11 +180,18 @@ def test_every_failing_cell_is_named_in_the_docs_section_its_report_links(cell_i
     assert f"`{cell_id}`" in sections[anchor]
 
 
-@pytest.mark.parametrize("cell", [c for c in cells.all_cells() if c.mode == "auto"], ids=str)
+@pytest.mark.parametrize("cell", [c for c in cells.all_cells() if c.mode == "auto" and not c.family],
+                         ids=str)
 def test_auto_cells_are_named_in_the_section_they_link(cell):
-    from emitcheck.expectations import expected
     page, anchor = expected(cell.id).doc.split("#")
     assert f"`{cell.id}`" in _sections(DOCS / page)[anchor]
+
+
+def test_the_transport_section_names_a_suffixed_id_of_every_failure_class():
+    section = _sections(DOCS / "pitfall.md")["transports"]
+    for cell_id, exp in EXPECTED.items():
+        if exp.verdict != "delivered":
+            assert f"`{cell_id}-polling`" in section or f"`{cell_id}-websocket`" in section
 
 
 def test_every_doc_link_resolves():

@@ -4,8 +4,13 @@ A cell is one combination of factor values. Its id joins the values in factor
 order with ``-`` (``eventlet-unpatched-thread-time_sleep``); values never
 contain ``-``, so ids parse back without ambiguity. Users cite these ids in bug
 reports, so the order of factors and the spelling of values must stay stable.
-New factors are added at the end of ``FACTORS``; a new value is added to the end
-of its factor's tuple.
+
+The first four factors are always in the id. Factors added later are
+*suffixes*: they have a default value, which is left out of the id, so the base
+ids never change (``...-time_sleep`` is the default transport,
+``...-time_sleep-polling`` is long-polling only). Suffix values are unique
+across suffix factors, so each suffix part names its factor. A new value goes at
+the end of its factor's tuple; a new factor goes at the end of ``FACTORS``.
 """
 
 from __future__ import annotations
@@ -20,6 +25,11 @@ class Factor:
     name: str
     values: tuple[str, ...]
     help: str
+    default: str | None = None  # set for suffix factors: the value left out of the id
+
+    @property
+    def is_suffix(self) -> bool:
+        return self.default is not None
 
 
 FACTORS: tuple[Factor, ...] = (
@@ -32,9 +42,16 @@ FACTORS: tuple[Factor, ...] = (
            "thread = threading.Thread(...).start(); task = socketio.start_background_task(...)"),
     Factor("wait", ("time_sleep", "socketio_sleep"),
            "how the work waits between two emits"),
+    Factor("transport", ("default", "polling", "websocket"),
+           "how the probe's client connects: default = long-polling upgraded to WebSocket "
+           "(python-socketio's default), polling = long-polling only, websocket = WebSocket "
+           "only", default="default"),
 )
 FACTOR_NAMES = tuple(f.name for f in FACTORS)
 _BY_NAME = {f.name: f for f in FACTORS}
+_REQUIRED = tuple(f for f in FACTORS if not f.is_suffix)
+_SUFFIXES = tuple(f for f in FACTORS if f.is_suffix)
+_SUFFIX_OF_VALUE = {v: f for f in _SUFFIXES for v in f.values if v != f.default}
 
 #: The stack (the package to import) each async mode needs, None when stdlib only.
 MODE_PACKAGE = {"threading": None, "eventlet": "eventlet", "gevent": "gevent", "auto": None}
@@ -50,6 +67,7 @@ class Cell:
     patch: str
     spawn: str
     wait: str
+    transport: str = "default"
 
     def __post_init__(self) -> None:
         for name in FACTOR_NAMES:
@@ -67,7 +85,9 @@ class Cell:
 
     @property
     def id(self) -> str:
-        return "-".join(getattr(self, name) for name in FACTOR_NAMES)
+        parts = [getattr(self, f.name) for f in _REQUIRED]
+        parts += [getattr(self, f.name) for f in _SUFFIXES if getattr(self, f.name) != f.default]
+        return "-".join(parts)
 
     @property
     def row(self) -> str:
@@ -80,6 +100,16 @@ class Cell:
         return f"{self.spawn}-{self.wait}"
 
     @property
+    def family(self) -> str:
+        """The suffix part of the id ('' for base cells): one grid per family."""
+        return self.id[len(self.base.id) + 1:]
+
+    @property
+    def base(self) -> Cell:
+        """The same cell with every suffix factor at its default."""
+        return Cell(*(getattr(self, f.name) for f in _REQUIRED))
+
+    @property
     def package(self) -> str | None:
         return MODE_PACKAGE[self.mode]
 
@@ -88,48 +118,58 @@ class Cell:
 
 
 def parse(cell_id: str) -> Cell:
-    """Turn an id such as ``gevent-patched-task-time_sleep`` into a Cell."""
+    """Turn an id such as ``gevent-patched-task-time_sleep-polling`` into a Cell."""
     parts = cell_id.strip().split("-")
-    if len(parts) != len(FACTORS):
+    shape = "-".join("{" + f.name + "}" for f in _REQUIRED) + "".join(
+        "[-" + f.name + "]" for f in _SUFFIXES)
+    if len(parts) < len(_REQUIRED) or len(parts) > len(FACTORS):
         raise CellError(
-            f"cell id {cell_id!r} has {len(parts)} part(s), expected "
-            f"{len(FACTORS)}: {'-'.join('{' + n + '}' for n in FACTOR_NAMES)}; "
-            "run 'emitcheck list' for every valid id")
-    return Cell(*parts)
+            f"cell id {cell_id!r} has {len(parts)} part(s), expected {len(_REQUIRED)} "
+            f"to {len(FACTORS)}: {shape}; run 'emitcheck list' for every valid id")
+    values = dict(zip((f.name for f in _REQUIRED), parts, strict=False))
+    for part in parts[len(_REQUIRED):]:
+        factor = _SUFFIX_OF_VALUE.get(part)
+        if factor is None or factor.name in values:
+            valid = ", ".join(v for f in _SUFFIXES for v in f.values if v != f.default)
+            raise CellError(f"unknown suffix {part!r} in {cell_id!r}; valid suffixes: "
+                            f"{valid} (the default is left out of the id)")
+        values[factor.name] = part
+    return Cell(**values)
 
 
 def all_cells() -> list[Cell]:
-    """Every valid cell, in a stable order (factor order, then value order)."""
+    """Every valid cell, in a stable order: the base cells (suffixes at their
+    defaults) first, then each suffix family; within, factor and value order."""
     cells = []
     for values in itertools.product(*(f.values for f in FACTORS)):
         try:
             cells.append(Cell(*values))
         except CellError:  # an impossible combination, e.g. patched threading
             continue
-    return cells
+    return sorted(cells, key=lambda c: tuple(
+        f.values.index(getattr(c, f.name)) for f in (*_SUFFIXES, *_REQUIRED)))
+
+
+def _matches(cell: Cell, pattern: str) -> bool:
+    try:
+        return parse(pattern) == cell  # a whole cell id names exactly that cell
+    except CellError:
+        return pattern in cell.id or fnmatch.fnmatchcase(cell.id, pattern)
 
 
 def select(pattern: str | None) -> list[Cell]:
-    """Cells whose id contains ``pattern`` (or matches it as a glob).
+    """Cells named by ``pattern``: a whole cell id selects exactly that cell;
+    anything else selects the cells whose id contains it or matches it as a glob.
 
-    Several patterns may be given separated by commas; a cell matches when it
-    matches any of them. An empty or None pattern selects every cell.
+    Several patterns may be given separated by commas; a cell is selected when
+    any of them selects it. An empty or None pattern selects every cell.
     """
     cells = all_cells()
     if not pattern:
         return cells
     wanted = [p.strip() for p in pattern.split(",") if p.strip()]
-    chosen = [c for c in cells
-              if any(p in c.id or fnmatch.fnmatchcase(c.id, p) for p in wanted)]
+    chosen = [c for c in cells if any(_matches(c, p) for p in wanted)]
     if not chosen:
         raise CellError(f"pattern {pattern!r} matches no cell; "
                         "run 'emitcheck list' for every valid id")
     return chosen
-
-
-def rows(cells: list[Cell]) -> list[str]:
-    return list(dict.fromkeys(c.row for c in cells))
-
-
-def columns(cells: list[Cell]) -> list[str]:
-    return list(dict.fromkeys(c.column for c in cells))

@@ -70,8 +70,9 @@ def run(cell_id: str, as_json: bool) -> None:
 
 
 @main.command()
-@click.option("-k", "pattern", help="Only cells whose id contains PATTERN "
-              "(or matches it as a glob); several separated by commas.")
+@click.option("-k", "pattern", help="Only these cells: a whole cell id selects that cell, "
+              "anything else the cells whose id contains it (or matches it as a glob); "
+              "several separated by commas.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of results.")
 @click.option("--markdown", "as_markdown", is_flag=True,
               help="Print a block to paste into a GitHub issue.")

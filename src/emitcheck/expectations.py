@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .cells import parse
 from .environment import auto_mode
 
 #: Where the docs are published; a cell's ``doc`` is relative to this. Reports
@@ -79,17 +80,29 @@ EXPECTED: dict[str, Expectation] = {
 }
 
 
+#: Cells whose verdict over a suffix transport differs from the base cell's.
+#: Every other transport cell is expected to behave as its base cell.
+BY_TRANSPORT: dict[str, Expectation] = {}
+
+
 def expected(cell_id: str, resolved: str | None = None) -> Expectation:
     """What we measured for a cell.
 
     An ``auto`` cell behaves as the cell of the mode ``SocketIO(app)`` resolves
     to: ``resolved`` when the server reported it, else the mode predicted from
-    what is installed here.
+    what is installed here. A cell with a transport suffix behaves as its base
+    cell unless ``BY_TRANSPORT`` says otherwise.
     """
-    if not cell_id.startswith("auto-"):
-        return EXPECTED[cell_id]
-    mode = resolved or auto_mode()
-    twin = cell_id.replace("auto-", ("gevent" if mode == "gevent_uwsgi" else mode) + "-", 1)
-    same = EXPECTED[twin]
-    return Expectation(same.verdict, f"SocketIO(app) resolves to {mode} here, so this is "
-                       f"{twin}: {same.why}", _DOC_AUTO)
+    cell = parse(cell_id)
+    if cell.mode == "auto":
+        mode = resolved or auto_mode()
+        concrete = cell_id.replace("auto-", ("gevent" if mode == "gevent_uwsgi" else mode) + "-", 1)
+        same = expected(concrete)
+        return Expectation(same.verdict, f"SocketIO(app) resolves to {mode} here, so this is "
+                           f"{concrete}: {same.why}", _DOC_AUTO)
+    if cell.family:
+        if cell_id in BY_TRANSPORT:
+            return BY_TRANSPORT[cell_id]
+        same = EXPECTED[cell.base.id]
+        return Expectation(same.verdict, f"as over the default transport: {same.why}", same.doc)
+    return EXPECTED[cell_id]

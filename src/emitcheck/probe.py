@@ -26,10 +26,13 @@ from dataclasses import asdict, dataclass, field, fields
 
 import socketio
 
+from .cells import parse
 from .server import NotReady, ServerProcess
 
 EVENT = "tick"  # the names server_child.py uses
 ACK_EVENT = "probe"
+#: python-socketio's ``transports`` argument for each value of the transport factor.
+TRANSPORTS = {"default": None, "polling": ["polling"], "websocket": ["websocket"]}
 
 
 @dataclass(frozen=True)
@@ -155,7 +158,8 @@ def observe(server: ServerProcess, cell_id: str, timing: Timing) -> Observation:
         http = side.submit(http_get, base + "/health", timing.response_timeout)
         start = time.perf_counter()
         try:
-            client.connect(base, wait_timeout=timing.response_timeout)
+            client.connect(base, wait_timeout=timing.response_timeout,
+                           transports=TRANSPORTS[parse(cell_id).transport])
             obs.connect_ms = (time.perf_counter() - start) * 1000
         except socketio.exceptions.ConnectionError as exc:
             obs.connect_error = str(exc) or type(exc).__name__

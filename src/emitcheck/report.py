@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
@@ -47,32 +48,52 @@ def cell_text(result: dict | None) -> Text:
     return Text(cell_label(result), style=style)
 
 
-def layout(results: list[dict]) -> tuple[list[str], list[str], dict[str, dict]]:
-    """Rows (mode-patch) and columns (spawn-wait) over the cells the results name."""
+@dataclass
+class Grid:
+    """One family of cells laid out: rows mode-patch, columns spawn-wait."""
+    family: str            # "" for the base cells, else the id suffix (e.g. "polling")
+    rows: list[str]
+    columns: list[str]
+    cells: dict            # (row, column) -> result
+
+    @property
+    def title(self) -> str:
+        return f"transport: {self.family}" if self.family else ""
+
+
+def layout(results: list[dict]) -> list[Grid]:
+    """One Grid per family present in the results, base family first."""
     by_id = {r["cell"]: r for r in results}
-    cells = [c for c in all_cells() if c.id in by_id]
-    rows = list(dict.fromkeys(c.row for c in cells))
-    columns = list(dict.fromkeys(c.column for c in cells))
-    return rows, columns, by_id
+    present = [c for c in all_cells() if c.id in by_id]
+    grids = []
+    for family in dict.fromkeys(c.family for c in present):
+        members = [c for c in present if c.family == family]
+        grids.append(Grid(family, list(dict.fromkeys(c.row for c in members)),
+                          list(dict.fromkeys(c.column for c in members)),
+                          {(c.row, c.column): by_id[c.id] for c in members}))
+    return grids
 
 
 CORNER = "mode-patch \\ spawn-wait"
 
 
-def grid(results: list[dict], title: str = "emitcheck matrix") -> Table:
-    rows, columns, by_id = layout(results)
-    table = Table(title=title, show_lines=False)
-    table.add_column(CORNER, style="bold")
-    for column in columns:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(row, *(cell_text(by_id.get(f"{row}-{col}")) for col in columns))
-    return table
+def grid(results: list[dict], title: str = "emitcheck matrix") -> Group:
+    """The grids of every family, as one renderable."""
+    tables = []
+    for index, part in enumerate(layout(results)):
+        heading = " - ".join(t for t in (title if index == 0 else "", part.title) if t)
+        table = Table(title=heading or None, show_lines=False)
+        table.add_column(CORNER, style="bold")
+        for column in part.columns:
+            table.add_column(column)
+        for row in part.rows:
+            table.add_row(row, *(cell_text(part.cells.get((row, col))) for col in part.columns))
+        tables.append(table)
+    return Group(*tables)
 
 
 def markdown(results: list[dict], env: dict) -> str:
-    """A block to paste into a GitHub issue: environment, grid, evidence, links."""
-    rows, columns, by_id = layout(results)
+    """A block to paste into a GitHub issue: environment, grids, evidence, links."""
     present = ", ".join(f"{name} {version}" for name, version in env["versions"].items()
                         if version and name != "python")
     lines = [
@@ -80,13 +101,15 @@ def markdown(results: list[dict], env: dict) -> str:
         "",
         f"**Environment:** {env['python_implementation']} {env['versions']['python']} on "
         f"{env['os']}; {present}",
-        "",
-        f"| {CORNER} | " + " | ".join(f"`{c}`" for c in columns) + " |",
-        "|---" * (len(columns) + 1) + "|",
     ]
-    for row in rows:
-        labels = (cell_label(by_id.get(f"{row}-{col}")) for col in columns)
-        lines.append(f"| `{row}` | " + " | ".join(labels) + " |")
+    for part in layout(results):
+        lines += [""] + ([f"*{part.title}*", ""] if part.title else []) + [
+            f"| {CORNER} | " + " | ".join(f"`{c}`" for c in part.columns) + " |",
+            "|---" * (len(part.columns) + 1) + "|",
+        ]
+        for row in part.rows:
+            labels = (cell_label(part.cells.get((row, col))) for col in part.columns)
+            lines.append(f"| `{row}` | " + " | ".join(labels) + " |")
     failing = [r for r in results if not r.get("skipped") and r["verdict"] != "delivered"]
     if failing:
         lines += ["", "**Cells not delivered:**", ""]

@@ -16,7 +16,7 @@ from . import __version__
 from .cells import Cell
 from .environment import environment
 from .expectations import expected
-from .probe import Timing
+from .probe import TRANSPORTS, Timing
 from .server import CHILD_SCRIPT
 
 CLIENT_TEMPLATE = Path(__file__).with_name("repro_client.py")
@@ -34,6 +34,7 @@ import sys
 
 CELL = "{cell}"
 INTERVAL = {interval}
+TRANSPORTS = {transports!r}  # the client's transports; None = polling, then WebSocket
 
 if len(sys.argv) == 1:  # no arguments: the client side, which starts the server side
 {client}
@@ -59,7 +60,7 @@ def render(cell: Cell, name: str = "repro.py") -> str:
         cell=cell.id, why=exp.why, verdict=exp.verdict, url=exp.url, version=__version__,
         python=f"Python {env['versions']['python']}", stack=stack, name=name,
         extra=f" {cell.package}" if cell.package else "", interval=Timing().interval,
-        client=client)
+        transports=TRANSPORTS[cell.transport], client=client)
     return header + CHILD_SCRIPT.read_text()
 
 

@@ -42,7 +42,7 @@ def observe(port, server, work_dir):
     client.on("tick", lambda data: arrivals.setdefault(data["seq"], (data["t"], time.time())))
     base = f"http://127.0.0.1:{port}"
     try:
-        client.connect(base, wait_timeout=2.5)
+        client.connect(base, wait_timeout=2.5, transports=TRANSPORTS)
     except socketio.exceptions.ConnectionError as exc:
         print(f"connect failed: {exc}; HTTP GET /health: {http_ms(base + '/health')}")
         return False
