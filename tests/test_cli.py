@@ -126,3 +126,15 @@ def test_matrix_grid_shows_rows_and_columns(tmp_path):
     assert "threading-unpatched" in proc.stdout
     assert "thread-time_sleep" in proc.stdout and "delivered" in proc.stdout
     assert "\x1b[" not in proc.stdout  # no colour codes when not a terminal
+
+
+def test_report_keeps_one_auto_row_per_resolved_mode(tmp_path):
+    cell = "auto-unpatched-thread-time_sleep"
+    (tmp_path / "threading.json").write_text(json.dumps(
+        [dict(_result(cell, "delivered"), async_mode="threading")]))
+    (tmp_path / "eventlet.json").write_text(json.dumps(
+        [dict(_result(cell, "lost", expected="lost"), async_mode="eventlet")]))
+    result = invoke("report", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "auto-unpatched as eventlet" in result.output
+    assert "auto-unpatched as threading" in result.output

@@ -32,8 +32,6 @@ def cell_label(result: dict | None) -> str:
     p50 = (result.get("latency_ms") or {}).get("p50")
     if p50 is not None:
         label += f" {p50:.0f} ms" if p50 >= 1 else f" {p50:.1f} ms"
-    if result["cell"].startswith("auto-") and result.get("async_mode"):
-        label += f" as {result['async_mode']}"  # what SocketIO(app) resolved to
     if result["verdict"] != result.get("expected"):
         label = f"! {label} (expected {result.get('expected')})"
     return label
@@ -61,16 +59,24 @@ class Grid:
         return f"transport: {self.family}" if self.family else ""
 
 
+def _row(cell, result: dict) -> str:
+    """The row label; an auto cell's row names the mode SocketIO(app) resolved to."""
+    if cell.mode == "auto" and result.get("async_mode"):
+        return f"{cell.row} as {result['async_mode']}"
+    return cell.row
+
+
 def layout(results: list[dict]) -> list[Grid]:
     """One Grid per family present in the results, base family first."""
-    by_id = {r["cell"]: r for r in results}
-    present = [c for c in all_cells() if c.id in by_id]
+    order = {c.id: i for i, c in enumerate(all_cells())}
+    placed = sorted(((parse(r["cell"]), r) for r in results),
+                    key=lambda pair: (order[pair[0].id], pair[1].get("async_mode") or ""))
     grids = []
-    for family in dict.fromkeys(c.family for c in present):
-        members = [c for c in present if c.family == family]
-        grids.append(Grid(family, list(dict.fromkeys(c.row for c in members)),
-                          list(dict.fromkeys(c.column for c in members)),
-                          {(c.row, c.column): by_id[c.id] for c in members}))
+    for family in dict.fromkeys(cell.family for cell, _ in placed):
+        members = [(cell, r) for cell, r in placed if cell.family == family]
+        grids.append(Grid(family, list(dict.fromkeys(_row(c, r) for c, r in members)),
+                          list(dict.fromkeys(c.column for c, _ in members)),
+                          {(_row(c, r), c.column): r for c, r in members}))
     return grids
 
 
@@ -147,15 +153,20 @@ def summary(result: dict) -> str:
 
 
 def merge(results_lists: list[list[dict]]) -> list[dict]:
-    """Combine results from several environments: a run cell beats a skipped one."""
-    merged: dict[str, dict] = {}
+    """Combine results from several environments: a run cell beats a skipped one.
+
+    An auto cell is a different program in each environment (SocketIO(app)
+    resolves to what is installed), so one result per resolved mode is kept.
+    """
+    merged: dict[tuple, dict] = {}
     for results in results_lists:
         for result in results:
-            known = merged.get(result["cell"])
+            key = (result["cell"], result.get("async_mode")
+                   if result["cell"].startswith("auto-") else None)
+            known = merged.get(key)
             if known is None or (known.get("skipped") and not result.get("skipped")):
-                merged[result["cell"]] = result
-    order = {c.id: i for i, c in enumerate(all_cells())}
-    return sorted(merged.values(), key=lambda r: order.get(r["cell"], len(order)))
+                merged[key] = result
+    return list(merged.values())
 
 
 def load(paths: list[Path]) -> list[dict]:
