@@ -180,8 +180,10 @@ def test_every_failing_cell_is_named_in_the_docs_section_its_report_links(cell_i
     assert f"`{cell_id}`" in sections[anchor]
 
 
-@pytest.mark.parametrize("cell", [c for c in cells.all_cells() if c.mode == "auto" and not c.family],
-                         ids=str)
+BASE_AUTO = [c for c in cells.all_cells() if c.mode == "auto" and not c.family]
+
+
+@pytest.mark.parametrize("cell", BASE_AUTO, ids=str)
 def test_auto_cells_are_named_in_the_section_they_link(cell):
     page, anchor = expected(cell.id).doc.split("#")
     assert f"`{cell.id}`" in _sections(DOCS / page)[anchor]
