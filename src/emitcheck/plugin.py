@@ -69,7 +69,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(params=cells.all_cells(), ids=str)
 def emitcheck_cell(request: pytest.FixtureRequest) -> cells.Cell:
-    """One cell of the base matrix (the test id is the cell id)."""
+    """One cell of the matrix (the test id is the cell id)."""
     return request.param
 
 
