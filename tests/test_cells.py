@@ -23,9 +23,18 @@ def test_transport_is_a_suffix_left_out_at_its_default():
     assert cells.Cell("gevent", "patched", "task", "time_sleep", "websocket").id == \
         "gevent-patched-task-time_sleep-websocket"
     ids = [c.id for c in cells.all_cells()]
-    assert len(ids) == 24 * 3
-    assert ids[24] == "threading-unpatched-thread-time_sleep-polling"
+    assert len(ids) == 24 * 3 + 24
+    assert ids[48] == "threading-unpatched-thread-time_sleep-polling"
     assert ids[-1] == "auto-unpatched-task-socketio_sleep-websocket"
+
+
+def test_cpu_bound_cells_come_after_the_base_with_the_default_transport_only():
+    ids = [c.id for c in cells.all_cells()]
+    assert ids[24] == "threading-unpatched-thread-busy"
+    assert all(cells.parse(i).cpu_bound for i in ids[24:48])
+    assert cells.parse("gevent-patched-task-busy_yield").grid == "CPU-bound work"
+    with pytest.raises(CellError, match="default transport only"):
+        cells.parse("gevent-patched-task-busy-polling")
 
 
 def test_auto_mode_cells_follow_the_base():
@@ -56,7 +65,7 @@ def test_factor_order_in_the_id():
      "valid mode values: threading, eventlet, gevent, auto"),
     ("eventlet-half-thread-time_sleep", "valid patch values: unpatched, patched"),
     ("eventlet-patched-process-time_sleep", "valid spawn values: thread, task"),
-    ("eventlet-patched-thread-sleep", "valid wait values: time_sleep, socketio_sleep"),
+    ("eventlet-patched-thread-sleep", "valid wait values: time_sleep, socketio_sleep, busy"),
     ("eventlet-patched-thread", "expected 4 to 5"),
     ("eventlet-patched-thread-time_sleep-extra", "valid suffixes: polling, websocket"),
     ("eventlet-patched-thread-time_sleep-default", "the default is left out of the id"),
@@ -78,14 +87,14 @@ def test_cell_constructor_validates_too():
 
 def test_select_by_substring_glob_and_commas():
     assert {c.mode for c in cells.select("eventlet")} == {"eventlet"}
-    assert len(cells.select("eventlet")) == 8 * 3
-    assert len(cells.select("*-unpatched-task-*")) == 8 * 3
+    assert len(cells.select("eventlet")) == 8 * 3 + 8
+    assert len(cells.select("*-unpatched-task-*")) == 8 * 3 + 8
     assert len(cells.select("*-polling")) == 24
     assert [c.id for c in cells.select("gevent-patched-task-time_sleep")] == \
         ["gevent-patched-task-time_sleep"]  # a whole id: exactly that cell
     assert len(cells.select("gevent-patched-task-time_sle")) == 3  # a part: every transport
-    assert len(cells.select("-unpatched-task-")) == 8 * 3
-    assert len(cells.select("threading,gevent-patched")) == 8 * 3
+    assert len(cells.select("-unpatched-task-")) == 8 * 3 + 8
+    assert len(cells.select("threading,gevent-patched")) == 8 * 3 + 8
     assert len(cells.select(None)) == len(cells.select("")) == len(cells.all_cells())
 
 

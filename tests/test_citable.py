@@ -192,7 +192,7 @@ def test_auto_cells_are_named_in_the_section_they_link(cell):
 def test_the_transport_section_names_a_suffixed_id_of_every_failure_class():
     section = _sections(DOCS / "pitfall.md")["transports"]
     for cell_id, exp in EXPECTED.items():
-        if exp.verdict != "delivered":
+        if exp.verdict != "delivered" and not cells.parse(cell_id).cpu_bound:
             assert f"`{cell_id}-polling`" in section or f"`{cell_id}-websocket`" in section
 
 

@@ -40,8 +40,9 @@ FACTORS: tuple[Factor, ...] = (
            "whether the server process monkey patches as its first statement"),
     Factor("spawn", ("thread", "task"),
            "thread = threading.Thread(...).start(); task = socketio.start_background_task(...)"),
-    Factor("wait", ("time_sleep", "socketio_sleep"),
-           "how the work waits between two emits"),
+    Factor("wait", ("time_sleep", "socketio_sleep", "busy", "busy_yield"),
+           "how the work waits between two emits: busy = a CPU-bound loop that never "
+           "yields; busy_yield = the same loop calling socketio.sleep(0) every 5 ms"),
     Factor("transport", ("default", "polling", "websocket"),
            "how the probe's client connects: default = long-polling upgraded to WebSocket "
            "(python-socketio's default), polling = long-polling only, websocket = WebSocket "
@@ -52,6 +53,9 @@ _BY_NAME = {f.name: f for f in FACTORS}
 _REQUIRED = tuple(f for f in FACTORS if not f.is_suffix)
 _SUFFIXES = tuple(f for f in FACTORS if f.is_suffix)
 _SUFFIX_OF_VALUE = {v: f for f in _SUFFIXES for v in f.values if v != f.default}
+
+#: Waits that keep a core busy for the whole life of the server.
+CPU_BOUND_WAITS = ("busy", "busy_yield")
 
 #: The stack (the package to import) each async mode needs, None when stdlib only.
 MODE_PACKAGE = {"threading": None, "eventlet": "eventlet", "gevent": "gevent", "auto": None}
@@ -79,6 +83,9 @@ class Cell:
         if self.mode == "threading" and self.patch != "unpatched":
             raise CellError("threading mode has no monkey patching: use "
                             "threading-unpatched-...")
+        if self.wait in CPU_BOUND_WAITS and self.transport != "default":
+            raise CellError(f"{self.wait} cells run with the default transport only "
+                            "(each burns a core; the transport does not change them)")
         if self.mode == "auto" and self.patch != "unpatched":
             raise CellError("auto mode is SocketIO(app) as it is, with no patching: use "
                             "auto-unpatched-..., or eventlet-patched-/gevent-patched-...")
@@ -105,9 +112,21 @@ class Cell:
         return self.id[len(self.base.id) + 1:]
 
     @property
+    def grid(self) -> str:
+        """The title of the grid this cell is shown in ('' for the base grid)."""
+        if self.cpu_bound:
+            return "CPU-bound work"
+        return f"transport: {self.family}" if self.family else ""
+
+    @property
     def base(self) -> Cell:
         """The same cell with every suffix factor at its default."""
         return Cell(*(getattr(self, f.name) for f in _REQUIRED))
+
+    @property
+    def cpu_bound(self) -> bool:
+        """Does the work keep a core busy (so the runner isolates the cell)?"""
+        return self.wait in CPU_BOUND_WAITS
 
     @property
     def package(self) -> str | None:
@@ -139,15 +158,17 @@ def parse(cell_id: str) -> Cell:
 
 def all_cells() -> list[Cell]:
     """Every valid cell, in a stable order: the base cells (suffixes at their
-    defaults) first, then each suffix family; within, factor and value order."""
+    defaults) first, then the CPU-bound ones, then each suffix family; within,
+    factor and value order."""
     cells = []
     for values in itertools.product(*(f.values for f in FACTORS)):
         try:
             cells.append(Cell(*values))
         except CellError:  # an impossible combination, e.g. patched threading
             continue
-    return sorted(cells, key=lambda c: tuple(
-        f.values.index(getattr(c, f.name)) for f in (*_SUFFIXES, *_REQUIRED)))
+    return sorted(cells, key=lambda c: (
+        *(f.values.index(getattr(c, f.name)) for f in _SUFFIXES), c.cpu_bound,
+        *(f.values.index(getattr(c, f.name)) for f in _REQUIRED)))
 
 
 def _matches(cell: Cell, pattern: str) -> bool:

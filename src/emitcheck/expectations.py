@@ -21,6 +21,7 @@ _DOC_BLOCKS = "pitfall.md#a-greenlet-that-blocks-starved"
 _DOC_GEVENT_THREAD = "pitfall.md#an-os-thread-under-gevent-delayed"
 _DOC_EVENTLET_THREAD = "pitfall.md#an-os-thread-under-eventlet-lost-and-error"
 _DOC_AUTO = "pitfall.md#which-mode-you-get"
+_DOC_CPU = "pitfall.md#cpu-bound-work"
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,19 @@ TASK_OK = Expectation(
 HUB_BLOCKED = Expectation(
     "starved", "time.sleep in a greenlet blocks the unpatched hub: the whole server stops "
     "answering", _DOC_BLOCKS)
+
+THREADING_BUSY_OK = Expectation(
+    "delivered", "threading mode: the interpreter hands the busy thread's lock to the "
+    "others every 5 ms, so the server keeps running", _DOC_CPU)
+BUSY_BLOCKS = Expectation(
+    "starved", "a CPU loop in a greenlet never yields, patched or not: the hub, and so "
+    "the whole server, stops", _DOC_CPU)
+BUSY_BLOCKS_START = Expectation(
+    "starved", "the patched thread is a greenlet whose CPU loop never yields: the server "
+    "never even starts listening", _DOC_CPU)
+YIELD_OK = Expectation(
+    "delivered", "socketio.sleep(0) every 5 ms gives the hub its turns (under gevent, "
+    "replies slow to about 230 ms)", _DOC_CPU)
 
 EXPECTED: dict[str, Expectation] = {
     "threading-unpatched-thread-time_sleep": THREADING_OK,
@@ -77,6 +91,36 @@ EXPECTED: dict[str, Expectation] = {
     "gevent-patched-thread-socketio_sleep": PATCHED_OK,
     "gevent-patched-task-time_sleep": PATCHED_OK,
     "gevent-patched-task-socketio_sleep": PATCHED_OK,
+    # CPU-bound work: a loop that never yields (busy), and the same loop calling
+    # socketio.sleep(0) every 5 ms (busy_yield).
+    "threading-unpatched-thread-busy": THREADING_BUSY_OK,
+    "threading-unpatched-thread-busy_yield": THREADING_BUSY_OK,
+    "threading-unpatched-task-busy": THREADING_BUSY_OK,
+    "threading-unpatched-task-busy_yield": THREADING_BUSY_OK,
+    "eventlet-unpatched-thread-busy": Expectation(
+        "lost", "an OS thread under unpatched eventlet, as with time.sleep: the writer's "
+        "wake-up goes to the thread's own hub, which never runs", _DOC_CPU),
+    "eventlet-unpatched-thread-busy_yield": Expectation(
+        "error", "socketio.sleep(0) in an OS thread runs that thread's own hub, which tries "
+        "to wake the main thread's writer: 'Cannot switch to a different thread'", _DOC_CPU),
+    "eventlet-unpatched-task-busy": BUSY_BLOCKS,
+    "eventlet-unpatched-task-busy_yield": YIELD_OK,
+    "eventlet-patched-thread-busy": BUSY_BLOCKS_START,
+    "eventlet-patched-thread-busy_yield": YIELD_OK,
+    "eventlet-patched-task-busy": BUSY_BLOCKS,
+    "eventlet-patched-task-busy_yield": YIELD_OK,
+    "gevent-unpatched-thread-busy": Expectation(
+        "delayed", "an OS thread under unpatched gevent, as with time.sleep: the hub is not "
+        "woken by the emit", _DOC_CPU),
+    "gevent-unpatched-thread-busy_yield": Expectation(
+        "delayed", "socketio.sleep(0) in an OS thread runs that thread's own hub; the "
+        "server's hub still only wakes on traffic or a timer", _DOC_CPU),
+    "gevent-unpatched-task-busy": BUSY_BLOCKS,
+    "gevent-unpatched-task-busy_yield": YIELD_OK,
+    "gevent-patched-thread-busy": BUSY_BLOCKS_START,
+    "gevent-patched-thread-busy_yield": YIELD_OK,
+    "gevent-patched-task-busy": BUSY_BLOCKS,
+    "gevent-patched-task-busy_yield": YIELD_OK,
 }
 
 

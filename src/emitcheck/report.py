@@ -49,14 +49,10 @@ def cell_text(result: dict | None) -> Text:
 @dataclass
 class Grid:
     """One family of cells laid out: rows mode-patch, columns spawn-wait."""
-    family: str            # "" for the base cells, else the id suffix (e.g. "polling")
+    title: str             # "" for the base cells (Cell.grid)
     rows: list[str]
     columns: list[str]
     cells: dict            # (row, column) -> result
-
-    @property
-    def title(self) -> str:
-        return f"transport: {self.family}" if self.family else ""
 
 
 def _row(cell, result: dict) -> str:
@@ -67,14 +63,14 @@ def _row(cell, result: dict) -> str:
 
 
 def layout(results: list[dict]) -> list[Grid]:
-    """One Grid per family present in the results, base family first."""
+    """One Grid per family of cells present in the results, base cells first."""
     order = {c.id: i for i, c in enumerate(all_cells())}
     placed = sorted(((parse(r["cell"]), r) for r in results),
                     key=lambda pair: (order[pair[0].id], pair[1].get("async_mode") or ""))
     grids = []
-    for family in dict.fromkeys(cell.family for cell, _ in placed):
-        members = [(cell, r) for cell, r in placed if cell.family == family]
-        grids.append(Grid(family, list(dict.fromkeys(_row(c, r) for c, r in members)),
+    for title in dict.fromkeys(cell.grid for cell, _ in placed):
+        members = [(cell, r) for cell, r in placed if cell.grid == title]
+        grids.append(Grid(title, list(dict.fromkeys(_row(c, r) for c, r in members)),
                           list(dict.fromkeys(c.column for c, _ in members)),
                           {(_row(c, r), c.column): r for c, r in members}))
     return grids

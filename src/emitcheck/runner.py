@@ -7,12 +7,13 @@ it, verdict judges it, expectations say what we measured before.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import server
@@ -68,6 +69,12 @@ class CellResult:
 #: is mostly waiting: only this many servers start at once, so that the windows
 #: of cells already running overlap the imports of the next ones.
 STARTING = threading.BoundedSemaphore(max(2, os.cpu_count() or 1))
+#: A CPU-bound cell keeps a core busy from start to stop: one at a time, so the
+#: others keep a core (two at once flipped no verdict, but slowed every start).
+CPU_BOUND = threading.BoundedSemaphore(1)
+#: A CPU-bound greenlet can keep a patched server from ever listening; that is
+#: its verdict (starved), found sooner than the general ready timeout.
+CPU_BOUND_READY_TIMEOUT = 8.0
 
 
 def start_server(cell: Cell, timing: Timing, directory: Path,
@@ -89,15 +96,10 @@ def start_server(cell: Cell, timing: Timing, directory: Path,
     raise AssertionError("unreachable")
 
 
-def run_cell(cell: Cell, timing: Timing = Timing(), workdir: Path | None = None) -> CellResult:
-    exp = expected(cell.id)
-    result = CellResult(cell, exp.verdict, exp.why, exp.url)
-    reason = missing_stack(cell)
-    if reason:
-        result.skipped = reason
-        return result
+def _observe_cell(cell: Cell, timing: Timing, workdir: Path | None, starting) -> Observation:
+    """Start the server (holding ``starting`` until it listens), probe it, stop it."""
     with tempfile.TemporaryDirectory(prefix=f"emitcheck-{cell.id}-", dir=workdir) as tmp:
-        with STARTING:
+        with starting:
             started = time.perf_counter()
             server = start_server(cell, timing, Path(tmp))
             start_s = time.perf_counter() - started
@@ -105,7 +107,24 @@ def run_cell(cell: Cell, timing: Timing = Timing(), workdir: Path | None = None)
             obs = observe(server, cell.id, timing)
         finally:
             server.stop()
-        obs.phases = {**obs.phases, "ready": round(start_s, 3)}
+    obs.phases = {**obs.phases, "ready": round(start_s, 3)}
+    return obs
+
+
+def run_cell(cell: Cell, timing: Timing = Timing(), workdir: Path | None = None) -> CellResult:
+    exp = expected(cell.id)
+    result = CellResult(cell, exp.verdict, exp.why, exp.url)
+    reason = missing_stack(cell)
+    if reason:
+        result.skipped = reason
+        return result
+    if cell.cpu_bound:
+        with CPU_BOUND:
+            timing = replace(timing, ready_timeout=min(timing.ready_timeout,
+                                                       CPU_BOUND_READY_TIMEOUT))
+            obs = _observe_cell(cell, timing, workdir, starting=contextlib.nullcontext())
+    else:
+        obs = _observe_cell(cell, timing, workdir, starting=STARTING)
     if cell.mode == "auto" and obs.async_mode:  # judge it as the mode it resolved to
         exp = expected(cell.id, obs.async_mode)
         result.expected, result.why, result.doc = exp.verdict, exp.why, exp.url
@@ -122,9 +141,10 @@ def default_jobs() -> int:
 
 
 def longest_first(cells: list[Cell]) -> list[Cell]:
-    """Cells expected to hit a timeout (starved, lost, error) take longest: start them first."""
+    """Start first the CPU-bound cells (they queue for one slot), then the cells
+    expected to hit a timeout (lost, error, starved): they take longest."""
     slow = {"lost": 0, "error": 0, "starved": 1}
-    return sorted(cells, key=lambda c: slow.get(expected(c.id).verdict, 2))
+    return sorted(cells, key=lambda c: (not c.cpu_bound, slow.get(expected(c.id).verdict, 2)))
 
 
 class CellPool:

@@ -40,9 +40,27 @@ ACK_EVENT = "probe"
 
 def make_waiter(socketio, wait):
     """How the work waits between two emits, one function per ``wait`` value."""
+    def busy(interval):
+        # CPU-bound and never yields: nothing else in this thread (or hub) runs meanwhile.
+        end = time.perf_counter() + interval
+        while time.perf_counter() < end:
+            pass
+
+    def busy_yield(interval, slice_s=0.005):
+        # The same loop, giving the hub a turn with socketio.sleep(0) every 5 ms:
+        # the documented remedy for CPU-bound work under eventlet and gevent.
+        end = last = time.perf_counter()
+        end += interval
+        while (now := time.perf_counter()) < end:
+            if now - last >= slice_s:
+                socketio.sleep(0)
+                last = time.perf_counter()
+
     waiters = {
         "time_sleep": time.sleep,
         "socketio_sleep": socketio.sleep,
+        "busy": busy,
+        "busy_yield": busy_yield,
     }
     return waiters[wait]
 
