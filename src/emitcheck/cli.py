@@ -33,6 +33,13 @@ def _select(pattern: str | None) -> list[cells.Cell]:
         raise click.UsageError(str(exc)) from None
 
 
+def _parse(cell_id: str) -> cells.Cell:
+    try:
+        return cells.parse(cell_id)
+    except cells.CellError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
 def _run(selected: list[cells.Cell], jobs: int | None = None) -> list[dict]:
     """Run cells; Ctrl-C stops every server and exits 130 with one line."""
     try:
@@ -60,10 +67,7 @@ def list_cells() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def run(cell_id: str, as_json: bool) -> None:
     """Run one cell (a real server and a real client) and print its verdict."""
-    try:
-        cell = cells.parse(cell_id)
-    except cells.CellError as exc:
-        raise click.UsageError(str(exc)) from None
+    cell = _parse(cell_id)
     [result] = _run([cell], jobs=1)
     click.echo(json.dumps(result, indent=2) if as_json else report.summary(result))
     sys.exit(0 if result["matches"] else 1)
@@ -128,10 +132,7 @@ def matrix(pattern: str | None, as_json: bool, as_markdown: bool, jobs: int | No
               help="Where to write the script (default: repro-CELL_ID.py).")
 def repro(cell_id: str, output: Path | None) -> None:
     """Write a standalone script that reproduces one cell (server and client)."""
-    try:
-        cell = cells.parse(cell_id)
-    except cells.CellError as exc:
-        raise click.UsageError(str(exc)) from None
+    cell = _parse(cell_id)
     path = reproduce.write(cell, output or Path(f"repro-{cell.id}.py"))
     click.echo(f"wrote {path}; run it with: python {path}")
 

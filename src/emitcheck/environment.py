@@ -4,6 +4,7 @@ package metadata only), so eventlet and gevent never load in this process."""
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import importlib.util
 import platform
@@ -17,6 +18,11 @@ VERSIONED = ("flask", "flask-socketio", "python-socketio", "python-engineio",
 
 def versions() -> dict[str, str | None]:
     """Python's version and each package's, None where not installed."""
+    return dict(_versions())  # a copy: callers may keep or change it
+
+
+@functools.cache
+def _versions() -> dict[str, str | None]:  # read once: installs do not change mid-run
     found: dict[str, str | None] = {"python": platform.python_version()}
     for name in VERSIONED:
         try:

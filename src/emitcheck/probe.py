@@ -31,6 +31,7 @@ from .server import NotReady, ServerProcess
 
 EVENT = "tick"  # the names server_child.py uses
 ACK_EVENT = "probe"
+LOG_TAIL_LINES = 30  # of the server's stderr, kept for the verdict and failure reports
 #: python-socketio's ``transports`` argument for each value of the transport factor.
 TRANSPORTS = {"default": None, "polling": ["polling"], "websocket": ["websocket"]}
 
@@ -185,7 +186,7 @@ def _finish(server: ServerProcess, obs: Observation, phase,
     obs.emitted = [list(pair) for pair in server.emitted()]
     stderr = server.files.stderr.read_text(errors="replace")
     obs.tracebacks = stderr.count("Traceback (most recent call last)")
-    obs.log_tail = server.log_tail()
+    obs.log_tail = "\n".join(stderr.splitlines()[-LOG_TAIL_LINES:])
     stdout = server.files.stdout.read_text(errors="replace")
     if "async_mode=" in stdout:
         obs.async_mode = stdout.split("async_mode=", 1)[1].split()[0]

@@ -88,12 +88,11 @@ def start_server(cell: Cell, timing: Timing, directory: Path,
         server = ServerProcess.for_cell(cell.id, timing.interval, directory / f"try{attempt}")
         try:
             server.wait_listening(timing.ready_timeout)
-            return server
         except NotReady:
-            if attempt == attempts or not server.port_taken():
-                return server  # observe() records why it is not ready
-            server.stop()
-    raise AssertionError("unreachable")
+            if attempt < attempts and server.port_taken():
+                server.stop()
+                continue
+        return server  # listening, or observe() records why it is not
 
 
 def _observe_cell(cell: Cell, timing: Timing, workdir: Path | None, starting) -> Observation:

@@ -25,7 +25,6 @@ from pathlib import Path
 import psutil
 
 CHILD_SCRIPT = Path(__file__).with_name("server_child.py")
-LOG_TAIL_LINES = 30
 
 #: Every server this process started and has not stopped yet (for atexit/signals).
 LIVE: set[ServerProcess] = set()
@@ -96,10 +95,9 @@ class ServerProcess:
         LIVE.add(self)
 
     @classmethod
-    def for_cell(cls, cell_id: str, interval: float, directory: Path,
-                 port: int | None = None) -> ServerProcess:
+    def for_cell(cls, cell_id: str, interval: float, directory: Path) -> ServerProcess:
         files = ServerFiles(directory)
-        port = port or free_port()
+        port = free_port()
         argv = [*die_with_parent_prefix(), sys.executable, str(CHILD_SCRIPT),
                 cell_id, str(files.emits), str(interval), str(port)]
         env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONWARNINGS="ignore")
@@ -175,12 +173,11 @@ class ServerProcess:
                 pairs.append((int(parts[0]), float(parts[1])))
         return pairs
 
-    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
-        text = self.files.stderr.read_text(errors="replace")
-        return "\n".join(text.splitlines()[-lines:])
-
     def stop(self, grace: float = 2.0) -> None:
-        """SIGTERM to the process group, SIGKILL to what remains, then reap."""
+        """SIGTERM to the process group, SIGKILL to what remains, then reap.
+        Stopping a server that was already stopped does nothing."""
+        if self not in LIVE:
+            return
         try:
             tree = psutil.Process(self.pid).children(recursive=True)
         except psutil.Error:
