@@ -3,6 +3,7 @@
 import json
 import os
 
+import pytest
 from click.testing import CliRunner
 
 from emitcheck import cells
@@ -37,6 +38,17 @@ def test_malformed_cell_id_exits_2():
 def test_pattern_matching_nothing_exits_2():
     result = invoke("matrix", "-k", "asyncio")
     assert result.exit_code == 2 and "matches no cell" in result.output
+
+
+@pytest.mark.parametrize("cell_id", ["threading-unpatched-process-time_sleep-redis",
+                                     "gevent-patched-task-time_sleep-gunicorn",
+                                     "gevent-patched-task-time_sleep-node"])
+def test_repro_of_a_cell_that_needs_more_than_one_script_exits_2(tmp_path, cell_id):
+    result = invoke("repro", cell_id, "-o", str(tmp_path / "r.py"))
+    assert result.exit_code == 2
+    assert "needs more than one script" in result.output and f"emitcheck run {cell_id}" \
+        in result.output
+    assert not (tmp_path / "r.py").exists()
 
 
 def test_report_of_a_missing_file_exits_2(tmp_path):

@@ -6,11 +6,14 @@ it once the run is over.
 """
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import textwrap
 import threading
+
+import pytest
 
 from emitcheck import cells, runner
 from emitcheck.probe import Timing, observe
@@ -184,11 +187,58 @@ def test_flasks_default_port_taken_does_not_matter(tmp_path):
 
 
 def test_a_missing_stack_is_a_skip_with_the_reason():
-    missing = [c for c in cells.all_cells() if c.package and runner.missing_stack(c)]
+    missing = [c for c in cells.all_cells() if c.package and runner.missing_stack(c)
+               and not c.family]
     if not missing:
-        import pytest
         pytest.skip("eventlet and gevent are both installed in this environment")
     result = runner.run_cell(missing[0])
     assert result.verdict is None and result.matches
     assert result.skipped == f"{missing[0].package} not installed"
     assert result.to_json()["skipped"] == result.skipped
+
+
+@pytest.mark.parametrize("cell_id", ["threading-unpatched-process-time_sleep-redis",
+                                     "threading-unpatched-thread-time_sleep-gunicorn"])
+def test_nothing_remains_of_a_cell_with_several_processes(tmp_path, cell_id):
+    """redis-server, the emitter process and the server; gunicorn's master and worker."""
+    cell = cells.parse(cell_id)
+    if runner.missing_stack(cell):
+        pytest.skip(runner.missing_stack(cell))
+    result = runner.run_cell(cell, SHORT, workdir=tmp_path)
+    assert result.verdict == "delivered", result.evidence
+    assert processes_mentioning(str(tmp_path)) == []
+
+
+def test_a_redis_server_that_does_not_start_is_a_clear_error(tmp_path, monkeypatch):
+    cell = cells.parse("threading-unpatched-thread-time_sleep-redis")
+    fake = tmp_path / "bin" / "redis-server"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho 'FATAL CONFIG FILE ERROR' \nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    if runner.missing_stack(cell):
+        pytest.skip(runner.missing_stack(cell))
+    with pytest.raises(RuntimeError, match="private redis-server did not start: server "
+                                           "exited with status 1.*FATAL CONFIG FILE ERROR"):
+        runner.run_cell(cell, SHORT, workdir=tmp_path)
+    assert processes_mentioning(str(tmp_path)) == []
+
+
+def test_missing_redis_node_or_gunicorn_worker_is_a_skip_with_the_reason(tmp_path,
+                                                                         monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # neither redis-server nor node
+    redis = runner.run_cell(cells.parse("threading-unpatched-thread-time_sleep-redis"))
+    assert redis.skipped.startswith("redis-server not found on PATH")
+    node = runner.run_cell(cells.parse("threading-unpatched-thread-time_sleep-node"))
+    assert node.skipped == "node not found on PATH"
+    monkeypatch.undo()
+    monkeypatch.setenv("EMITCHECK_NODE_DIR", str(tmp_path))
+    if shutil.which("node"):
+        assert runner.run_cell(cells.parse("threading-unpatched-task-time_sleep-node")) \
+            .skipped.startswith(f"no probe.js in {tmp_path}")
+    gunicorn = cells.parse("threading-unpatched-thread-time_sleep-gunicorn")
+    if runner.missing_stack(gunicorn) is None:  # gunicorn is installed: take its worker away
+        from gunicorn.workers import SUPPORTED_WORKERS
+
+        monkeypatch.delitem(SUPPORTED_WORKERS, "gthread")
+        assert "has no gthread worker (it has: " in runner.run_cell(gunicorn).skipped

@@ -134,3 +134,23 @@ def test_unanswered_acks_with_http_answering_is_lost_not_starved():
     assert any(ms is None for _, ms in obs.acks)
     assert all(h[1] is not None for h in obs.http)
     assert classify(obs).verdict == "lost"
+
+
+def test_a_refused_client_is_error_with_the_servers_reason():
+    refused = Observation.from_dict(json.loads((RECORDED / "refused.json").read_text()))
+    judged = classify(refused)
+    assert judged.verdict == "error"
+    assert "refused the client" in judged.evidence
+    assert "RuntimeError: Redis requires a monkey patched socket library" in judged.evidence
+
+
+def test_a_refusal_beats_a_get_that_timed_out_alongside():
+    # Unpatched eventlet with Redis: the listener the server started blocks the
+    # hub now and then, so the GET sent with the connect may time out.
+    refused = Observation.from_dict(json.loads((RECORDED / "refused.json").read_text()))
+    raced = copy.deepcopy(refused)
+    raced.http = [[h[0], None, "timeout"] for h in refused.http]
+    assert classify(raced).verdict == "error"
+    no_answer = copy.deepcopy(raced)
+    no_answer.connect_error = "Connection error"  # no answer at all: the server is stuck
+    assert classify(no_answer).verdict == "starved"

@@ -9,7 +9,8 @@ The first four factors are always in the id. Factors added later are
 *suffixes*: they have a default value, which is left out of the id, so the base
 ids never change (``...-time_sleep`` is the default transport,
 ``...-time_sleep-polling`` is long-polling only). Suffix values are unique
-across suffix factors, so each suffix part names its factor. A new value goes at
+across suffix factors, so each suffix part names its factor. A cell varies one
+suffix factor at most, so each suffix value is a family with a grid of its own. A new value goes at
 the end of its factor's tuple; a new factor goes at the end of ``FACTORS``.
 """
 
@@ -38,8 +39,12 @@ FACTORS: tuple[Factor, ...] = (
            "which picks the first of eventlet, gevent_uwsgi, gevent, threading installed"),
     Factor("patch", ("unpatched", "patched"),
            "whether the server process monkey patches as its first statement"),
-    Factor("spawn", ("thread", "task"),
-           "thread = threading.Thread(...).start(); task = socketio.start_background_task(...)"),
+    Factor("spawn", ("thread", "task", "process", "process_manager"),
+           "thread = threading.Thread(...).start(); task = socketio.start_background_task(...); "
+           "process = another process emits through the message queue with "
+           "SocketIO(message_queue=URL) and no app, as a Celery worker does; "
+           "process_manager = another process emits with python-socketio's "
+           "RedisManager(URL, write_only=True) as its docs show (queue cells only)"),
     Factor("wait", ("time_sleep", "socketio_sleep", "busy", "busy_yield"),
            "how the work waits between two emits: busy = a CPU-bound loop that never "
            "yields; busy_yield = the same loop calling socketio.sleep(0) every 5 ms"),
@@ -47,15 +52,32 @@ FACTORS: tuple[Factor, ...] = (
            "how the probe's client connects: default = long-polling upgraded to WebSocket "
            "(python-socketio's default), polling = long-polling only, websocket = WebSocket "
            "only", default="default"),
+    Factor("queue", ("none", "redis"),
+           "the message queue: none, or redis = SocketIO(app, message_queue=URL) with a "
+           "private redis-server, so every emit goes through Redis", default="none"),
+    Factor("server", ("run", "gunicorn"),
+           "what serves the app: run = socketio.run(app); gunicorn = gunicorn with the "
+           "worker class the mode needs (gevent: -k gevent; threading: -k gthread "
+           "--threads 4; eventlet: -k eventlet where the installed gunicorn has it)",
+           default="run"),
+    Factor("client", ("python", "node"),
+           "the probe's client: python = python-socketio; node = the official JavaScript "
+           "socket.io-client on Node.js, which must reach the same verdicts",
+           default="python"),
 )
 FACTOR_NAMES = tuple(f.name for f in FACTORS)
 _BY_NAME = {f.name: f for f in FACTORS}
 _REQUIRED = tuple(f for f in FACTORS if not f.is_suffix)
 _SUFFIXES = tuple(f for f in FACTORS if f.is_suffix)
 _SUFFIX_OF_VALUE = {v: f for f in _SUFFIXES for v in f.values if v != f.default}
+#: Where each suffix family comes in the listing: factor order, then value order.
+_FAMILY_RANK = {"": 0, **{v: i + 1 for i, v in enumerate(_SUFFIX_OF_VALUE)}}
 
 #: Waits that keep a core busy for the whole life of the server.
 CPU_BOUND_WAITS = ("busy", "busy_yield")
+
+#: Spawns that run the work in another process (they need a message queue).
+OTHER_PROCESS_SPAWNS = ("process", "process_manager")
 
 #: The stack (the package to import) each async mode needs, None when stdlib only.
 MODE_PACKAGE = {"threading": None, "eventlet": "eventlet", "gevent": "gevent", "auto": None}
@@ -72,6 +94,9 @@ class Cell:
     spawn: str
     wait: str
     transport: str = "default"
+    queue: str = "none"
+    server: str = "run"
+    client: str = "python"
 
     def __post_init__(self) -> None:
         for name in FACTOR_NAMES:
@@ -83,9 +108,23 @@ class Cell:
         if self.mode == "threading" and self.patch != "unpatched":
             raise CellError("threading mode has no monkey patching: use "
                             "threading-unpatched-...")
-        if self.wait in CPU_BOUND_WAITS and self.transport != "default":
-            raise CellError(f"{self.wait} cells run with the default transport only "
-                            "(each burns a core; the transport does not change them)")
+        changed = [f.name for f in _SUFFIXES if getattr(self, f.name) != f.default]
+        if len(changed) > 1:
+            raise CellError("a cell varies one suffix factor at most (one grid per "
+                            f"family), not {' and '.join(changed)}")
+        if self.wait in CPU_BOUND_WAITS and changed:
+            raise CellError(f"{self.wait} cells run with every suffix factor at its default "
+                            "(each burns a core; one family of them is enough)")
+        if self.spawn in OTHER_PROCESS_SPAWNS and self.queue == "none":
+            raise CellError(f"spawn {self.spawn} emits through a message queue: add a queue "
+                            "suffix, e.g. ...-time_sleep-redis")
+        if self.spawn == "process_manager" and self.wait != "time_sleep":
+            raise CellError("process_manager has no socketio.sleep (a bare RedisManager "
+                            "is not a server): use process_manager-time_sleep")
+        if self.mode == "auto" and self.server != "run":
+            raise CellError("auto mode runs with socketio.run only: under gunicorn the "
+                            "worker class decides the mode; use threading-, eventlet- "
+                            "or gevent-...-gunicorn")
         if self.mode == "auto" and self.patch != "unpatched":
             raise CellError("auto mode is SocketIO(app) as it is, with no patching: use "
                             "auto-unpatched-..., or eventlet-patched-/gevent-patched-...")
@@ -109,18 +148,22 @@ class Cell:
     @property
     def family(self) -> str:
         """The suffix part of the id ('' for base cells): one grid per family."""
-        return self.id[len(self.base.id) + 1:]
+        return "-".join(getattr(self, f.name) for f in _SUFFIXES
+                        if getattr(self, f.name) != f.default)
 
     @property
     def grid(self) -> str:
         """The title of the grid this cell is shown in ('' for the base grid)."""
         if self.cpu_bound:
             return "CPU-bound work"
-        return f"transport: {self.family}" if self.family else ""
+        if not self.family:
+            return ""
+        return f"{_SUFFIX_OF_VALUE[self.family].name}: {self.family}"
 
     @property
     def base(self) -> Cell:
-        """The same cell with every suffix factor at its default."""
+        """The same cell with every suffix factor at its default (a CellError for
+        cells that need their suffix, such as spawn process without a queue)."""
         return Cell(*(getattr(self, f.name) for f in _REQUIRED))
 
     @property
@@ -158,8 +201,8 @@ def parse(cell_id: str) -> Cell:
 
 def all_cells() -> list[Cell]:
     """Every valid cell, in a stable order: the base cells (suffixes at their
-    defaults) first, then the CPU-bound ones, then each suffix family; within,
-    factor and value order."""
+    defaults) first, then the CPU-bound ones, then each suffix family (polling,
+    websocket, redis, gunicorn, node); within, factor and value order."""
     cells = []
     for values in itertools.product(*(f.values for f in FACTORS)):
         try:
@@ -167,7 +210,7 @@ def all_cells() -> list[Cell]:
         except CellError:  # an impossible combination, e.g. patched threading
             continue
     return sorted(cells, key=lambda c: (
-        *(f.values.index(getattr(c, f.name)) for f in _SUFFIXES), c.cpu_bound,
+        _FAMILY_RANK[c.family], c.cpu_bound,
         *(f.values.index(getattr(c, f.name)) for f in _REQUIRED)))
 
 

@@ -133,6 +133,10 @@ def matrix(pattern: str | None, as_json: bool, as_markdown: bool, jobs: int | No
 def repro(cell_id: str, output: Path | None) -> None:
     """Write a standalone script that reproduces one cell (server and client)."""
     cell = _parse(cell_id)
+    try:
+        reproduce.check(cell)
+    except reproduce.NotReproducible as exc:
+        raise click.UsageError(str(exc)) from None
     path = reproduce.write(cell, output or Path(f"repro-{cell.id}.py"))
     click.echo(f"wrote {path}; run it with: python {path}")
 

@@ -8,12 +8,14 @@ import functools
 import importlib.metadata
 import importlib.util
 import platform
+import shutil
 
+from . import gunicorn_server, node_client
 from .cells import Cell
 
 #: Packages named in every report, in this order; None where not installed.
 VERSIONED = ("flask", "flask-socketio", "python-socketio", "python-engineio",
-             "eventlet", "gevent", "greenlet", "simple-websocket", "redis")
+             "eventlet", "gevent", "greenlet", "simple-websocket", "redis", "gunicorn")
 
 
 def versions() -> dict[str, str | None]:
@@ -64,7 +66,17 @@ def auto_mode() -> str:
 
 
 def missing_stack(cell: Cell) -> str | None:
-    """Why the cell cannot run here, or None when its stack is installed."""
+    """Why the cell cannot run here, or None when all it needs is installed:
+    its async stack, Redis (server and Python client), gunicorn, Node."""
     if cell.package and importlib.util.find_spec(cell.package) is None:
         return f"{cell.package} not installed"
+    if cell.queue == "redis":
+        if shutil.which("redis-server") is None:
+            return "redis-server not found on PATH (Debian: apt-get install redis-server)"
+        if importlib.util.find_spec("redis") is None:
+            return "the redis Python package is not installed (pip install 'emitcheck[redis]')"
+    if cell.server == "gunicorn":
+        return gunicorn_server.unavailable(cell)
+    if cell.client == "node":
+        return node_client.node_unavailable()
     return None

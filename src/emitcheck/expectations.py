@@ -22,6 +22,8 @@ _DOC_GEVENT_THREAD = "pitfall.md#an-os-thread-under-gevent-delayed"
 _DOC_EVENTLET_THREAD = "pitfall.md#an-os-thread-under-eventlet-lost-and-error"
 _DOC_AUTO = "pitfall.md#which-mode-you-get"
 _DOC_CPU = "pitfall.md#cpu-bound-work"
+_DOC_QUEUE = "pitfall.md#a-message-queue-and-emitters-in-other-processes"
+_DOC_GUNICORN = "pitfall.md#gunicorn"
 
 
 @dataclass(frozen=True)
@@ -128,14 +130,44 @@ EXPECTED: dict[str, Expectation] = {
 #: Every other transport cell is expected to behave as its base cell.
 BY_TRANSPORT: dict[str, Expectation] = {}
 
+# Through Redis (the -redis suffix): every emit, the server's own included,
+# goes to Redis and comes back through the listener the server starts at its
+# first connect.
+QUEUE_OK = Expectation(
+    "delivered", "the emit goes to Redis and comes back through the server's listener, "
+    "which runs in a real thread or a patched greenlet", _DOC_QUEUE)
+QUEUE_REFUSED = Expectation(
+    "error", "python-socketio's RedisManager will not run on unpatched eventlet or gevent: "
+    "the first connect raises 'RuntimeError: Redis requires a monkey patched socket "
+    "library' and the client is refused (HTTP 401)", _DOC_QUEUE)
+QUEUE_HUB_BLOCKED = Expectation(
+    "starved", "time.sleep in a greenlet blocks the unpatched hub before any client "
+    "connects: the server never gets to refuse it", _DOC_QUEUE)
+MANAGER_CHANNEL = Expectation(
+    "lost", "python-socketio's RedisManager publishes on its default channel 'socketio'; "
+    "Flask-SocketIO listens on 'flask-socketio' (pass channel='flask-socketio')", _DOC_QUEUE)
+GUNICORN_OK = Expectation(
+    "delivered", "gunicorn's gevent and eventlet workers monkey patch before they load "
+    "the app, and gthread serves threading mode with OS threads", _DOC_GUNICORN)
+
+
+def _through_redis(cell) -> Expectation:
+    if cell.mode in ("eventlet", "gevent") and cell.patch == "unpatched":
+        if cell.spawn == "task" and cell.wait == "time_sleep":
+            return QUEUE_HUB_BLOCKED
+        return QUEUE_REFUSED
+    return MANAGER_CHANNEL if cell.spawn == "process_manager" else QUEUE_OK
+
 
 def expected(cell_id: str, resolved: str | None = None) -> Expectation:
     """What we measured for a cell.
 
     An ``auto`` cell behaves as the cell of the mode ``SocketIO(app)`` resolves
     to: ``resolved`` when the server reported it, else the mode predicted from
-    what is installed here. A cell with a transport suffix behaves as its base
-    cell unless ``BY_TRANSPORT`` says otherwise.
+    what is installed here. Cells through Redis and under gunicorn follow the
+    rules above. A cell with a transport or client suffix behaves as its base
+    cell (the Node client must agree with the Python one) unless
+    ``BY_TRANSPORT`` says otherwise.
     """
     cell = parse(cell_id)
     if cell.mode == "auto":
@@ -144,9 +176,15 @@ def expected(cell_id: str, resolved: str | None = None) -> Expectation:
         same = expected(concrete)
         return Expectation(same.verdict, f"SocketIO(app) resolves to {mode} here, so this is "
                            f"{concrete}: {same.why}", _DOC_AUTO)
+    if cell.queue == "redis":
+        return _through_redis(cell)
+    if cell.server == "gunicorn":
+        return GUNICORN_OK
     if cell.family:
         if cell_id in BY_TRANSPORT:
             return BY_TRANSPORT[cell_id]
         same = EXPECTED[cell.base.id]
-        return Expectation(same.verdict, f"as over the default transport: {same.why}", same.doc)
+        how = "with the Node client" if cell.client == "node" else \
+            "as over the default transport"
+        return Expectation(same.verdict, f"{how}: {same.why}", same.doc)
     return EXPECTED[cell_id]

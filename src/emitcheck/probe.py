@@ -11,6 +11,9 @@ what happened during the window:
    wake a server whose writer task only runs when other I/O happens;
 4. a short drain, so an event emitted at the end of the window can arrive.
 
+With the Node client (``-node`` cells), steps 1 to 4 are done by
+``node/probe.js`` instead (see node_client.py), the rest is the same.
+
 The Observation is plain data (it round-trips through JSON) so that the verdict
 can be computed, and unit-tested, without servers.
 """
@@ -21,17 +24,22 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 
 import socketio
 
 from .cells import parse
-from .server import NotReady, ServerProcess
+from .node_client import run_node_client
+from .server import SERVER_BANNER, NotReady, ServerProcess
 
 EVENT = "tick"  # the names server_child.py uses
 ACK_EVENT = "probe"
 LOG_TAIL_LINES = 30  # of the server's stderr, kept for the verdict and failure reports
+#: The Observation fields node/probe.js fills (what the client part here fills).
+NODE_FIELDS = ("connect_ms", "connect_error", "connected_at", "quiet_end", "traffic_end",
+               "acks", "http", "received")
 #: python-socketio's ``transports`` argument for each value of the transport factor.
 TRANSPORTS = {"default": None, "polling": ["polling"], "websocket": ["websocket"]}
 
@@ -128,9 +136,11 @@ def _traffic(client: socketio.Client, base: str, obs: Observation, timing: Timin
         time.sleep(max(0.0, timing.interval - (time.time() - sent)))
 
 
-def observe(server: ServerProcess, cell_id: str, timing: Timing) -> Observation:
+def observe(server: ServerProcess, cell_id: str, timing: Timing,
+            companions: Sequence[ServerProcess] = ()) -> Observation:
     """Probe a started server through the whole window. Never raises for the
-    server's misbehaviour: everything goes into the Observation."""
+    server's misbehaviour: everything goes into the Observation. The logs of
+    ``companions`` (an emitter in another process) count as the server's."""
     obs = Observation(cell=cell_id, interval=timing.interval)
     mark = time.perf_counter()
 
@@ -145,9 +155,16 @@ def observe(server: ServerProcess, cell_id: str, timing: Timing) -> Observation:
     except NotReady as exc:
         obs.ready_error = str(exc)
         phase("ready")
-        return _finish(server, obs, phase)
+        return _finish(server, companions, obs, phase)
     phase("ready")
     base = f"http://127.0.0.1:{port}"
+    cell = parse(cell_id)
+    if cell.client == "node":  # the same window, watched by socket.io-client on Node.js
+        seen = run_node_client(base, cell.transport, timing)
+        for name in NODE_FIELDS:
+            setattr(obs, name, seen.get(name, getattr(obs, name)))
+        phase("window")
+        return _finish(server, companions, obs, phase)
 
     client = socketio.Client(reconnection=False, handle_sigint=False,
                              request_timeout=timing.response_timeout)
@@ -160,14 +177,14 @@ def observe(server: ServerProcess, cell_id: str, timing: Timing) -> Observation:
         start = time.perf_counter()
         try:
             client.connect(base, wait_timeout=timing.response_timeout,
-                           transports=TRANSPORTS[parse(cell_id).transport])
+                           transports=TRANSPORTS[cell.transport])
             obs.connect_ms = (time.perf_counter() - start) * 1000
         except socketio.exceptions.ConnectionError as exc:
             obs.connect_error = str(exc) or type(exc).__name__
         obs.http.append([sent, *http.result()])
     phase("connect")
     if obs.connect_ms is None:
-        return _finish(server, obs, phase, client)
+        return _finish(server, companions, obs, phase, client)
     obs.connected_at = time.time()
 
     time.sleep(timing.quiet)
@@ -176,20 +193,23 @@ def observe(server: ServerProcess, cell_id: str, timing: Timing) -> Observation:
     obs.traffic_end = time.time()
     time.sleep(timing.drain)
     phase("window")
-    return _finish(server, obs, phase, client)
+    return _finish(server, companions, obs, phase, client)
 
 
-def _finish(server: ServerProcess, obs: Observation, phase,
-            client: socketio.Client | None = None) -> Observation:
+def _finish(server: ServerProcess, companions: Sequence[ServerProcess], obs: Observation,
+            phase, client: socketio.Client | None = None) -> Observation:
     """Read what the server left (status, emits, stderr), stop it, close the client."""
     obs.exit_status = server.exited()
     obs.emitted = [list(pair) for pair in server.emitted()]
     stderr = server.files.stderr.read_text(errors="replace")
+    for other in companions:
+        if other_stderr := other.files.stderr.read_text(errors="replace"):
+            stderr += f"--- {other.files.directory.name} process ---\n{other_stderr}"
     obs.tracebacks = stderr.count("Traceback (most recent call last)")
     obs.log_tail = "\n".join(stderr.splitlines()[-LOG_TAIL_LINES:])
     stdout = server.files.stdout.read_text(errors="replace")
-    if "async_mode=" in stdout:
-        obs.async_mode = stdout.split("async_mode=", 1)[1].split()[0]
+    if SERVER_BANNER in stdout:
+        obs.async_mode = stdout.split(SERVER_BANNER, 1)[1].split()[0]
     server.stop()
     if client is not None:
         _disconnect(client)

@@ -34,14 +34,22 @@ def cell_label(result: dict | None) -> str:
         label += f" {p50:.0f} ms" if p50 >= 1 else f" {p50:.1f} ms"
     if result["verdict"] != result.get("expected"):
         label = f"! {label} (expected {result.get('expected')})"
+    if _disagrees(result):
+        label += f" (python client: {result['python_verdict']})"
     return label
+
+
+def _disagrees(result: dict) -> bool:
+    """Did another client see something else in the same cell (set by layout)?"""
+    other = result.get("python_verdict")
+    return other is not None and other != result["verdict"]
 
 
 def cell_text(result: dict | None) -> Text:
     """The label, coloured by verdict; reversed where it differs from the expectation."""
     verdict = None if result is None or result.get("skipped") else result["verdict"]
     style = STYLE.get(verdict, "")
-    if verdict is not None and verdict != result.get("expected"):
+    if verdict is not None and (verdict != result.get("expected") or _disagrees(result)):
         style = "bold reverse " + style
     return Text(cell_label(result), style=style)
 
@@ -62,10 +70,25 @@ def _row(cell, result: dict) -> str:
     return cell.row
 
 
+def _with_python_verdicts(results: list[dict]) -> list[dict]:
+    """Node client results, each with the verdict the Python client reached in
+    the same cell (``python_verdict``) when that cell is among the results."""
+    python = {(r["cell"], r.get("async_mode")): r.get("verdict") for r in results}
+    marked = []
+    for result in results:
+        cell = parse(result["cell"])
+        if cell.client != "python" and not result.get("skipped"):
+            twin = python.get((cell.base.id, result.get("async_mode")))
+            result = {**result, "python_verdict": twin}
+        marked.append(result)
+    return marked
+
+
 def layout(results: list[dict]) -> list[Grid]:
-    """One Grid per family of cells present in the results, base cells first."""
+    """One Grid per family of cells present in the results, base cells first.
+    A Node client cell that disagrees with the Python client is marked."""
     order = {c.id: i for i, c in enumerate(all_cells())}
-    placed = sorted(((parse(r["cell"]), r) for r in results),
+    placed = sorted(((parse(r["cell"]), r) for r in _with_python_verdicts(results)),
                     key=lambda pair: (order[pair[0].id], pair[1].get("async_mode") or ""))
     grids = []
     for title in dict.fromkeys(cell.grid for cell, _ in placed):

@@ -47,7 +47,21 @@ if len(sys.argv) == 1:  # no arguments: the client side, which starts the server
 '''
 
 
+class NotReproducible(ValueError):
+    """The cell needs more than one script (a Redis server, gunicorn, Node)."""
+
+
+def check(cell: Cell) -> None:
+    """Raise NotReproducible for cells a single Python script cannot be."""
+    if cell.queue != "none" or cell.server != "run" or cell.client != "python":
+        raise NotReproducible(
+            f"{cell.id} needs more than one script ({cell.grid}); repro writes cells "
+            "served by socketio.run and probed by python-socketio, with no queue: "
+            "use 'emitcheck run " + cell.id + "' for this one")
+
+
 def render(cell: Cell, name: str = "repro.py") -> str:
+    check(cell)
     exp = expected(cell.id)
     env = environment()
     stack = ", ".join(f"{k} {v}" for k, v in env["versions"].items()

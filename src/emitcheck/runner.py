@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import server
-from .cells import Cell
+from .cells import OTHER_PROCESS_SPAWNS, Cell
 from .environment import missing_stack, versions
 from .expectations import expected
 from .probe import Observation, Timing, observe
@@ -77,7 +77,7 @@ CPU_BOUND = threading.BoundedSemaphore(1)
 CPU_BOUND_READY_TIMEOUT = 8.0
 
 
-def start_server(cell: Cell, timing: Timing, directory: Path,
+def start_server(cell: Cell, timing: Timing, directory: Path, queue_url: str | None = None,
                  attempts: int = 3) -> ServerProcess:
     """Start the cell's server and wait until it listens (or fails to).
 
@@ -85,7 +85,8 @@ def start_server(cell: Cell, timing: Timing, directory: Path,
     bind, start again on another port, up to ``attempts`` times.
     """
     for attempt in range(1, attempts + 1):
-        server = ServerProcess.for_cell(cell.id, timing.interval, directory / f"try{attempt}")
+        server = ServerProcess.for_cell(cell.id, timing.interval, directory / f"try{attempt}",
+                                        queue_url)
         try:
             server.wait_listening(timing.ready_timeout)
         except NotReady:
@@ -95,17 +96,51 @@ def start_server(cell: Cell, timing: Timing, directory: Path,
         return server  # listening, or observe() records why it is not
 
 
+def start_redis(directory: Path, timing: Timing) -> tuple[ServerProcess, str]:
+    """Start a private redis-server for one cell; return it and its URL. It is
+    not a cell's verdict when Redis does not start: that raises."""
+    redis = ServerProcess.for_redis(directory)
+    try:
+        redis.wait_listening(timing.ready_timeout)
+    except NotReady as exc:
+        log = redis.files.stdout.read_text(errors="replace").strip().splitlines()[-3:]
+        redis.stop()
+        raise RuntimeError(f"the private redis-server did not start: {exc}; "
+                           f"its log ends: {' | '.join(log)}") from None
+    return redis, f"redis://127.0.0.1:{redis.port}/0"
+
+
+def _wait_first_emit(emits: Path, timeout: float) -> None:
+    """Let the emitter process start (it imports the stack too) before the window
+    opens, so that the window sees it at its cadence. Bounded; a process that
+    never emits is the verdict's business (lost: the work emitted nothing)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not emits.read_text().strip():
+        time.sleep(0.02)
+
+
 def _observe_cell(cell: Cell, timing: Timing, workdir: Path | None, starting) -> Observation:
-    """Start the server (holding ``starting`` until it listens), probe it, stop it."""
-    with tempfile.TemporaryDirectory(prefix=f"emitcheck-{cell.id}-", dir=workdir) as tmp:
+    """Start the cell's processes (holding ``starting`` until the server listens),
+    probe the server, stop them all."""
+    with tempfile.TemporaryDirectory(prefix=f"emitcheck-{cell.id}-", dir=workdir) as tmp, \
+            contextlib.ExitStack() as running:
+        directory, queue_url, companions = Path(tmp), None, []
         with starting:
             started = time.perf_counter()
-            server = start_server(cell, timing, Path(tmp))
+            if cell.queue == "redis":
+                redis, queue_url = start_redis(directory / "redis", timing)
+                running.callback(redis.stop)
+            server = start_server(cell, timing, directory, queue_url)
+            running.callback(server.stop)
+            if cell.spawn in OTHER_PROCESS_SPAWNS:
+                emitter = ServerProcess.for_emitter(cell.id, timing.interval,
+                                                    directory / "emitter", server.files.emits,
+                                                    queue_url)
+                running.callback(emitter.stop)
+                companions.append(emitter)
+                _wait_first_emit(server.files.emits, timing.ready_timeout)
             start_s = time.perf_counter() - started
-        try:
-            obs = observe(server, cell.id, timing)
-        finally:
-            server.stop()
+        obs = observe(server, cell.id, timing, companions)
     obs.phases = {**obs.phases, "ready": round(start_s, 3)}
     return obs
 

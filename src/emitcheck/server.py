@@ -24,7 +24,12 @@ from pathlib import Path
 
 import psutil
 
+from . import gunicorn_server
+from .cells import parse
+
 CHILD_SCRIPT = Path(__file__).with_name("server_child.py")
+#: What server_child.py prints once the app is made (followed by the mode).
+SERVER_BANNER = "async_mode="
 
 #: Every server this process started and has not stopped yet (for atexit/signals).
 LIVE: set[ServerProcess] = set()
@@ -60,6 +65,10 @@ class ServerFiles:
         return self.directory / "emits.log"
 
 
+def _child_env(**extra: str) -> dict:
+    return dict(os.environ, PYTHONUNBUFFERED="1", PYTHONWARNINGS="ignore", **extra)
+
+
 def free_port() -> int:
     """A port that was free a moment ago (the kernel's pick for port 0)."""
     with socket.socket() as sock:
@@ -83,6 +92,9 @@ class ServerProcess:
         self.files = files
         self.port = port
         self.listening = False
+        #: Also wait for this on stdout before calling the server ready (gunicorn
+        #: listens in its master before its worker has loaded the app).
+        self.banner: str | None = None
         self.not_ready: NotReady | None = None
         files.directory.mkdir(parents=True, exist_ok=True)
         files.emits.touch()
@@ -95,13 +107,48 @@ class ServerProcess:
         LIVE.add(self)
 
     @classmethod
-    def for_cell(cls, cell_id: str, interval: float, directory: Path) -> ServerProcess:
+    def for_cell(cls, cell_id: str, interval: float, directory: Path,
+                 queue_url: str | None = None) -> ServerProcess:
+        """The server of a cell: server_child.py under socketio.run, or gunicorn
+        loading it for ``-gunicorn`` cells."""
         files = ServerFiles(directory)
         port = free_port()
-        argv = [*die_with_parent_prefix(), sys.executable, str(CHILD_SCRIPT),
-                cell_id, str(files.emits), str(interval), str(port)]
-        env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONWARNINGS="ignore")
-        return cls(argv, files, port, env)
+        env = _child_env(EMITCHECK_CELL=cell_id)
+        gunicorn = parse(cell_id).server == "gunicorn"
+        if gunicorn:
+            command = gunicorn_server.argv(parse(cell_id), port, str(files.emits), interval,
+                                           queue_url)
+        else:
+            command = [sys.executable, str(CHILD_SCRIPT), cell_id, str(files.emits),
+                       str(interval), str(port), *([queue_url] if queue_url else [])]
+        server = cls([*die_with_parent_prefix(), *command], files, port, env)
+        server.banner = SERVER_BANNER if gunicorn else None
+        return server
+
+    @classmethod
+    def for_emitter(cls, cell_id: str, interval: float, directory: Path,
+                    emits: Path, queue_url: str) -> ServerProcess:
+        """The work of a ``process`` cell, in a process of its own that emits
+        through the queue. It logs its emits to ``emits`` (the server's file)
+        and listens on nothing (its ``port`` is 0)."""
+        argv = [*die_with_parent_prefix(), sys.executable, str(CHILD_SCRIPT), cell_id,
+                str(emits), str(interval), "emitter", queue_url]
+        return cls(argv, ServerFiles(directory), 0, _child_env())
+
+    @classmethod
+    def for_redis(cls, directory: Path) -> ServerProcess:
+        """A private redis-server for one cell: loopback only, nothing on disk.
+
+        One per cell because Redis pub/sub channels are server-wide (database
+        numbers do not separate them): two cells on one Redis would receive
+        each other's events. A redis-server starts in a few milliseconds.
+        """
+        files = ServerFiles(directory)
+        port = free_port()
+        argv = [*die_with_parent_prefix(), shutil.which("redis-server") or "redis-server",
+                "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                "--dir", str(directory)]
+        return cls(argv, files, port)
 
     @property
     def pid(self) -> int:
@@ -136,6 +183,10 @@ class ServerProcess:
         except OSError:
             return False
 
+    def _has_banner(self) -> bool:
+        return self.banner is None or \
+            self.banner in self.files.stdout.read_text(errors="replace")
+
     def wait_listening(self, timeout: float) -> int:
         """Block until the server listens on its port; return the port.
 
@@ -153,15 +204,16 @@ class ServerProcess:
             if status is not None:
                 self.not_ready = NotReady(f"server exited with status {status} before listening")
                 raise self.not_ready
-            if self._accepts():
+            if self._has_banner() and self._accepts():
                 if ("127.0.0.1", self.port) not in self.listening_addresses():
                     self.not_ready = NotReady(f"port {self.port} is held by another process")
                     raise self.not_ready
                 self.listening = True
                 return self.port
             time.sleep(0.02)
-        self.not_ready = NotReady(f"server did not listen on port {self.port} "
-                                  f"within {timeout:g} s")
+        waited = f"listen on port {self.port}" if not self.banner else \
+            f"listen on port {self.port} and print {self.banner!r} (its app loaded)"
+        self.not_ready = NotReady(f"server did not {waited} within {timeout:g} s")
         raise self.not_ready
 
     def emitted(self) -> list[tuple[int, float]]:

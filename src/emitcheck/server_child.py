@@ -1,6 +1,11 @@
-"""The server of one cell, run as a script in its own process.
+"""The processes of one cell, run as a script in their own process.
 
-Usage: ``python server_child.py CELL_ID EMIT_LOG INTERVAL PORT``
+Usage:
+  ``python server_child.py CELL_ID EMIT_LOG INTERVAL PORT [QUEUE_URL]``: the server;
+  ``python server_child.py CELL_ID EMIT_LOG INTERVAL emitter QUEUE_URL``: the work
+  of a ``process`` or ``process_manager`` cell, emitting through the queue;
+  gunicorn loads ``gunicorn_app(...)`` from this file for ``-gunicorn`` cells
+  (the cell id then comes from the ``EMITCHECK_CELL`` environment variable).
 
 It is written the way users write their servers: monkey patching (when the
 cell asks for it) is the very first thing the process does, the background
@@ -15,9 +20,11 @@ is run by path, not with ``-m``, so that nothing (not even the emitcheck
 package) is imported before patching.
 """
 
+import os
 import sys
 
-_MODE, _PATCH = sys.argv[1].split("-")[:2]
+_CELL = sys.argv[1] if __name__ == "__main__" else os.environ.get("EMITCHECK_CELL", "")
+_MODE, _PATCH = (_CELL.split("-") + ["", ""])[:2]
 if _PATCH == "patched" and _MODE == "eventlet":
     import eventlet
 
@@ -77,15 +84,30 @@ def make_starter(socketio, spawn):
     return starters[spawn]
 
 
-def main(cell_id, emit_log_path, interval, port):
+def emit_forever(emit, wait_between, interval, emit_log_path):
+    """The work: emit a numbered tick, log it, wait; forever."""
+    emit_log = open(emit_log_path, "a", buffering=1)
+    seq = 0
+    while True:
+        seq += 1
+        now = time.time()
+        emit(EVENT, {"seq": seq, "t": now})
+        emit_log.write(f"{seq} {now:.6f}\n")
+        wait_between(interval)
+
+
+def create_app(cell_id, emit_log_path, interval, queue_url=None):
+    """The Flask app and its SocketIO, with the work started (unless another
+    process does the work: spawn process or process_manager)."""
     mode, _patch, spawn, wait = cell_id.split("-")[:4]
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
     app = Flask(__name__)
+    options = {"message_queue": queue_url} if queue_url else {}
     if mode == "auto":  # as most apps do: the mode is whatever is installed
-        socketio = SocketIO(app)
+        socketio = SocketIO(app, **options)
     else:
-        socketio = SocketIO(app, async_mode=mode)
+        socketio = SocketIO(app, async_mode=mode, **options)
 
     @app.route("/health")
     def health():
@@ -95,22 +117,42 @@ def main(cell_id, emit_log_path, interval, port):
     def probe(data):
         return {"echo": data, "t": time.time()}
 
-    wait_between = make_waiter(socketio, wait)
-    emit_log = open(emit_log_path, "a", buffering=1)
-
-    def work():
-        seq = 0
-        while True:
-            seq += 1
-            now = time.time()
-            socketio.emit(EVENT, {"seq": seq, "t": now})
-            emit_log.write(f"{seq} {now:.6f}\n")
-            wait_between(interval)
-
-    make_starter(socketio, spawn)(work)
+    if spawn in ("thread", "task"):
+        wait_between = make_waiter(socketio, wait)
+        make_starter(socketio, spawn)(
+            lambda: emit_forever(socketio.emit, wait_between, interval, emit_log_path))
     print(f"emitcheck server {cell_id}: async_mode={socketio.async_mode}", flush=True)
-    socketio.run(app, host="127.0.0.1", port=port, allow_unsafe_werkzeug=True)
+    return app, socketio
+
+
+def gunicorn_app(cell_id, emit_log_path, interval, queue_url=None):
+    """The WSGI app for gunicorn (``'server_child:gunicorn_app("CELL", ...)'``)."""
+    return create_app(cell_id, emit_log_path, interval, queue_url)[0]
+
+
+def emitter(cell_id, emit_log_path, interval, queue_url):
+    """The work in another process, as in a Celery worker: no app, no server,
+    only the queue. ``process`` uses Flask-SocketIO as its docs show for
+    external processes; ``process_manager`` uses python-socketio's manager as
+    python-socketio's docs show (with its own default channel)."""
+    mode, _patch, spawn, wait = cell_id.split("-")[:4]
+    if spawn == "process_manager":
+        import socketio as python_socketio
+
+        manager = python_socketio.RedisManager(queue_url, write_only=True)
+        emit_forever(manager.emit, time.sleep, interval, emit_log_path)
+    options = {} if mode == "auto" else {"async_mode": mode}
+    socketio = SocketIO(message_queue=queue_url, **options)
+    emit_forever(socketio.emit, make_waiter(socketio, wait), interval, emit_log_path)
+
+
+def main(cell_id, emit_log_path, interval, port, queue_url=None):
+    _app, socketio = create_app(cell_id, emit_log_path, interval, queue_url)
+    socketio.run(_app, host="127.0.0.1", port=port, allow_unsafe_werkzeug=True)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4]))
+    if sys.argv[4] == "emitter":
+        emitter(sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[5])
+    else:
+        main(sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), *sys.argv[5:6])

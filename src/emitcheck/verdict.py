@@ -4,9 +4,9 @@ The six verdicts, checked in this order (the first that applies wins):
 
 - ``crashed``: the server process exited;
 - ``starved``: the server stopped answering: it never listened, or a connect
-  or a plain HTTP GET timed out;
-- ``error``: the server wrote a traceback, or refused the client while still
-  answering HTTP;
+  or a plain HTTP GET timed out (a refused connect is an answer: ``error``);
+- ``error``: the server refused the client (answered its connection attempt
+  with a rejection), or wrote a traceback;
 - ``lost``: the server answers, the work emitted, but no event arrived;
 - ``delayed``: events arrived, but not promptly while the client was quiet
   (they came late, in bursts, or only once the client sent traffic);
@@ -110,6 +110,22 @@ def _first_error_line(log_tail: str) -> str:
     return lines[-1][:160] if lines else "(empty log)"
 
 
+#: How clients report a connection the server answered with a rejection (an
+#: HTTP error status, or a refused CONNECT packet), as opposed to no answer.
+REFUSAL_MARKERS = ("status code", "refused by the server")
+
+
+def refused_by_server(connect_error: str | None) -> bool:
+    """Did the server answer the connection attempt, with a rejection?
+
+    A rejection is an answer: such a cell is ``error`` even when a plain GET
+    sent alongside timed out (unpatched eventlet with Redis refuses the client
+    with a RuntimeError, and the Redis listener it started then blocks the hub
+    now and then, so the GET's fate is a race).
+    """
+    return any(marker in (connect_error or "") for marker in REFUSAL_MARKERS)
+
+
 def _responsiveness(obs: Observation, m: Metrics) -> str:
     acks_unanswered = any(ms is None for _, ms in obs.acks)
     if acks_unanswered:
@@ -134,14 +150,17 @@ def classify(obs: Observation) -> Verdict:
                                   f"{_first_error_line(obs.log_tail)}")
     http_timeouts = sum(1 for h in obs.http if h[1] is None and h[2] == "timeout")
     if obs.connect_ms is None:
-        if http_timeouts or not obs.http:
+        refused = refused_by_server(obs.connect_error)
+        if not refused and (http_timeouts or not obs.http):
             connect = "connect timed out" if "timed out" in (obs.connect_error or "") \
                 else f"connect failed ({obs.connect_error})"
             return verdict("starved", f"{connect} and HTTP GET timed out; "
                                       f"the work emitted {len(obs.emitted)} events")
         http = f"HTTP answered in {m.http_ms:g} ms" if m.http_ms is not None else \
-            f"HTTP failed too ({obs.http[-1][2]})"
-        return verdict("error", f"server refused the client ({obs.connect_error}); {http}")
+            f"HTTP failed too ({obs.http[-1][2]})" if obs.http else "no HTTP GET"
+        logged = f"; {_first_error_line(obs.log_tail)}" if obs.tracebacks else ""
+        return verdict("error", f"server refused the client ({obs.connect_error}); {http}"
+                                f"{logged}")
     if http_timeouts:
         return verdict("starved", f"HTTP GET timed out while connected; "
                                   f"{m.received} of {m.emitted} emitted events received")

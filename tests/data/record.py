@@ -3,15 +3,18 @@
 Run from an environment with every stack installed (``tox -e matrix`` has one):
 ``python tests/data/record.py``. Each file is what the probe saw on a real
 server; ``crashed`` comes from a real server killed during the quiet phase.
+``refused`` is an ``error`` of another kind: a server with a Redis message
+queue on unpatched eventlet refuses the client (it needs redis-server).
 """
 
+import contextlib
 import json
 import sys
 import tempfile
 import threading
 from pathlib import Path
 
-from emitcheck import cells
+from emitcheck import cells, runner
 from emitcheck.probe import Timing, observe
 from emitcheck.server import ServerProcess
 from emitcheck.verdict import classify
@@ -25,6 +28,10 @@ EXAMPLES = {
     "error": "eventlet-unpatched-thread-socketio_sleep",
     "crashed": "threading-unpatched-thread-time_sleep",
 }
+#: name: (verdict, cell), run with all the cell's processes (runner._observe_cell).
+WHOLE_CELL_EXAMPLES = {
+    "refused": ("error", "eventlet-unpatched-process-time_sleep-redis"),
+}
 
 
 def record(verdict: str, cell_id: str, timing: Timing) -> None:
@@ -36,13 +43,21 @@ def record(verdict: str, cell_id: str, timing: Timing) -> None:
                 threading.Timer(1.0, server.popen.kill).start()
             threading.Thread(target=kill_when_listening, daemon=True).start()
         obs = observe(server, cell_id, timing)
+    save(verdict, verdict, cell_id, obs)
+
+
+def save(name: str, verdict: str, cell_id: str, obs) -> None:
     got = classify(obs).verdict
     if got != verdict:
         sys.exit(f"{cell_id}: wanted an example of {verdict}, observed {got}")
-    (HERE / f"{verdict}.json").write_text(json.dumps(obs.to_dict(), indent=1) + "\n")
-    print(f"{verdict}: {cell_id}")
+    (HERE / f"{name}.json").write_text(json.dumps(obs.to_dict(), indent=1) + "\n")
+    print(f"{name}: {cell_id}")
 
 
 if __name__ == "__main__":
     for verdict, cell_id in EXAMPLES.items():
         record(verdict, cell_id, Timing())
+    for name, (verdict, cell_id) in WHOLE_CELL_EXAMPLES.items():
+        obs = runner._observe_cell(cells.parse(cell_id), Timing(), None,
+                                   contextlib.nullcontext())
+        save(name, verdict, cell_id, obs)
