@@ -19,8 +19,6 @@ import time
 from emitcheck import cells, runner
 
 PHASES = ("ready", "connect", "window", "teardown")
-#: The cells the speed goal is about: no auto mode, default transport.
-BASE = [c for c in cells.all_cells() if c.mode != "auto" and not c.family]
 
 
 def spread(values):
@@ -46,7 +44,7 @@ def main() -> None:
     parser.add_argument("--single", default="gevent-patched-task-socketio_sleep",
                         help="the cell timed alone")
     args = parser.parse_args()
-    selected = cells.select(args.pattern) if args.pattern else BASE
+    selected = cells.select(args.pattern) if args.pattern else cells.base_cells()
     single = cells.parse(args.single)
 
     matrix_walls, single_walls, phases = [], [], {p: [] for p in PHASES}

@@ -1,6 +1,6 @@
 """Do verdicts flip? Run the matrix N times and report every cell whose verdict changed.
 
-    python benchmarks/stability.py [--runs 10] [--load 2] [-k PATTERN]
+    python benchmarks/stability.py [--runs 10] [--load 2] [-k PATTERN | --base]
 
 ``--load K`` starts K processes that keep a core busy each (pure-Python
 loops, in their own process group, stopped at the end) for the whole run, to
@@ -41,10 +41,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--load", type=int, default=0, help="busy processes alongside")
-    parser.add_argument("-k", dest="pattern", default=None)
+    parser.add_argument("-k", dest="pattern", default=None, help="cells to run (default: all)")
+    parser.add_argument("--base", action="store_true", help="the 20 base cells only")
     parser.add_argument("--jobs", type=int, default=None)
     args = parser.parse_args()
-    selected = cells.select(args.pattern)
+    selected = cells.base_cells() if args.base else cells.select(args.pattern)
 
     seen: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     burners = start_load(args.load, seconds=3600)

@@ -12,7 +12,7 @@ BASE_20 = [f"{row}-{spawn}-{wait}"
 def test_the_base_twenty_ids_stay_first_and_unchanged():
     ids = [c.id for c in cells.all_cells()]
     assert len(ids) == len(set(ids))
-    assert ids[:20] == BASE_20
+    assert ids[:20] == BASE_20 == [c.id for c in cells.base_cells()]
     assert not any(i.startswith(("threading-patched", "auto-patched")) for i in ids)
 
 

@@ -214,6 +214,11 @@ def all_cells() -> list[Cell]:
         *(f.values.index(getattr(c, f.name)) for f in _REQUIRED)))
 
 
+def base_cells() -> list[Cell]:
+    """The 20 base cells: no auto mode, no CPU-bound wait, no suffix."""
+    return [c for c in all_cells() if c.mode != "auto" and not c.cpu_bound and not c.family]
+
+
 def _matches(cell: Cell, pattern: str) -> bool:
     try:
         return parse(pattern) == cell  # a whole cell id names exactly that cell

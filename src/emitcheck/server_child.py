@@ -147,8 +147,8 @@ def emitter(cell_id, emit_log_path, interval, queue_url):
 
 
 def main(cell_id, emit_log_path, interval, port, queue_url=None):
-    _app, socketio = create_app(cell_id, emit_log_path, interval, queue_url)
-    socketio.run(_app, host="127.0.0.1", port=port, allow_unsafe_werkzeug=True)
+    app, socketio = create_app(cell_id, emit_log_path, interval, queue_url)
+    socketio.run(app, host="127.0.0.1", port=port, allow_unsafe_werkzeug=True)
 
 
 if __name__ == "__main__":
