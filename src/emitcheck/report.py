@@ -108,9 +108,9 @@ def grid(results: list[dict], title: str = "emitcheck matrix") -> Group:
     for index, part in enumerate(layout(results)):
         heading = " - ".join(t for t in (title if index == 0 else "", part.title) if t)
         table = Table(title=heading or None, show_lines=False)
-        table.add_column(CORNER, style="bold")
+        table.add_column(CORNER, style="bold", overflow="fold")
         for column in part.columns:
-            table.add_column(column)
+            table.add_column(column, overflow="fold")
         for row in part.rows:
             table.add_row(row, *(cell_text(part.cells.get((row, col))) for col in part.columns))
         tables.append(table)
