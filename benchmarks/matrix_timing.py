@@ -73,11 +73,9 @@ def main() -> None:
     print(f"  one cell alone    {spread(single_walls)}  ({single.id})")
     ratio = statistics.median(matrix_walls) / statistics.median(single_walls)
     print(f"  matrix / one cell {ratio:.1f}x")
-    cores = os.cpu_count() or 1
-    cpu = statistics.median(cpu_self) + statistics.median(cpu_servers)
-    print(f"  CPU per matrix    probes {statistics.median(cpu_self):.1f} s + servers "
-          f"{statistics.median(cpu_servers):.1f} s = {cpu:.1f} s, so at least "
-          f"{cpu / cores:.1f} s of wall time on {cores} cores")
+    # Only reaped children count: servers forked by a zygote are reaped by it.
+    print(f"  CPU per matrix    probes {statistics.median(cpu_self):.1f} s + servers started "
+          f"fresh {statistics.median(cpu_servers):.1f} s (forked ones are not counted)")
     print("  phases of a cell (all cells, all runs):")
     for name in PHASES:
         print(f"    {name:9s}       {spread(phases[name])}")

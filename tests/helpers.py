@@ -9,17 +9,26 @@ import psutil
 
 
 def processes_mentioning(text: str) -> list[psutil.Process]:
-    """Live processes whose command line contains ``text`` (a test's tmp dir)."""
+    """Live processes whose command line or working directory contains ``text``
+    (a test's tmp dir). Servers forked by a zygote have the zygote's command
+    line, but they run in their cell's directory."""
     found = []
-    for proc in psutil.process_iter(["cmdline", "status"]):
+    for proc in psutil.process_iter(["cmdline", "status", "cwd"]):
         try:
-            cmdline = " ".join(proc.info["cmdline"] or [])
+            where = " ".join(proc.info["cmdline"] or []) + " " + (proc.info["cwd"] or "")
         except psutil.Error:
             continue
-        if text in cmdline and proc.info["status"] != psutil.STATUS_ZOMBIE \
+        if text in where and proc.info["status"] != psutil.STATUS_ZOMBIE \
                 and proc.pid != os.getpid():
             found.append(proc)
     return found
+
+
+def zygotes_of(pid: int) -> list[psutil.Process]:
+    """The zygotes (emitcheck/zygote_child.py) that process ``pid`` started."""
+    return processes_mentioning(f"zygote_child.py threading {pid}") + \
+        processes_mentioning(f"zygote_child.py eventlet {pid}") + \
+        processes_mentioning(f"zygote_child.py gevent {pid}")
 
 
 def wait_until(predicate, timeout: float, what: str):

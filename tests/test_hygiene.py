@@ -20,7 +20,7 @@ from emitcheck.probe import Timing, observe
 from emitcheck.server import ServerFiles, ServerProcess, free_port
 from emitcheck.verdict import classify
 
-from .helpers import processes_mentioning, wait_until
+from .helpers import processes_mentioning, wait_until, zygotes_of
 
 THREADING = cells.parse("threading-unpatched-thread-time_sleep")
 SHORT = Timing(quiet=0.6, traffic=0.4, ready_timeout=20.0)
@@ -92,6 +92,7 @@ def test_ctrl_c_in_the_middle_of_a_matrix_leaves_nothing(tmp_path):
     assert "interrupted" in err and "Traceback" not in err
     wait_until(lambda: not processes_mentioning(str(tmp_path)), 5,
                "the servers to be gone after Ctrl-C")
+    wait_until(lambda: not zygotes_of(cli.pid), 5, "the zygote to be gone after Ctrl-C")
 
 
 def test_a_killed_parent_takes_its_servers_along(tmp_path):
@@ -102,11 +103,13 @@ def test_a_killed_parent_takes_its_servers_along(tmp_path):
     try:
         wait_until(lambda: processes_mentioning(str(tmp_path)), 30,
                    "the matrix to start a server")
+        wait_until(lambda: zygotes_of(cli.pid), 30, "the matrix to start its threading zygote")
     finally:
         cli.kill()
         cli.wait(timeout=10)
     wait_until(lambda: not processes_mentioning(str(tmp_path)), 5,
                "the servers to be gone after SIGKILL of the CLI")
+    wait_until(lambda: not zygotes_of(cli.pid), 5, "the zygote to be gone after SIGKILL")
 
 
 def test_a_pytest_timeout_leaves_nothing(tmp_path):
@@ -242,3 +245,43 @@ def test_missing_redis_node_or_gunicorn_worker_is_a_skip_with_the_reason(tmp_pat
 
         monkeypatch.delitem(SUPPORTED_WORKERS, "gthread")
         assert "has no gthread worker (it has: " in runner.run_cell(gunicorn).skipped
+
+
+def test_a_forked_server_killed_during_the_window_is_crashed(tmp_path):
+    """The zygote's report of its server's end stands in for waitpid."""
+    from emitcheck import zygote
+
+    cell = cells.parse("threading-unpatched-task-socketio_sleep")
+    forked = runner.start_server(cell, SHORT, tmp_path)
+    assert isinstance(forked, zygote.ForkedServer)
+    assert os.getsid(forked.pid) == forked.pid  # a session of its own
+    threading.Timer(0.3, os.kill, (forked.pid, signal.SIGKILL)).start()
+    judged = classify(observe(forked, cell.id, SHORT))
+    assert judged.verdict == "crashed", judged.evidence
+    assert "status -9" in judged.evidence
+    assert processes_mentioning(str(tmp_path)) == []
+
+
+def test_fresh_servers_on_request(tmp_path, monkeypatch):
+    from emitcheck import zygote
+
+    cell = cells.parse("threading-unpatched-task-socketio_sleep")
+    monkeypatch.setenv(runner.FRESH_SERVERS, "1")
+    fresh = runner.start_server(cell, SHORT, tmp_path)
+    fresh.stop()
+    assert not isinstance(fresh, zygote.ForkedServer)
+    assert not zygote.serves(cells.parse("gevent-patched-task-socketio_sleep"))
+
+
+def test_servers_die_with_their_zygote(tmp_path):
+    """PR_SET_PDEATHSIG in the forked server: no orphan if the zygote is killed."""
+    from emitcheck import zygote
+
+    cell = cells.parse("threading-unpatched-thread-socketio_sleep")
+    forked = runner.start_server(cell, SHORT, tmp_path)
+    forked.wait_listening(SHORT.ready_timeout)
+    zygote.stop_all()
+    wait_until(lambda: forked.exited() is not None, 5, "the server to report its end")
+    wait_until(lambda: not processes_mentioning(str(tmp_path)), 5,
+               "the server to die with its zygote")
+    forked.stop()

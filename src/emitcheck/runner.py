@@ -16,7 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import server
+from . import server, zygote
 from .cells import OTHER_PROCESS_SPAWNS, Cell
 from .environment import missing_stack, versions
 from .expectations import expected
@@ -65,6 +65,9 @@ class CellResult:
         }
 
 
+#: Set this environment variable to start every server as a fresh process
+#: (no zygote: see zygote.py); slower, for comparing the two.
+FRESH_SERVERS = "EMITCHECK_FRESH_SERVERS"
 #: Starting a server is CPU-bound (it imports the whole stack) while its window
 #: is mostly waiting: only this many servers start at once, so that the windows
 #: of cells already running overlap the imports of the next ones.
@@ -85,15 +88,18 @@ def start_server(cell: Cell, timing: Timing, directory: Path, queue_url: str | N
     bind, start again on another port, up to ``attempts`` times.
     """
     for attempt in range(1, attempts + 1):
-        server = ServerProcess.for_cell(cell.id, timing.interval, directory / f"try{attempt}",
-                                        queue_url)
+        where = directory / f"try{attempt}"
+        if zygote.serves(cell) and not os.environ.get(FRESH_SERVERS):
+            started = zygote.start_server(cell, timing.interval, where, queue_url)
+        else:
+            started = ServerProcess.for_cell(cell.id, timing.interval, where, queue_url)
         try:
-            server.wait_listening(timing.ready_timeout)
+            started.wait_listening(timing.ready_timeout)
         except NotReady:
-            if attempt < attempts and server.port_taken():
-                server.stop()
+            if attempt < attempts and started.port_taken():
+                started.stop()
                 continue
-        return server  # listening, or observe() records why it is not
+        return started  # listening, or observe() records why it is not
 
 
 def start_redis(directory: Path, timing: Timing) -> tuple[ServerProcess, str]:

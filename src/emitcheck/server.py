@@ -72,7 +72,7 @@ class ServerFiles:
 CHILD_ENV_DEFAULTS = {"EVENTLET_NO_GREENDNS": "yes"}
 
 
-def _child_env(**extra: str) -> dict:
+def child_env(**extra: str) -> dict:
     return {**CHILD_ENV_DEFAULTS, **os.environ, "PYTHONUNBUFFERED": "1",
             "PYTHONWARNINGS": "ignore", **extra}
 
@@ -97,6 +97,15 @@ class ServerProcess:
 
     def __init__(self, argv: list[str], files: ServerFiles, port: int,
                  env: dict | None = None):
+        self._prepare(files, port)
+        with open(files.stdout, "wb") as out, open(files.stderr, "wb") as err:
+            self.popen = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                start_new_session=True, env=env, cwd=files.directory)
+        LIVE.add(self)
+
+    def _prepare(self, files: ServerFiles, port: int) -> None:
+        """What every way of starting a server does first."""
         self.files = files
         self.port = port
         self.listening = False
@@ -108,11 +117,6 @@ class ServerProcess:
         files.emits.touch()
         if _REFUSING:
             raise RuntimeError("not starting a server: the run is being interrupted")
-        with open(files.stdout, "wb") as out, open(files.stderr, "wb") as err:
-            self.popen = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                start_new_session=True, env=env, cwd=files.directory)
-        LIVE.add(self)
 
     @classmethod
     def for_cell(cls, cell_id: str, interval: float, directory: Path,
@@ -121,7 +125,7 @@ class ServerProcess:
         loading it for ``-gunicorn`` cells."""
         files = ServerFiles(directory)
         port = free_port()
-        env = _child_env(EMITCHECK_CELL=cell_id)
+        env = child_env(EMITCHECK_CELL=cell_id)
         gunicorn = parse(cell_id).server == "gunicorn"
         if gunicorn:
             command = gunicorn_server.argv(parse(cell_id), port, str(files.emits), interval,
@@ -141,7 +145,7 @@ class ServerProcess:
         and listens on nothing (its ``port`` is 0)."""
         argv = [*die_with_parent_prefix(), sys.executable, str(CHILD_SCRIPT), cell_id,
                 str(emits), str(interval), "emitter", queue_url]
-        return cls(argv, ServerFiles(directory), 0, _child_env())
+        return cls(argv, ServerFiles(directory), 0, child_env())
 
     @classmethod
     def for_redis(cls, directory: Path) -> ServerProcess:
@@ -246,10 +250,7 @@ class ServerProcess:
             os.killpg(self.pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
-        try:
-            self.popen.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            pass
+        self._wait(grace)
         try:
             os.killpg(self.pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -259,8 +260,15 @@ class ServerProcess:
                 proc.kill()
             except psutil.Error:
                 pass
-        self.popen.wait(timeout=grace)
+        self._wait(grace)
         LIVE.discard(self)
+
+    def _wait(self, timeout: float) -> None:
+        """Reap the process, waiting up to ``timeout`` seconds."""
+        try:
+            self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pass
 
 
 def stop_all(refuse_new: bool = False) -> None:

@@ -1,0 +1,169 @@
+"""Servers of unpatched cells, forked from a process that imported the stack once.
+
+Starting a server is mostly imports (about 0.5 s of CPU each), and a matrix
+run is bound by that CPU. For unpatched cells served by ``socketio.run``,
+``zygote_child.py`` imports what the server script imports, once per mode,
+then forks one server per cell; see its docstring for why the forked server is
+the same program. Patched cells (patching must come first), ``auto`` (the
+mode depends on what is installed), gunicorn and CPU-bound cells start fresh.
+
+A forked server is a ``ServerProcess`` like any other for the rest of emitcheck:
+its own session, its cell's files, killed with its process group, and dead
+with its parent (``PR_SET_PDEATHSIG``), whose own parent is this process.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from . import server
+from .cells import Cell
+from .server import LIVE, ServerFiles, ServerProcess, child_env, die_with_parent_prefix
+
+SCRIPT = Path(__file__).with_name("zygote_child.py")
+#: Seconds for a zygote to import its stack, and for it to answer a fork.
+START_TIMEOUT = 30.0
+FORK_TIMEOUT = 10.0
+
+
+def serves(cell: Cell) -> bool:
+    """Can this cell's server be forked from a zygote?"""
+    return (cell.patch == "unpatched" and cell.mode in ("threading", "eventlet", "gevent")
+            and cell.server == "run" and not cell.cpu_bound)
+
+
+class ZygoteError(RuntimeError):
+    """A zygote did not start or did not answer; says what it waited for."""
+
+
+class Zygote:
+    """One zygote_child.py process for one mode, and the statuses of its servers."""
+
+    def __init__(self, mode: str):
+        self.mode = mode
+        self.lock = threading.Lock()
+        self.answers: queue.Queue[str] = queue.Queue()
+        self.statuses: dict[int, int] = {}
+        self.exited = threading.Condition()
+        # Its own stderr is empty unless it cannot import the stack (then the
+        # servers fail too, fresh or forked): the forked servers have their files.
+        self.popen = subprocess.Popen(
+            [*die_with_parent_prefix(), sys.executable, str(SCRIPT), mode, str(os.getpid())],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            start_new_session=True, env=child_env())
+        threading.Thread(target=self._read, daemon=True, name=f"emitcheck-zygote-{mode}").start()
+        self._expect("ready", START_TIMEOUT, f"the {mode} zygote to import its stack")
+
+    def _read(self) -> None:
+        for raw in self.popen.stdout:
+            words = raw.decode().split()
+            if words[:1] == ["exited"]:
+                with self.exited:
+                    self.statuses[int(words[1])] = int(words[2])
+                    self.exited.notify_all()
+            else:
+                self.answers.put(" ".join(words))
+        with self.exited:  # the zygote is gone, and with it (pdeathsig) every server
+            self.statuses.setdefault(-1, -1)
+            self.exited.notify_all()
+
+    def _expect(self, word: str, timeout: float, what: str) -> str:
+        try:
+            answer = self.answers.get(timeout=timeout)
+        except queue.Empty:
+            raise ZygoteError(f"timed out after {timeout:g} s waiting for {what}") from None
+        if not answer.startswith(word):
+            raise ZygoteError(f"waiting for {what}, got {answer!r}")
+        return answer
+
+    def fork(self, request: dict) -> int:
+        with self.lock:
+            try:
+                self.popen.stdin.write((json.dumps(request) + "\n").encode())
+                self.popen.stdin.flush()
+            except BrokenPipeError:
+                raise ZygoteError(f"the {self.mode} zygote has exited (status "
+                                  f"{self.popen.poll()})") from None
+            return int(self._expect("started", FORK_TIMEOUT, f"the {self.mode} zygote to fork"
+                                    ).split()[1])
+
+    def _status(self, pid: int) -> int | None:  # with self.exited held
+        return self.statuses.get(pid, self.statuses.get(-1))
+
+    def status(self, pid: int) -> int | None:
+        """The exit status of a server it forked, None while that server runs."""
+        with self.exited:
+            return self._status(pid)
+
+    def wait(self, pid: int, timeout: float) -> None:
+        with self.exited:
+            self.exited.wait_for(lambda: self._status(pid) is not None, timeout)
+
+    def stop(self) -> None:
+        try:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.popen.wait(timeout=5)
+
+
+class ForkedServer(ServerProcess):
+    """A server forked by a zygote: no Popen of ours, its status from the zygote."""
+
+    def __init__(self, zygote: Zygote, cell_id: str, interval: float, files: ServerFiles,
+                 port: int, queue_url: str | None):
+        self.zygote = zygote
+        self._prepare(files, port)
+        self.forked_pid = zygote.fork({
+            "cell": cell_id, "emits": str(files.emits), "interval": interval, "port": port,
+            "queue_url": queue_url, "directory": str(files.directory),
+            "stdout": str(files.stdout), "stderr": str(files.stderr)})
+        LIVE.add(self)
+
+    @property
+    def pid(self) -> int:
+        return self.forked_pid
+
+    def exited(self) -> int | None:
+        return self.zygote.status(self.forked_pid)
+
+    def _wait(self, timeout: float) -> None:
+        self.zygote.wait(self.forked_pid, timeout)
+
+
+_ZYGOTES: dict[str, Zygote] = {}
+_STARTING = threading.Lock()
+#: Zygotes are started from this one long-lived thread: setpriv's pdeathsig
+#: fires when the *thread* that started a process ends, and the cell pool's
+#: threads end with each run. This one ends when the interpreter does.
+_LAUNCHER = ThreadPoolExecutor(1, thread_name_prefix="emitcheck-zygote-launcher")
+
+
+def start_server(cell: Cell, interval: float, directory: Path,
+                 queue_url: str | None) -> ForkedServer:
+    """Fork the cell's server from the zygote of its mode (started on first use)."""
+    with _STARTING:
+        if cell.mode not in _ZYGOTES or _ZYGOTES[cell.mode].popen.poll() is not None:
+            _ZYGOTES[cell.mode] = _LAUNCHER.submit(Zygote, cell.mode).result()
+    return ForkedServer(_ZYGOTES[cell.mode], cell.id, interval, ServerFiles(directory),
+                        server.free_port(), queue_url)
+
+
+def stop_all() -> None:
+    """Stop every zygote (their servers die with them)."""
+    with _STARTING:
+        for zygote in _ZYGOTES.values():
+            zygote.stop()
+        _ZYGOTES.clear()
+
+
+atexit.register(stop_all)
