@@ -120,6 +120,24 @@ function connect() {
   });
 }
 
+// python-engineio's client upgrades to WebSocket inside connect(), so the
+// Python probe's window starts on the upgraded connection; socket.io-client
+// upgrades after "connect". Wait for that too (bounded), so that both windows
+// start from the same state: the upgrade flushes packets queued before it,
+// which must not count as the server sending on its own.
+function upgraded() {
+  const engine = socket.io.engine;
+  if (TRANSPORTS[transport] !== undefined || engine.transport.name === "websocket") {
+    return Promise.resolve();
+  }
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, responseMs);
+    const done = () => { clearTimeout(timer); resolve(); };
+    engine.once("upgrade", done);
+    engine.once("upgradeError", done);
+  });
+}
+
 // An ack and an HTTP GET per emit interval until the phase ends; stops early
 // at the first unanswered ack or GET (after trying the GET), like _traffic.
 async function traffic() {
@@ -162,6 +180,7 @@ async function main() {
   const health = httpGet(base + "/health");
   const start = performance.now();
   const error = await connect();
+  if (error === null) await upgraded();
   if (error === null) obs.connect_ms = performance.now() - start;
   else obs.connect_error = error;
   obs.http.push([sent, ...(await health)]);
