@@ -16,7 +16,7 @@ import resource
 import statistics
 import time
 
-from emitcheck import cells, runner
+from emitcheck import cells, runner, zygote
 
 PHASES = ("ready", "connect", "window", "teardown")
 
@@ -50,6 +50,7 @@ def main() -> None:
     matrix_walls, single_walls, phases = [], [], {p: [] for p in PHASES}
     cpu_self, cpu_servers = [], []
     for _ in range(args.runs):
+        zygote.stop_all()  # each run pays for starting its zygotes, as a CLI run does
         before = cpu_seconds()
         started = time.perf_counter()
         results = runner.run_many(selected, jobs=args.jobs)
@@ -62,6 +63,7 @@ def main() -> None:
                 for name in PHASES:
                     if name in result.observation.phases:
                         phases[name].append(result.observation.phases[name])
+        zygote.stop_all()
         started = time.perf_counter()
         runner.run_cell(single)
         single_walls.append(time.perf_counter() - started)

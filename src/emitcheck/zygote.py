@@ -37,7 +37,7 @@ FORK_TIMEOUT = 10.0
 
 def serves(cell: Cell) -> bool:
     """Can this cell's server be forked from a zygote?"""
-    return (cell.patch == "unpatched" and cell.mode in ("threading", "eventlet", "gevent")
+    return (cell.patch == "unpatched" and cell.mode in MODES
             and cell.server == "run" and not cell.cpu_bound)
 
 
@@ -140,30 +140,34 @@ class ForkedServer(ServerProcess):
         self.zygote.wait(self.forked_pid, timeout)
 
 
+MODES = ("threading", "eventlet", "gevent")
 _ZYGOTES: dict[str, Zygote] = {}
-_STARTING = threading.Lock()
-#: Zygotes are started from this one long-lived thread: setpriv's pdeathsig
+_LOCKS = {mode: threading.Lock() for mode in MODES}  # one zygote starts per mode
+#: Zygotes are started from these long-lived threads: setpriv's pdeathsig
 #: fires when the *thread* that started a process ends, and the cell pool's
-#: threads end with each run. This one ends when the interpreter does.
-_LAUNCHER = ThreadPoolExecutor(1, thread_name_prefix="emitcheck-zygote-launcher")
+#: threads end with each run. These end when the interpreter does.
+_LAUNCHER = ThreadPoolExecutor(len(MODES), thread_name_prefix="emitcheck-zygote-launcher")
 
 
 def start_server(cell: Cell, interval: float, directory: Path,
                  queue_url: str | None) -> ForkedServer:
     """Fork the cell's server from the zygote of its mode (started on first use)."""
-    with _STARTING:
-        if cell.mode not in _ZYGOTES or _ZYGOTES[cell.mode].popen.poll() is not None:
+    with _LOCKS[cell.mode]:
+        known = _ZYGOTES.get(cell.mode)
+        if known is None or known.popen.poll() is not None:
             _ZYGOTES[cell.mode] = _LAUNCHER.submit(Zygote, cell.mode).result()
-    return ForkedServer(_ZYGOTES[cell.mode], cell.id, interval, ServerFiles(directory),
+        zygote = _ZYGOTES[cell.mode]
+    return ForkedServer(zygote, cell.id, interval, ServerFiles(directory),
                         server.free_port(), queue_url)
 
 
 def stop_all() -> None:
     """Stop every zygote (their servers die with them)."""
-    with _STARTING:
-        for zygote in _ZYGOTES.values():
-            zygote.stop()
-        _ZYGOTES.clear()
+    for mode in MODES:
+        with _LOCKS[mode]:
+            known = _ZYGOTES.pop(mode, None)
+            if known is not None:
+                known.stop()
 
 
 atexit.register(stop_all)
