@@ -61,7 +61,11 @@ class Zygote:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             start_new_session=True, env=child_env())
         threading.Thread(target=self._read, daemon=True, name=f"emitcheck-zygote-{mode}").start()
-        self._expect("ready", START_TIMEOUT, f"the {mode} zygote to import its stack")
+        try:
+            self._expect("ready", START_TIMEOUT, f"the {mode} zygote to import its stack")
+        except ZygoteError:
+            self.stop()
+            raise
 
     def _read(self) -> None:
         for raw in self.popen.stdout:
@@ -70,8 +74,11 @@ class Zygote:
                 with self.exited:
                     self.statuses[int(words[1])] = int(words[2])
                     self.exited.notify_all()
-            else:
-                self.answers.put(" ".join(words))
+                continue
+            if words[:1] == ["started"]:  # a recycled pid: forget the old server's status
+                with self.exited:
+                    self.statuses.pop(int(words[1]), None)
+            self.answers.put(" ".join(words))
         with self.exited:  # the zygote is gone, and with it (pdeathsig) every server
             self.statuses.setdefault(-1, -1)
             self.exited.notify_all()
