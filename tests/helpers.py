@@ -26,9 +26,10 @@ def processes_mentioning(text: str) -> list[psutil.Process]:
 
 def zygotes_of(pid: int) -> list[psutil.Process]:
     """The zygotes (emitcheck/zygote_child.py) that process ``pid`` started."""
-    return processes_mentioning(f"zygote_child.py threading {pid}") + \
-        processes_mentioning(f"zygote_child.py eventlet {pid}") + \
-        processes_mentioning(f"zygote_child.py gevent {pid}")
+    from emitcheck.zygote import MODES
+
+    return [proc for mode in MODES
+            for proc in processes_mentioning(f"zygote_child.py {mode} {pid}")]
 
 
 def wait_until(predicate, timeout: float, what: str):

@@ -266,7 +266,7 @@ def test_fresh_servers_on_request(tmp_path, monkeypatch):
     from emitcheck import zygote
 
     cell = cells.parse("threading-unpatched-task-socketio_sleep")
-    monkeypatch.setenv(runner.FRESH_SERVERS, "1")
+    monkeypatch.setenv(zygote.FRESH_SERVERS, "1")
     fresh = runner.start_server(cell, SHORT, tmp_path)
     fresh.stop()
     assert not isinstance(fresh, zygote.ForkedServer)
@@ -274,14 +274,20 @@ def test_fresh_servers_on_request(tmp_path, monkeypatch):
 
 
 def test_servers_die_with_their_zygote(tmp_path):
-    """PR_SET_PDEATHSIG in the forked server: no orphan if the zygote is killed."""
+    """PR_SET_PDEATHSIG in the forked server: no orphan if the zygote is killed.
+    A zygote of its own, so that cells running meanwhile keep theirs."""
     from emitcheck import zygote
 
     cell = cells.parse("threading-unpatched-thread-socketio_sleep")
-    forked = runner.start_server(cell, SHORT, tmp_path)
-    forked.wait_listening(SHORT.ready_timeout)
-    zygote.stop_all()
-    wait_until(lambda: forked.exited() is not None, 5, "the server to report its end")
-    wait_until(lambda: not processes_mentioning(str(tmp_path)), 5,
-               "the server to die with its zygote")
-    forked.stop()
+    own = zygote.Zygote(cell.mode)
+    forked = zygote.ForkedServer(own, cell.id, SHORT.interval, ServerFiles(tmp_path),
+                                 free_port(), None)
+    try:
+        forked.wait_listening(SHORT.ready_timeout)
+        own.stop()
+        wait_until(lambda: forked.exited() is not None, 5, "the server to report its end")
+        wait_until(lambda: not processes_mentioning(str(tmp_path)), 5,
+                   "the server to die with its zygote")
+    finally:
+        forked.stop()
+        own.stop()

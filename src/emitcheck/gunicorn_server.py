@@ -26,10 +26,6 @@ WORKERS = {
 }
 
 
-def _worker(mode: str) -> str:
-    return WORKERS[mode][1]
-
-
 def unavailable(cell: Cell) -> str | None:
     """Why gunicorn cannot serve this cell here, or None."""
     if importlib.util.find_spec("gunicorn") is None:
@@ -37,7 +33,7 @@ def unavailable(cell: Cell) -> str | None:
     from gunicorn.workers import SUPPORTED_WORKERS  # a dict; imports no worker
 
     version = importlib.metadata.version("gunicorn")
-    worker = _worker(cell.mode)
+    worker = WORKERS[cell.mode][1]  # the --worker-class value
     if worker not in SUPPORTED_WORKERS:
         return (f"gunicorn {version} has no {worker} worker (it has: "
                 f"{', '.join(SUPPORTED_WORKERS)})")

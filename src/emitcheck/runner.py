@@ -65,9 +65,6 @@ class CellResult:
         }
 
 
-#: Set this environment variable to start every server as a fresh process
-#: (no zygote: see zygote.py); slower, for comparing the two.
-FRESH_SERVERS = "EMITCHECK_FRESH_SERVERS"
 #: Starting a server is CPU-bound (it imports the whole stack) while its window
 #: is mostly waiting: only this many servers start at once, so that the windows
 #: of cells already running overlap the imports of the next ones.
@@ -89,7 +86,7 @@ def start_server(cell: Cell, timing: Timing, directory: Path, queue_url: str | N
     """
     for attempt in range(1, attempts + 1):
         where = directory / f"try{attempt}"
-        if zygote.serves(cell) and not os.environ.get(FRESH_SERVERS):
+        if zygote.serves(cell):
             started = zygote.start_server(cell, timing.interval, where, queue_url)
         else:
             started = ServerProcess.for_cell(cell.id, timing.interval, where, queue_url)

@@ -126,10 +126,10 @@ class ServerProcess:
         files = ServerFiles(directory)
         port = free_port()
         env = child_env(EMITCHECK_CELL=cell_id)
-        gunicorn = parse(cell_id).server == "gunicorn"
+        cell = parse(cell_id)
+        gunicorn = cell.server == "gunicorn"
         if gunicorn:
-            command = gunicorn_server.argv(parse(cell_id), port, str(files.emits), interval,
-                                           queue_url)
+            command = gunicorn_server.argv(cell, port, str(files.emits), interval, queue_url)
         else:
             command = [sys.executable, str(CHILD_SCRIPT), cell_id, str(files.emits),
                        str(interval), str(port), *([queue_url] if queue_url else [])]

@@ -141,9 +141,10 @@ def emitter(cell_id, emit_log_path, interval, queue_url):
 
         manager = python_socketio.RedisManager(queue_url, write_only=True)
         emit_forever(manager.emit, time.sleep, interval, emit_log_path)
-    options = {} if mode == "auto" else {"async_mode": mode}
-    socketio = SocketIO(message_queue=queue_url, **options)
-    emit_forever(socketio.emit, make_waiter(socketio, wait), interval, emit_log_path)
+    else:
+        options = {} if mode == "auto" else {"async_mode": mode}
+        socketio = SocketIO(message_queue=queue_url, **options)
+        emit_forever(socketio.emit, make_waiter(socketio, wait), interval, emit_log_path)
 
 
 def main(cell_id, emit_log_path, interval, port, queue_url=None):

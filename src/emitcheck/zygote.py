@@ -30,15 +30,19 @@ from .cells import Cell
 from .server import LIVE, ServerFiles, ServerProcess, child_env, die_with_parent_prefix
 
 SCRIPT = Path(__file__).with_name("zygote_child.py")
+MODES = ("threading", "eventlet", "gevent")
+#: Set this environment variable to start every server as a fresh process
+#: (no zygote); slower, for comparing the two.
+FRESH_SERVERS = "EMITCHECK_FRESH_SERVERS"
 #: Seconds for a zygote to import its stack, and for it to answer a fork.
 START_TIMEOUT = 30.0
 FORK_TIMEOUT = 10.0
 
 
 def serves(cell: Cell) -> bool:
-    """Can this cell's server be forked from a zygote?"""
-    return (cell.patch == "unpatched" and cell.mode in MODES
-            and cell.server == "run" and not cell.cpu_bound)
+    """Is this cell's server forked from a zygote (unless FRESH_SERVERS is set)?"""
+    return (cell.patch == "unpatched" and cell.mode in MODES and cell.server == "run"
+            and not cell.cpu_bound and not os.environ.get(FRESH_SERVERS))
 
 
 class ZygoteError(RuntimeError):
@@ -147,7 +151,6 @@ class ForkedServer(ServerProcess):
         self.zygote.wait(self.forked_pid, timeout)
 
 
-MODES = ("threading", "eventlet", "gevent")
 _ZYGOTES: dict[str, Zygote] = {}
 _LOCKS = {mode: threading.Lock() for mode in MODES}  # one zygote starts per mode
 #: Zygotes are started from these long-lived threads: setpriv's pdeathsig
