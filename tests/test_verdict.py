@@ -154,3 +154,15 @@ def test_a_refusal_beats_a_get_that_timed_out_alongside():
     no_answer = copy.deepcopy(raced)
     no_answer.connect_error = "Connection error"  # no answer at all: the server is stuck
     assert classify(no_answer).verdict == "starved"
+
+
+def test_one_event_slipping_through_before_the_wedge_is_still_lost():
+    lost = load("lost")
+    m = measure(lost)
+    seq, emitted_at = next([q, t] for q, t in lost.emitted if t >= lost.connected_at)
+    slipped = copy.deepcopy(lost)
+    slipped.received = [[seq, emitted_at, emitted_at + 0.001]]
+    judged = classify(slipped)
+    assert judged.verdict == "lost" and judged.evidence.startswith(f"1 of {m.emitted} ")
+    # a delayed cell delivers most of its events in the end: not lost
+    assert classify(load("delayed")).verdict == "delayed"

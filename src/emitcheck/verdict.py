@@ -37,6 +37,13 @@ PROMPT_INTERVALS = 3.0
 #: A cell is delivered when at least this share of the events emitted during
 #: the quiet phase arrived promptly during it.
 DELIVERED_SHARE = 0.5
+#: A cell is lost when at most this share of the events emitted while the client
+#: was connected arrived. Not zero: under unpatched eventlet, an OS thread's emit
+#: made while no long-poll is pending stays in the queue and leaves with the
+#: next poll, so the first event after connecting sometimes slips through
+#: before the connection wedges (seen once: 1 of 35). Delayed cells deliver
+#: most of their events once traffic starts.
+LOST_SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -170,8 +177,8 @@ def classify(obs: Observation) -> Verdict:
     if m.emitted == 0:
         return verdict("lost", f"the work emitted nothing while the client was connected; "
                                f"{_responsiveness(obs, m)}")
-    if m.received == 0:
-        return verdict("lost", f"0 of {m.emitted} emitted events received; "
+    if m.received <= LOST_SHARE * m.emitted:
+        return verdict("lost", f"{m.received} of {m.emitted} emitted events received; "
                                f"{_responsiveness(obs, m)}")
     if m.quiet_emitted and m.quiet_prompt >= DELIVERED_SHARE * m.quiet_emitted:
         return verdict("delivered", f"{m.received} of {m.emitted} emitted events received, "
