@@ -5,6 +5,9 @@ import importlib.util
 
 import pytest
 
+# tests/test_plugin.py runs pytest inside pytest.
+pytest_plugins = ["pytester"]
+
 if importlib.util.find_spec("emitcheck") is None:  # pragma: no cover
     raise pytest.UsageError(
         "emitcheck is not installed in this environment: run the tests with 'tox', "

@@ -3,8 +3,8 @@
     python benchmarks/matrix_timing.py [--runs 3] [-k PATTERN] [--jobs N]
 
 Reports, over several runs: the wall time of the whole matrix, the wall time of
-one cell run alone, and per phase of a cell (ready = from starting the process
-until it listens, connect, window = quiet + traffic + drain, teardown)
+one cell run alone, and per phase of a cell (ready = from starting the processes
+until the server listens, window = connect + quiet + traffic + drain, teardown)
 the median and the spread (min..max) over every cell of every run. Run it in an
 environment with every stack installed (``tox -e matrix`` makes one).
 """
@@ -16,9 +16,9 @@ import resource
 import statistics
 import time
 
-from emitcheck import cells, runner, zygote
+from emitcheck import cells, runner
 
-PHASES = ("ready", "connect", "window", "teardown")
+PHASES = ("ready", "window", "teardown")
 
 
 def spread(values):
@@ -50,7 +50,6 @@ def main() -> None:
     matrix_walls, single_walls, phases = [], [], {p: [] for p in PHASES}
     cpu_self, cpu_servers = [], []
     for _ in range(args.runs):
-        zygote.stop_all()  # each run pays for starting its zygotes, as a CLI run does
         before = cpu_seconds()
         started = time.perf_counter()
         results = runner.run_many(selected, jobs=args.jobs)
@@ -63,9 +62,8 @@ def main() -> None:
                 for name in PHASES:
                     if name in result.observation.phases:
                         phases[name].append(result.observation.phases[name])
-        zygote.stop_all()
-        started = time.perf_counter()
-        runner.run_cell(single)
+        started = time.perf_counter()  # a run of its own: it starts its zygote, as a CLI run does
+        runner.run_many([single])
         single_walls.append(time.perf_counter() - started)
 
     print(f"emitcheck matrix timing: {len(selected)} cells, {args.runs} runs, "

@@ -19,6 +19,7 @@ import sys
 import time
 
 from emitcheck import cells, runner
+from emitcheck.expectations import expected
 
 BURN = "import time\nend = time.time() + {seconds}\nwhile time.time() < end: pass\n"
 
@@ -54,7 +55,8 @@ def main() -> int:
         for run in range(1, args.runs + 1):
             t0 = time.perf_counter()
             for result in runner.run_many(selected, jobs=args.jobs):
-                seen[result.cell.id][result.verdict or f"skipped ({result.skipped})"] += 1
+                seen[result.cell][result.verdict or f"skipped ({result.skipped})"
+                                  if not result.failure else f"failed ({result.failure})"] += 1
             print(f"run {run}/{args.runs}: {time.perf_counter() - t0:.1f} s", flush=True)
     finally:
         stop_load(burners)
@@ -64,13 +66,13 @@ def main() -> int:
           f"Python {platform.python_version()}, {time.perf_counter() - started:.0f} s in all")
     flipped = {cid: counts for cid, counts in seen.items() if len(counts) > 1}
     unexpected = {cid: counts for cid, counts in seen.items() if len(counts) == 1
-                  and next(iter(counts)) not in (runner.expected(cid).verdict,)
+                  and next(iter(counts)) not in (expected(cid).verdict,)
                   and not next(iter(counts)).startswith("skipped")}
     for cid, counts in flipped.items():
         print(f"FLIPPED {cid}: " + ", ".join(f"{v} x{n}" for v, n in counts.most_common()))
     for cid, counts in unexpected.items():
         print(f"UNEXPECTED {cid}: {next(iter(counts))} every run, "
-              f"expected {runner.expected(cid).verdict}")
+              f"expected {expected(cid).verdict}")
     if not flipped and not unexpected:
         print("no cell changed its verdict; every cell matched its expectation")
     return 1 if flipped or unexpected else 0

@@ -26,9 +26,9 @@ def processes_mentioning(text: str) -> list[psutil.Process]:
 
 def zygotes_of(pid: int) -> list[psutil.Process]:
     """The zygotes (emitcheck/zygote_child.py) that process ``pid`` started."""
-    from emitcheck.zygote import MODES
+    from emitcheck.zygote import forkable_modes
 
-    return [proc for mode in MODES
+    return [proc for mode in forkable_modes()
             for proc in processes_mentioning(f"zygote_child.py {mode} {pid}")]
 
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from emitcheck import baseline, cells, report, runner
-from emitcheck.environment import environment, missing_stack
-from emitcheck.expectations import DOCS_URL, EXPECTED, expected
+from emitcheck.docs import doc_url
+from emitcheck.environment import environment
+from emitcheck.expectations import EXPECTED, expected
 
 from .helpers import emitcheck
 
@@ -59,7 +60,7 @@ def test_markdown_has_environment_grid_evidence_and_links():
     assert "| `gevent-patched` | not run | delivered |" in text
     assert "| `gevent-unpatched` | delayed | ! lost (expected starved) |" in text
     assert ("- `gevent-unpatched-thread-time_sleep`: **delayed**: 0 of 7 arrived promptly "
-            f"([why]({DOCS_URL}pitfall.md#an-os-thread-under-gevent-delayed))") in text
+            f"([why]({doc_url('pitfall.md#an-os-thread-under-gevent-delayed')}))") in text
     assert "**lost** (emitcheck expected starved)" in text
     assert "gevent-patched-task-time_sleep`: **" not in text  # delivered cells need no line
 
@@ -75,7 +76,7 @@ def test_markdown_from_a_real_run(tmp_path):
     assert re.search(r"\| `threading-unpatched` \| delivered [\d.]+ ms \| delivered", text)
     for mode in ("eventlet", "gevent"):
         cell_id = f"{mode}-unpatched-task-time_sleep"
-        if missing_stack(cells.parse(cell_id)):
+        if cells.parse(cell_id).unavailable():
             assert f"| `{mode}-unpatched` | skipped: {mode} not installed |" in text
         else:
             assert f"- `{cell_id}`: **starved**: connect timed out and HTTP GET timed out" in text
@@ -97,6 +98,7 @@ def test_baseline_round_trip_and_a_changed_cell_named(tmp_path):
                      env=env)
     assert proc.returncode == 0 and "no cell changed" in proc.stdout
 
+    assert data["schema"] == 1
     data["verdicts"]["threading-unpatched-task-time_sleep"] = "lost"
     data["environment"]["versions"]["gevent"] = "1.0.0"
     saved.write_text(json.dumps(data))
@@ -112,9 +114,12 @@ def test_baseline_round_trip_and_a_changed_cell_named(tmp_path):
 @pytest.mark.parametrize("content, says", [
     (None, "does not exist"),
     ("{oops", "not valid JSON"),
-    ('{"environment": {}}', "has no 'verdicts' object"),
-    ('{"verdicts": {"gevent-patched-task-nap": "lost"}}', "unknown wait 'nap'"),
-    ('{"verdicts": {"gevent-patched-task-time_sleep": "fine"}}', "valid verdicts: delivered"),
+    ('{"environment": {}}', "has no \"schema\" field"),
+    ('{"schema": 2, "verdicts": {}}', "has schema 2; this emitcheck reads schema 1 only"),
+    ('{"schema": 1, "environment": {}}', "has no 'verdicts' object"),
+    ('{"schema": 1, "verdicts": {"gevent-patched-task-nap": "lost"}}', "unknown wait 'nap'"),
+    ('{"schema": 1, "verdicts": {"gevent-patched-task-time_sleep": "fine"}}',
+     "valid verdicts: delivered"),
 ])
 def test_bad_baseline_files_are_one_line_errors(tmp_path, content, says):
     path = tmp_path / "baseline.json"
@@ -128,7 +133,7 @@ def test_bad_baseline_files_are_one_line_errors(tmp_path, content, says):
 
 def test_pytest_check_baseline_fails_the_run_naming_the_cell(tmp_path):
     saved = tmp_path / "b.json"
-    saved.write_text(json.dumps({"environment": environment(), "verdicts": {
+    saved.write_text(json.dumps({"schema": 1, "environment": environment(), "verdicts": {
         "threading-unpatched-thread-time_sleep": "starved"}}))
     (tmp_path / "test_one.py").write_text(
         "def test_cell(emitcheck_result):\n    assert emitcheck_result.verdict\n")
@@ -155,8 +160,8 @@ AGREEMENT = ["threading-unpatched-thread-time_sleep",       # threading has no f
 @pytest.mark.parametrize("cell_id", AGREEMENT)
 def test_repro_script_agrees_with_emitcheck_run(tmp_path, cell_id):
     cell = cells.parse(cell_id)
-    if missing_stack(cell):
-        pytest.skip(missing_stack(cell))
+    if cell.unavailable():
+        pytest.skip(cell.unavailable())
     script = tmp_path / "repro.py"
     proc = emitcheck("repro", cell_id, "-o", str(script))
     assert proc.returncode == 0 and script.exists(), proc.stderr
@@ -214,14 +219,14 @@ def test_auto_cells_are_named_in_the_section_they_link(cell):
 def test_the_transport_section_names_a_suffixed_id_of_every_failure_class():
     section = _sections(DOCS / "pitfall.md")["transports"]
     for cell_id, exp in EXPECTED.items():
-        if exp.verdict != "delivered" and not cells.parse(cell_id).cpu_bound:
+        if exp.verdict != "delivered" and not cells.parse(cell_id).isolated:
             assert f"`{cell_id}-polling`" in section or f"`{cell_id}-websocket`" in section
 
 
 def test_the_node_section_names_a_node_id_of_every_failure_class():
     section = _sections(DOCS / "pitfall.md")["a-second-client-nodejs"]
     for cell_id, exp in EXPECTED.items():
-        if exp.verdict != "delivered" and not cells.parse(cell_id).cpu_bound:
+        if exp.verdict != "delivered" and not cells.parse(cell_id).isolated:
             assert f"`{cell_id}-node`" in section
 
 

@@ -35,9 +35,40 @@ def test_malformed_cell_id_exits_2():
     assert result.exit_code == 2 and "emitcheck list" in result.output
 
 
-def test_pattern_matching_nothing_exits_2():
-    result = invoke("matrix", "-k", "asyncio")
-    assert result.exit_code == 2 and "matches no cell" in result.output
+@pytest.mark.parametrize("pattern, says", [("asyncio", "matches no cell"),
+                                           ("", "empty cell pattern")])
+def test_pattern_matching_nothing_exits_2_with_one_line(pattern, says):
+    result = invoke("matrix", "-k", pattern)
+    assert result.exit_code == 2 and says in result.output
+    assert "Traceback" not in result.output
+
+
+def test_list_all_shows_composed_cells_the_default_matrix_leaves_out():
+    everything = invoke("list", "--all").output.splitlines()
+    default = invoke("list").output.splitlines()
+    assert set(default) < set(everything)
+    assert "gevent-patched-task-time_sleep-websocket-gunicorn" in everything
+    assert "gevent-patched-task-time_sleep-websocket-gunicorn" not in default
+
+
+def test_run_names_the_conflict_of_an_invalid_combination():
+    result = invoke("run", "auto-unpatched-thread-time_sleep-gunicorn")
+    assert result.exit_code == 2
+    assert "auto mode has no gunicorn worker class" in result.output
+
+
+def test_repro_into_a_folder_that_does_not_exist_creates_it(tmp_path):
+    target = tmp_path / "new" / "folder" / "r.py"
+    result = invoke("repro", "threading-unpatched-thread-time_sleep", "-o", str(target))
+    assert result.exit_code == 0, result.output
+    assert target.read_text().startswith("#!/usr/bin/env python3")
+
+
+def test_repro_into_a_path_that_cannot_be_written_exits_2(tmp_path):
+    (tmp_path / "file").write_text("")
+    result = invoke("repro", "threading-unpatched-thread-time_sleep", "-o",
+                    str(tmp_path / "file" / "r.py"))
+    assert result.exit_code == 2 and "cannot write the script" in result.output
 
 
 @pytest.mark.parametrize("cell_id", ["threading-unpatched-process-time_sleep-redis",
@@ -56,28 +87,52 @@ def test_report_of_a_missing_file_exits_2(tmp_path):
     assert result.exit_code == 2 and "does not exist" in result.output
 
 
-def test_report_of_a_malformed_file_exits_2_with_one_line(tmp_path):
+@pytest.mark.parametrize("content, says", [
+    ("{not json", "is not a readable JSON file"),
+    ('[{"cell": "eventlet-patched-thread-time_sleep"}]', "is not an emitcheck document"),
+    ('{"results": []}', 'has no "schema" field'),
+    ('{"schema": 7, "results": []}', "has schema 7; this emitcheck reads schema 1 only"),
+    ('{"schema": 1, "results": [{"schema": 1, "cell": "x"}]}', "result 0 has no 'verdict'"),
+])
+def test_report_of_a_file_that_is_not_a_results_file_exits_2_with_one_line(tmp_path, content,
+                                                                            says):
     bad = tmp_path / "bad.json"
-    bad.write_text('[{"cell": "eventlet-patched-thread-bogus"}]')
+    bad.write_text(content)
+    result = invoke("report", str(bad))
+    assert result.exit_code == 2 and says in result.output, result.output
+    assert "Traceback" not in result.output and "cannot read the results" in result.output
+
+
+def test_report_names_an_unknown_cell_id_and_its_file(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(_document([_result("eventlet-patched-thread-bogus", "lost")]))
     result = invoke("report", str(bad))
     assert result.exit_code == 2 and "unknown wait 'bogus'" in result.output
-    bad.write_text("{not json")
-    result = invoke("report", str(bad))
-    assert result.exit_code == 2 and "cannot read the results" in result.output
+    assert str(bad) in result.output
 
 
-def _result(cell_id, verdict=None, skipped=None, expected="delivered"):
-    return {"cell": cell_id, "verdict": verdict, "expected": expected, "skipped": skipped,
-            "matches": skipped is not None or verdict == expected,
-            "latency_ms": {"p50": 1.0, "p95": 2.0, "max": 3.0}}
+def _result(cell_id, verdict=None, skipped=None, expected="delivered", **more):
+    from emitcheck.model import CellResult, Metrics
+
+    result = CellResult(cell_id, expected, "why", "doc", verdict=verdict, skipped=skipped,
+                        metrics=None if skipped else Metrics(
+                            9, 9, 5, 5, {"p50": 1.0, "p95": 2.0, "max": 3.0}, 1.0, 1.0, 1.0))
+    return {**result.to_json(), **more}
+
+
+def _document(results):
+    from emitcheck.environment import environment
+    from emitcheck.model import results_document
+
+    return json.dumps(results_document(results, environment()))
 
 
 def test_report_merges_environments_run_beats_skipped(tmp_path):
     cell = "gevent-patched-task-time_sleep"
-    (tmp_path / "threading.json").write_text(json.dumps([
+    (tmp_path / "threading.json").write_text(_document([
         _result(cell, skipped="gevent is not installed in this environment"),
         _result("threading-unpatched-task-time_sleep", "delivered")]))
-    (tmp_path / "gevent.json").write_text(json.dumps([_result(cell, "delivered")]))
+    (tmp_path / "gevent.json").write_text(_document([_result(cell, "delivered")]))
     result = invoke("report", str(tmp_path))
     assert result.exit_code == 0, result.output
     assert "skipped" not in result.output
@@ -86,7 +141,7 @@ def test_report_merges_environments_run_beats_skipped(tmp_path):
 
 
 def test_report_exits_1_and_marks_a_changed_cell(tmp_path):
-    (tmp_path / "r.json").write_text(json.dumps([
+    (tmp_path / "r.json").write_text(_document([
         _result("gevent-unpatched-task-time_sleep", "lost", expected="starved")]))
     result = invoke("report", str(tmp_path))
     assert result.exit_code == 1
@@ -98,6 +153,7 @@ def test_run_one_real_cell_as_json(tmp_path):
     proc = emitcheck("run", "threading-unpatched-thread-time_sleep", "--json", env=env)
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
+    assert data["schema"] == 1 and data["failure"] is None
     assert data["cell"] == "threading-unpatched-thread-time_sleep"
     assert data["verdict"] == data["expected"] == "delivered"
     assert data["emitted"] > 5 and data["received"] >= data["emitted"] - 1
@@ -110,8 +166,9 @@ def test_run_one_real_cell_as_json(tmp_path):
 
 
 def test_auto_mode_resolves_as_predicted_from_what_is_installed(tmp_path):
-    from emitcheck.environment import auto_mode
+    from emitcheck.families import variant
 
+    auto_mode = variant("mode", "auto").resolve
     env = dict(os.environ, TMPDIR=str(tmp_path))
     proc = emitcheck("run", "auto-unpatched-task-socketio_sleep", "--json", env=env)
     data = json.loads(proc.stdout)
@@ -126,6 +183,8 @@ def test_matrix_json_runs_the_selected_cells(tmp_path):
                      "threading-unpatched-task-socketio_sleep", "--json", env=env)
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
+    assert data["schema"] == 1 and data["environment"]["versions"]["flask-socketio"]
+    data = data["results"]
     assert [d["cell"] for d in data] == ["threading-unpatched-task-time_sleep",
                                          "threading-unpatched-task-socketio_sleep"]
     assert all(d["verdict"] == "delivered" for d in data)
@@ -142,10 +201,10 @@ def test_matrix_grid_shows_rows_and_columns(tmp_path):
 
 def test_report_keeps_one_auto_row_per_resolved_mode(tmp_path):
     cell = "auto-unpatched-thread-time_sleep"
-    (tmp_path / "threading.json").write_text(json.dumps(
-        [dict(_result(cell, "delivered"), async_mode="threading")]))
-    (tmp_path / "eventlet.json").write_text(json.dumps(
-        [dict(_result(cell, "lost", expected="lost"), async_mode="eventlet")]))
+    (tmp_path / "threading.json").write_text(_document(
+        [_result(cell, "delivered", async_mode="threading")]))
+    (tmp_path / "eventlet.json").write_text(_document(
+        [_result(cell, "lost", expected="lost", async_mode="eventlet")]))
     result = invoke("report", str(tmp_path))
     assert result.exit_code == 0, result.output
     assert "auto-unpatched as eventlet" in result.output

@@ -6,6 +6,7 @@ it once the run is over.
 """
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -16,9 +17,12 @@ import threading
 import pytest
 
 from emitcheck import cells, runner
-from emitcheck.probe import Timing, observe
-from emitcheck.server import ServerFiles, ServerProcess, free_port
+from emitcheck.model import Timing
+from emitcheck.probe import observe
+from emitcheck.process import ManagedProcess, ServerFiles, free_port
+from emitcheck.runs import CellRun
 from emitcheck.verdict import classify
+from emitcheck.zygote import ForkedServer, Zygote, Zygotes
 
 from .helpers import processes_mentioning, wait_until, zygotes_of
 
@@ -32,15 +36,23 @@ def test_nothing_remains_after_a_normal_run(tmp_path):
     assert processes_mentioning(str(tmp_path)) == []
 
 
+def _judge(server: ManagedProcess, cell: cells.Cell, timing: Timing):
+    """Watch a server started by hand, then stop it (its owner here is the test)."""
+    try:
+        return classify(observe(server, cell, timing))
+    finally:
+        server.stop()
+
+
 def test_a_server_killed_during_the_window_is_crashed(tmp_path):
-    server = ServerProcess.for_cell(THREADING.id, SHORT.interval, tmp_path)
+    server = ManagedProcess.server_child(THREADING.id, SHORT.interval, tmp_path)
 
     def kill_once_listening():
         server.wait_listening(SHORT.ready_timeout)
         threading.Timer(0.3, server.popen.kill).start()
 
     threading.Thread(target=kill_once_listening, daemon=True).start()
-    judged = classify(observe(server, THREADING.id, SHORT))
+    judged = _judge(server, THREADING, SHORT)
     assert judged.verdict == "crashed", judged.evidence
     assert "status -9" in judged.evidence
     assert processes_mentioning(str(tmp_path)) == []
@@ -58,8 +70,8 @@ def test_a_server_that_never_listens_gets_a_bounded_wait_and_its_log(tmp_path):
         print("loading the app, this takes forever", file=sys.stderr, flush=True)
         time.sleep(600)
     """)
-    server = ServerProcess(argv, ServerFiles(tmp_path / "files"), free_port())
-    judged = classify(observe(server, THREADING.id, Timing(ready_timeout=1.0)))
+    server = ManagedProcess(argv, ServerFiles(tmp_path / "files"), free_port())
+    judged = _judge(server, THREADING, Timing(ready_timeout=1.0))
     assert judged.verdict == "starved"
     assert "did not listen on port" in judged.evidence and "within 1 s" in judged.evidence
     assert "takes forever" in judged.evidence
@@ -70,8 +82,8 @@ def test_a_server_that_dies_at_start_is_crashed_with_its_error(tmp_path):
     argv = _script(tmp_path, """
         raise SystemExit("RuntimeError: The Werkzeug web server is not designed to run in prod")
     """)
-    server = ServerProcess(argv, ServerFiles(tmp_path / "files"), free_port())
-    judged = classify(observe(server, THREADING.id, Timing(ready_timeout=10.0)))
+    server = ManagedProcess(argv, ServerFiles(tmp_path / "files"), free_port())
+    judged = _judge(server, THREADING, Timing(ready_timeout=10.0))
     assert judged.verdict == "crashed"
     assert "status 1" in judged.evidence and "Werkzeug" in judged.evidence
     assert processes_mentioning(str(tmp_path)) == []
@@ -113,13 +125,16 @@ def test_a_killed_parent_takes_its_servers_along(tmp_path):
 
 
 def test_a_pytest_timeout_leaves_nothing(tmp_path):
+    """A 1 s test timeout always fires inside the cell's window: the window alone
+    sleeps 2 s (quiet 1.0 + traffic 0.8 + drain 0.2), whatever the machine's speed."""
+    assert Timing().quiet + Timing().traffic + Timing().drain >= 2 * 1.0
     (tmp_path / "test_slow.py").write_text(textwrap.dedent("""
         def test_cell(emitcheck_result):
             pass
     """))
     env = dict(os.environ, TMPDIR=str(tmp_path))
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--timeout=2",
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--timeout=1",
          "-k", "threading-unpatched-thread-time_sleep and not polling and not websocket",
          str(tmp_path / "test_slow.py")],
         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
@@ -130,7 +145,7 @@ def test_a_pytest_timeout_leaves_nothing(tmp_path):
 
 
 def test_servers_listen_on_loopback_only(tmp_path):
-    server = ServerProcess.for_cell(THREADING.id, SHORT.interval, tmp_path)
+    server = ManagedProcess.server_child(THREADING.id, SHORT.interval, tmp_path)
     try:
         port = server.wait_listening(SHORT.ready_timeout)
         assert server.listening_addresses() == [("127.0.0.1", port)]
@@ -139,37 +154,44 @@ def test_servers_listen_on_loopback_only(tmp_path):
     assert processes_mentioning(str(tmp_path)) == []
 
 
-def test_nothing_remains_when_the_client_side_fails(tmp_path):
-    """A probe that raises mid-window (here: a negative quiet phase) still stops its server."""
-    broken = Timing(quiet=-1.0)
-    try:
-        runner.run_cell(THREADING, broken, workdir=tmp_path)
-    except ValueError:
-        pass
-    else:
-        raise AssertionError("the broken probe should have raised")
+def test_a_client_that_fails_mid_window_is_the_cells_failure_and_leaves_nothing(
+        tmp_path, monkeypatch):
+    """Our own machinery raising inside one cell: that cell's result says so, and
+    its server is stopped all the same."""
+    from emitcheck import probe
+
+    def broken_traffic(*_args):
+        raise RuntimeError("the probe broke during traffic")
+
+    monkeypatch.setattr(probe, "_traffic", broken_traffic)
+    result = runner.run_cell(THREADING, SHORT, workdir=tmp_path)
+    assert result.verdict is None and not result.matches
+    assert result.failure == "RuntimeError: the probe broke during traffic"
     assert processes_mentioning(str(tmp_path)) == []
 
 
-def test_a_taken_port_does_not_break_the_run(tmp_path, monkeypatch):
-    """Another process takes the port we picked before the server binds it: the
-    runner notices and starts the server again on another port."""
+def test_a_taken_port_is_retried_on_another(tmp_path, monkeypatch):
+    """Another process holds the port we picked before the server binds it: the
+    first server fails on it, and the run starts a second one on another port."""
     import socket
 
-    from emitcheck import server as server_module
+    from emitcheck import process
 
     squatter = socket.socket()
     squatter.bind(("127.0.0.1", 0))
     squatter.listen()
     taken = squatter.getsockname()[1]
     picks = iter([taken])
-    real_free_port = server_module.free_port
-    monkeypatch.setattr(server_module, "free_port", lambda: next(picks, None) or real_free_port())
+    real_free_port = process.free_port
+    monkeypatch.setattr(process, "free_port", lambda: next(picks, None) or real_free_port())
     try:
-        result = runner.run_cell(THREADING, SHORT, workdir=tmp_path)
+        with CellRun(THREADING, SHORT, tmp_path) as run:
+            server = run.start()
+            assert server.port != taken and server.listening
+            # the first server was started on the taken port, and given up
+            assert server.files.directory.name == "try2" and (tmp_path / "try1").is_dir()
     finally:
         squatter.close()
-    assert result.verdict == "delivered", result.evidence
     assert processes_mentioning(str(tmp_path)) == []
 
 
@@ -190,13 +212,12 @@ def test_flasks_default_port_taken_does_not_matter(tmp_path):
 
 
 def test_a_missing_stack_is_a_skip_with_the_reason():
-    missing = [c for c in cells.all_cells() if c.package and runner.missing_stack(c)
-               and not c.family]
+    missing = [c for c in cells.all_cells() if not c.suffixes and c.unavailable()]
     if not missing:
         pytest.skip("eventlet and gevent are both installed in this environment")
     result = runner.run_cell(missing[0])
     assert result.verdict is None and result.matches
-    assert result.skipped == f"{missing[0].package} not installed"
+    assert result.skipped == f"{missing[0].mode} not installed"
     assert result.to_json()["skipped"] == result.skipped
 
 
@@ -205,25 +226,26 @@ def test_a_missing_stack_is_a_skip_with_the_reason():
 def test_nothing_remains_of_a_cell_with_several_processes(tmp_path, cell_id):
     """redis-server, the emitter process and the server; gunicorn's master and worker."""
     cell = cells.parse(cell_id)
-    if runner.missing_stack(cell):
-        pytest.skip(runner.missing_stack(cell))
+    if cell.unavailable():
+        pytest.skip(cell.unavailable())
     result = runner.run_cell(cell, SHORT, workdir=tmp_path)
     assert result.verdict == "delivered", result.evidence
     assert processes_mentioning(str(tmp_path)) == []
 
 
-def test_a_redis_server_that_does_not_start_is_a_clear_error(tmp_path, monkeypatch):
+def test_a_redis_server_that_does_not_start_is_the_cells_failure(tmp_path, monkeypatch):
     cell = cells.parse("threading-unpatched-thread-time_sleep-redis")
     fake = tmp_path / "bin" / "redis-server"
     fake.parent.mkdir()
     fake.write_text("#!/bin/sh\necho 'FATAL CONFIG FILE ERROR' \nexit 1\n")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
-    if runner.missing_stack(cell):
-        pytest.skip(runner.missing_stack(cell))
-    with pytest.raises(RuntimeError, match="private redis-server did not start: server "
-                                           "exited with status 1.*FATAL CONFIG FILE ERROR"):
-        runner.run_cell(cell, SHORT, workdir=tmp_path)
+    if cell.unavailable():
+        pytest.skip(cell.unavailable())
+    result = runner.run_cell(cell, SHORT, workdir=tmp_path)
+    assert result.verdict is None
+    assert re.fullmatch(r"RuntimeError: the private redis-server did not start: server "
+                        r"exited with status 1.*FATAL CONFIG FILE ERROR", result.failure)
     assert processes_mentioning(str(tmp_path)) == []
 
 
@@ -240,48 +262,55 @@ def test_missing_redis_node_or_gunicorn_worker_is_a_skip_with_the_reason(tmp_pat
         assert runner.run_cell(cells.parse("threading-unpatched-task-time_sleep-node")) \
             .skipped.startswith(f"no probe.js in {tmp_path}")
     gunicorn = cells.parse("threading-unpatched-thread-time_sleep-gunicorn")
-    if runner.missing_stack(gunicorn) is None:  # gunicorn is installed: take its worker away
-        from gunicorn.workers import SUPPORTED_WORKERS
+    if gunicorn.unavailable() is None:  # gunicorn is installed: take its worker away
+        from emitcheck.families import gunicorn as family
 
-        monkeypatch.delitem(SUPPORTED_WORKERS, "gthread")
+        workers = dict(family._workers())
+        del workers["gthread"]
+        monkeypatch.setattr(family, "_workers", lambda: workers)
         assert "has no gthread worker (it has: " in runner.run_cell(gunicorn).skipped
 
 
 def test_a_forked_server_killed_during_the_window_is_crashed(tmp_path):
     """The zygote's report of its server's end stands in for waitpid."""
-    from emitcheck import zygote
-
     cell = cells.parse("threading-unpatched-task-socketio_sleep")
-    forked = runner.start_server(cell, SHORT, tmp_path)
-    assert isinstance(forked, zygote.ForkedServer)
-    assert os.getsid(forked.pid) == forked.pid  # a session of its own
-    threading.Timer(0.3, os.kill, (forked.pid, signal.SIGKILL)).start()
-    judged = classify(observe(forked, cell.id, SHORT))
+    zygotes = Zygotes()
+    try:
+        with CellRun(cell, SHORT, tmp_path, zygotes) as run:
+            forked = run.start()
+            assert isinstance(forked, ForkedServer)
+            assert os.getsid(forked.pid) == forked.pid  # a session of its own
+            threading.Timer(0.3, os.kill, (forked.pid, signal.SIGKILL)).start()
+            judged = classify(observe(forked, cell, SHORT))
+    finally:
+        zygotes.stop()
     assert judged.verdict == "crashed", judged.evidence
     assert "status -9" in judged.evidence
     assert processes_mentioning(str(tmp_path)) == []
 
 
-def test_fresh_servers_on_request(tmp_path, monkeypatch):
+def test_unpatched_servers_are_forked_unless_fresh_servers_are_asked_for(tmp_path, monkeypatch):
     from emitcheck import zygote
 
     cell = cells.parse("threading-unpatched-task-socketio_sleep")
-    monkeypatch.setenv(zygote.FRESH_SERVERS, "1")
-    fresh = runner.start_server(cell, SHORT, tmp_path)
-    fresh.stop()
-    assert not isinstance(fresh, zygote.ForkedServer)
-    assert not zygote.serves(cells.parse("gevent-patched-task-socketio_sleep"))
+    zygotes = Zygotes()
+    try:
+        with CellRun(cell, SHORT, tmp_path / "forked", zygotes) as run:
+            assert isinstance(run.start(), ForkedServer)
+        monkeypatch.setenv(zygote.FRESH_SERVERS, "1")
+        with CellRun(cell, SHORT, tmp_path / "fresh", zygotes) as run:
+            fresh = run.start()
+            assert fresh.listening and not isinstance(fresh, ForkedServer)
+    finally:
+        zygotes.stop()
+    assert processes_mentioning(str(tmp_path)) == []
 
 
 def test_servers_die_with_their_zygote(tmp_path):
-    """PR_SET_PDEATHSIG in the forked server: no orphan if the zygote is killed.
-    A zygote of its own, so that cells running meanwhile keep theirs."""
-    from emitcheck import zygote
-
+    """PR_SET_PDEATHSIG in the forked server: no orphan if the zygote is killed."""
     cell = cells.parse("threading-unpatched-thread-socketio_sleep")
-    own = zygote.Zygote(cell.mode)
-    forked = zygote.ForkedServer(own, cell.id, SHORT.interval, ServerFiles(tmp_path),
-                                 free_port(), None)
+    own = Zygote(cell.mode)
+    forked = ForkedServer(own, cell.id, SHORT.interval, ServerFiles(tmp_path), free_port(), None)
     try:
         forked.wait_listening(SHORT.ready_timeout)
         own.stop()

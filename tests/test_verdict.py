@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from emitcheck.probe import Observation
+from emitcheck.model import Arrival, HttpGet, Observation, SchemaError
 from emitcheck.verdict import DELIVERED_SHARE, VERDICTS, classify, measure
 
 RECORDED = Path(__file__).parent / "data" / "observations"
@@ -53,7 +53,8 @@ def test_delayed_events_did_arrive_but_not_while_quiet():
 
 def _shift_arrivals(obs: Observation, by_intervals: float) -> Observation:
     late = copy.deepcopy(obs)
-    late.received = [[s, t, a + by_intervals * obs.interval] for s, t, a in obs.received]
+    late.received = [Arrival(a.seq, a.emitted_at, a.arrived_at + by_intervals * obs.interval)
+                     for a in obs.received]
     return late
 
 
@@ -69,9 +70,9 @@ def test_events_many_intervals_late_are_delayed():
 def test_losing_most_quiet_events_is_delayed_not_delivered():
     obs = load("delivered")
     quiet_end = obs.quiet_end
-    quiet = [r for r in obs.received if r[2] <= quiet_end]
+    quiet = [a for a in obs.received if a.arrived_at <= quiet_end]
     keep = int(len(quiet) * DELIVERED_SHARE) - 2
-    obs.received = quiet[:keep] + [r for r in obs.received if r[2] > quiet_end]
+    obs.received = quiet[:keep] + [a for a in obs.received if a.arrived_at > quiet_end]
     assert classify(obs).verdict == "delayed"
 
 
@@ -90,13 +91,13 @@ def test_the_work_never_ran_is_lost_and_says_so():
 
 def test_http_timeout_while_connected_is_starved():
     obs = load("delivered")
-    obs.http.append([obs.traffic_end, None, "timeout"])
+    obs.http.append(HttpGet(obs.traffic_end, None, "timeout"))
     assert classify(obs).verdict == "starved"
 
 
 def test_refused_client_on_an_answering_server_is_error():
     obs = load("starved")
-    obs.http = [[obs.http[0][0], 3.0, None]]
+    obs.http = [HttpGet(obs.http[0].sent_at, 3.0, None)]
     assert classify(obs).verdict == "error"
 
 
@@ -124,15 +125,15 @@ def test_never_listening_is_starved_with_the_log():
 
 def test_refused_client_on_a_server_that_resets_http_too_is_error():
     obs = load("starved")
-    obs.http = [[obs.http[0][0], None, "ConnectionResetError: reset by peer"]]
+    obs.http = [HttpGet(obs.http[0].sent_at, None, "ConnectionResetError: reset by peer")]
     judged = classify(obs)
     assert judged.verdict == "error" and "reset by peer" in judged.evidence
 
 
 def test_unanswered_acks_with_http_answering_is_lost_not_starved():
     obs = load("lost")
-    assert any(ms is None for _, ms in obs.acks)
-    assert all(h[1] is not None for h in obs.http)
+    assert any(a.ms is None for a in obs.acks)
+    assert all(h.ms is not None for h in obs.http)
     assert classify(obs).verdict == "lost"
 
 
@@ -149,7 +150,7 @@ def test_a_refusal_beats_a_get_that_timed_out_alongside():
     # hub now and then, so the GET sent with the connect may time out.
     refused = Observation.from_dict(json.loads((RECORDED / "refused.json").read_text()))
     raced = copy.deepcopy(refused)
-    raced.http = [[h[0], None, "timeout"] for h in refused.http]
+    raced.http = [HttpGet(h.sent_at, None, "timeout") for h in refused.http]
     assert classify(raced).verdict == "error"
     no_answer = copy.deepcopy(raced)
     no_answer.connect_error = "Connection error"  # no answer at all: the server is stuck
@@ -159,10 +160,32 @@ def test_a_refusal_beats_a_get_that_timed_out_alongside():
 def test_one_event_slipping_through_before_the_wedge_is_still_lost():
     lost = load("lost")
     m = measure(lost)
-    seq, emitted_at = next([q, t] for q, t in lost.emitted if t >= lost.connected_at)
+    first = next(e for e in lost.emitted if e.at >= lost.connected_at)
     slipped = copy.deepcopy(lost)
-    slipped.received = [[seq, emitted_at, emitted_at + 0.001]]
+    slipped.received = [Arrival(first.seq, first.at, first.at + 0.001)]
     judged = classify(slipped)
     assert judged.verdict == "lost" and judged.evidence.startswith(f"1 of {m.emitted} ")
     # a delayed cell delivers most of its events in the end: not lost
     assert classify(load("delayed")).verdict == "delayed"
+
+
+def test_an_observation_with_a_missing_field_is_a_one_line_error():
+    data = load("delivered").to_dict()
+    del data["received"]
+    with pytest.raises(SchemaError, match="^observation has no 'received' field$"):
+        Observation.from_dict(data)
+    data = load("delivered").to_dict()
+    del data["acks"][0]["ms"]
+    with pytest.raises(SchemaError, match="an item of 'acks' has no 'ms' field"):
+        Observation.from_dict(data)
+
+
+def test_the_classifier_imports_no_client_server_or_async_library():
+    import subprocess
+    import sys
+    code = ("import emitcheck.verdict, sys; "
+            "bad = [m for m in ('socketio', 'engineio', 'psutil', 'rich', 'eventlet', "
+            "'gevent', 'flask') if m in sys.modules]; assert not bad, bad")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr

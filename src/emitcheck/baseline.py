@@ -1,6 +1,7 @@
 """Baselines: the verdicts seen in one environment, kept in a file for CI.
 
-A baseline file is JSON: ``{"environment": {...}, "verdicts": {cell id: verdict}}``.
+A baseline file is JSON:
+``{"schema": 1, "environment": {...}, "verdicts": {cell id: verdict}}``.
 Comparing a run with it lists one line per changed cell
 (``gevent-unpatched-thread-time_sleep: delayed -> delivered``), and warns, without
 failing, when the baseline was recorded on another environment (another Python,
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .cells import CellError, parse
-from .verdict import VERDICTS
+from .model import SCHEMA, VERDICTS, SchemaError, check_schema
 
 
 class BaselineError(ValueError):
@@ -37,8 +38,8 @@ class Comparison:
 
 
 def make(results: list[dict], env: dict) -> dict:
-    return {"environment": env,
-            "verdicts": {r["cell"]: r["verdict"] for r in results if not r.get("skipped")}}
+    return {"schema": SCHEMA, "environment": env,
+            "verdicts": {r["cell"]: r["verdict"] for r in results if r.get("verdict")}}
 
 
 def save(path: Path, results: list[dict], env: dict) -> None:
@@ -54,7 +55,11 @@ def load(path: Path) -> dict:
                             "--save-baseline") from None
     except (OSError, ValueError) as exc:
         raise BaselineError(f"baseline {path} is not valid JSON: {exc}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("verdicts"), dict):
+    try:
+        check_schema(data, f"baseline {path}")
+    except SchemaError as exc:
+        raise BaselineError(str(exc)) from None
+    if not isinstance(data.get("verdicts"), dict):
         raise BaselineError(f"baseline {path} has no 'verdicts' object "
                             "(expected {\"environment\": ..., \"verdicts\": {cell: verdict}})")
     for cell_id, verdict in data["verdicts"].items():
@@ -88,7 +93,7 @@ def compare(baseline: dict, results: list[dict], env: dict) -> Comparison:
         comparison.warnings.append("the baseline was recorded on another environment: "
                                    + "; ".join(differences))
     recorded = baseline["verdicts"]
-    observed = {r["cell"]: r["verdict"] for r in results if not r.get("skipped")}
+    observed = {r["cell"]: r["verdict"] for r in results if r.get("verdict")}
     for cell_id, verdict in observed.items():
         if cell_id not in recorded:
             comparison.notes.append(f"{cell_id} is not in the baseline (now {verdict})")

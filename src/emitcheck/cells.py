@@ -1,139 +1,129 @@
-"""The cell model: factors, their values, and cell ids.
+"""Cells and their ids: one value per factor, the values declared in ``families/``.
 
-A cell is one combination of factor values. Its id joins the values in factor
-order with ``-`` (``eventlet-unpatched-thread-time_sleep``); values never
-contain ``-``, so ids parse back without ambiguity. Users cite these ids in bug
-reports, so the order of factors and the spelling of values must stay stable.
+A cell id joins the values in factor order with ``-``
+(``eventlet-unpatched-thread-time_sleep``); values never contain ``-``. The
+first four factors are always in the id. Later factors are *suffixes*: at
+their default they are left out, so ids made before a factor existed keep
+their meaning (``...-time_sleep`` is the default transport,
+``...-time_sleep-polling`` long-polling only). Suffix values are unique across
+suffix factors, so each names its factor, and suffixes compose
+(``...-time_sleep-websocket-gunicorn``); ``parse`` accepts them in any order
+and ``id`` writes them in factor order. Users cite these ids in bug reports:
+the order of factors and the spelling of values never change.
 
-The first four factors are always in the id. Factors added later are
-*suffixes*: they have a default value, which is left out of the id, so the base
-ids never change (``...-time_sleep`` is the default transport,
-``...-time_sleep-polling`` is long-polling only). Suffix values are unique
-across suffix factors, so each suffix part names its factor. A cell varies one
-suffix factor at most, so each suffix value is a family with a grid of its own. A new value goes at
-the end of its factor's tuple; a new factor goes at the end of ``FACTORS``.
+Any combination that no value declares a conflict with is a valid cell
+(``possible_cells``). The matrix that runs by default (``default_cells``) is a
+declared set: every valid cell with at most one suffix (one grid per family)
+and the composed cells in ``COMPOSED``.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import itertools
-from dataclasses import dataclass
+from functools import cache
 
+from .families import FACTORS, Variant, variant, variants
 
-@dataclass(frozen=True)
-class Factor:
-    name: str
-    values: tuple[str, ...]
-    help: str
-    default: str | None = None  # set for suffix factors: the value left out of the id
-
-    @property
-    def is_suffix(self) -> bool:
-        return self.default is not None
-
-
-FACTORS: tuple[Factor, ...] = (
-    Factor("mode", ("threading", "eventlet", "gevent", "auto"),
-           "async_mode passed to SocketIO(app, async_mode=...); auto = SocketIO(app), "
-           "which picks the first of eventlet, gevent_uwsgi, gevent, threading installed"),
-    Factor("patch", ("unpatched", "patched"),
-           "whether the server process monkey patches as its first statement"),
-    Factor("spawn", ("thread", "task", "process", "process_manager"),
-           "thread = threading.Thread(...).start(); task = socketio.start_background_task(...); "
-           "process = another process emits through the message queue with "
-           "SocketIO(message_queue=URL) and no app, as a Celery worker does; "
-           "process_manager = another process emits with python-socketio's "
-           "RedisManager(URL, write_only=True) as its docs show (queue cells only)"),
-    Factor("wait", ("time_sleep", "socketio_sleep", "busy", "busy_yield"),
-           "how the work waits between two emits: busy = a CPU-bound loop that never "
-           "yields; busy_yield = the same loop calling socketio.sleep(0) every 5 ms"),
-    Factor("transport", ("default", "polling", "websocket"),
-           "how the probe's client connects: default = long-polling upgraded to WebSocket "
-           "(python-socketio's default), polling = long-polling only, websocket = WebSocket "
-           "only", default="default"),
-    Factor("queue", ("none", "redis"),
-           "the message queue: none, or redis = SocketIO(app, message_queue=URL) with a "
-           "private redis-server, so every emit goes through Redis", default="none"),
-    Factor("server", ("run", "gunicorn"),
-           "what serves the app: run = socketio.run(app); gunicorn = gunicorn with the "
-           "worker class the mode needs (gevent: -k gevent; threading: -k gthread "
-           "--threads 4; eventlet: -k eventlet where the installed gunicorn has it)",
-           default="run"),
-    Factor("client", ("python", "node"),
-           "the probe's client: python = python-socketio; node = the official JavaScript "
-           "socket.io-client on Node.js, which must reach the same verdicts",
-           default="python"),
-)
 FACTOR_NAMES = tuple(f.name for f in FACTORS)
-_BY_NAME = {f.name: f for f in FACTORS}
+_INDEX = {name: i for i, name in enumerate(FACTOR_NAMES)}
 _REQUIRED = tuple(f for f in FACTORS if not f.is_suffix)
 _SUFFIXES = tuple(f for f in FACTORS if f.is_suffix)
-_SUFFIX_OF_VALUE = {v: f for f in _SUFFIXES for v in f.values if v != f.default}
-#: Where each suffix family comes in the listing: factor order, then value order.
-_FAMILY_RANK = {"": 0, **{v: i + 1 for i, v in enumerate(_SUFFIX_OF_VALUE)}}
+_SHAPE = "-".join("{" + f.name + "}" for f in _REQUIRED) + "".join(
+    "[-" + f.name + "]" for f in _SUFFIXES)
 
-#: Waits that keep a core busy for the whole life of the server.
-CPU_BOUND_WAITS = ("busy", "busy_yield")
 
-#: Spawns that run the work in another process (they need a message queue).
-OTHER_PROCESS_SPAWNS = ("process", "process_manager")
+def values(factor: str) -> tuple[str, ...]:
+    return tuple(v.value for v in variants(factor))
 
-#: The stack (the package to import) each async mode needs, None when stdlib only.
-MODE_PACKAGE = {"threading": None, "eventlet": "eventlet", "gevent": "gevent", "auto": None}
+
+#: suffix value -> its factor (suffix values are unique across suffix factors).
+_SUFFIX_FACTOR = {v: f.name for f in _SUFFIXES for v in values(f.name) if v != f.default}
+if len(_SUFFIX_FACTOR) != sum(len(values(f.name)) - 1 for f in _SUFFIXES):
+    raise RuntimeError("a suffix value is declared by two suffix factors")
+
+#: Composed cells in the default matrix, beyond one suffix at most: measured
+#: deployments that need two (see docs/matrix.md).
+COMPOSED: tuple[str, ...] = ()
 
 
 class CellError(ValueError):
     """Bad input naming a cell or a factor value; the message lists what is valid."""
 
 
-@dataclass(frozen=True, order=True)
 class Cell:
-    mode: str
-    patch: str
-    spawn: str
-    wait: str
-    transport: str = "default"
-    queue: str = "none"
-    server: str = "run"
-    client: str = "python"
+    """One combination of factor values; ``cell.mode``, ``cell.transport``, ... read
+    them. Immutable and hashable; ``str(cell)`` is its id."""
 
-    def __post_init__(self) -> None:
-        for name in FACTOR_NAMES:
-            value = getattr(self, name)
-            if value not in _BY_NAME[name].values:
-                raise CellError(
-                    f"unknown {name} {value!r}; valid {name} values: "
-                    + ", ".join(_BY_NAME[name].values))
-        if self.mode == "threading" and self.patch != "unpatched":
-            raise CellError("threading mode has no monkey patching: use "
-                            "threading-unpatched-...")
-        changed = [f.name for f in _SUFFIXES if getattr(self, f.name) != f.default]
-        if len(changed) > 1:
-            raise CellError("a cell varies one suffix factor at most (one grid per "
-                            f"family), not {' and '.join(changed)}")
-        if self.wait in CPU_BOUND_WAITS and changed:
-            raise CellError(f"{self.wait} cells run with every suffix factor at its default "
-                            "(each burns a core; one family of them is enough)")
-        if self.spawn in OTHER_PROCESS_SPAWNS and self.queue == "none":
-            raise CellError(f"spawn {self.spawn} emits through a message queue: add a queue "
-                            "suffix, e.g. ...-time_sleep-redis")
-        if self.spawn == "process_manager" and self.wait != "time_sleep":
-            raise CellError("process_manager has no socketio.sleep (a bare RedisManager "
-                            "is not a server): use process_manager-time_sleep")
-        if self.mode == "auto" and self.server != "run":
-            raise CellError("auto mode runs with socketio.run only: under gunicorn the "
-                            "worker class decides the mode; use threading-, eventlet- "
-                            "or gevent-...-gunicorn")
-        if self.mode == "auto" and self.patch != "unpatched":
-            raise CellError("auto mode is SocketIO(app) as it is, with no patching: use "
-                            "auto-unpatched-..., or eventlet-patched-/gevent-patched-...")
+    __slots__ = ("_values",)
+    _values: tuple[str, ...]
+
+    def __init__(self, *args: str, **named: str):
+        if len(args) > len(FACTORS):
+            raise CellError(f"a cell has {len(FACTORS)} factors, not {len(args)}")
+        given = dict(zip(FACTOR_NAMES, args, strict=False))
+        for name, value in named.items():
+            if name not in _INDEX:
+                raise CellError(f"unknown factor {name!r}; factors: {', '.join(FACTOR_NAMES)}")
+            given[name] = value
+        for factor in FACTORS:
+            value = given.get(factor.name, factor.default)
+            if value is None:
+                raise CellError(f"no {factor.name} given; a cell id is {_SHAPE}")
+            if value not in values(factor.name):
+                raise CellError(f"unknown {factor.name} {value!r}; valid {factor.name} "
+                                f"values: {', '.join(values(factor.name))}")
+            given[factor.name] = value
+        object.__setattr__(self, "_values", tuple(given[n] for n in FACTOR_NAMES))
+        for value in self.variants():
+            reason = value.conflict(self)
+            if reason:
+                raise CellError(reason)
+
+    def __getattr__(self, name: str) -> str:
+        try:
+            return self._values[_INDEX[name]]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("cells are immutable: use cell.replace(...)")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Cell) and other._values == self._values
+
+    def __hash__(self) -> int:
+        return hash(self._values)
+
+    def __repr__(self) -> str:
+        return f"Cell({self.id!r})"
+
+    def __str__(self) -> str:
+        return self.id
+
+    def __reduce__(self):
+        return (Cell, self._values)
+
+    def replace(self, **changes: str) -> Cell:
+        """The same cell with some factors changed (a CellError if that is invalid)."""
+        return Cell(**{**dict(zip(FACTOR_NAMES, self._values, strict=True)), **changes})
+
+    def variants(self) -> list[Variant]:
+        """The declaration of each of its values, in factor order."""
+        return [variant(name, value) for name, value in zip(FACTOR_NAMES, self._values,
+                                                            strict=True)]
+
+    def value_of(self, factor: str) -> Variant:
+        return variant(factor, self._values[_INDEX[factor]])
+
+    @property
+    def suffixes(self) -> list[str]:
+        """Its suffix values that are not at their default, in factor order."""
+        return [getattr(self, f.name) for f in _SUFFIXES if getattr(self, f.name) != f.default]
 
     @property
     def id(self) -> str:
-        parts = [getattr(self, f.name) for f in _REQUIRED]
-        parts += [getattr(self, f.name) for f in _SUFFIXES if getattr(self, f.name) != f.default]
-        return "-".join(parts)
+        return "-".join([getattr(self, f.name) for f in _REQUIRED] + self.suffixes)
 
     @property
     def row(self) -> str:
@@ -148,97 +138,134 @@ class Cell:
     @property
     def family(self) -> str:
         """The suffix part of the id ('' for base cells): one grid per family."""
-        return "-".join(getattr(self, f.name) for f in _SUFFIXES
-                        if getattr(self, f.name) != f.default)
+        return "-".join(self.suffixes)
 
     @property
     def grid(self) -> str:
         """The title of the grid this cell is shown in ('' for the base grid)."""
-        if self.cpu_bound:
-            return "CPU-bound work"
-        if not self.family:
-            return ""
-        return f"{_SUFFIX_OF_VALUE[self.family].name}: {self.family}"
+        for value in self.variants():
+            if value.grid:
+                return value.grid
+        return ", ".join(f"{_SUFFIX_FACTOR[v]}: {v}" for v in self.suffixes)
 
     @property
     def base(self) -> Cell:
         """The same cell with every suffix factor at its default (a CellError for
-        cells that need their suffix, such as spawn process without a queue)."""
+        cells that need a suffix, such as spawn process without a queue)."""
         return Cell(*(getattr(self, f.name) for f in _REQUIRED))
 
     @property
-    def cpu_bound(self) -> bool:
-        """Does the work keep a core busy (so the runner isolates the cell)?"""
-        return self.wait in CPU_BOUND_WAITS
+    def isolated(self) -> bool:
+        """Does the work keep a core busy (so the runner runs it alone)?"""
+        return any(v.isolated for v in self.variants())
 
     @property
-    def package(self) -> str | None:
-        return MODE_PACKAGE[self.mode]
+    def forkable(self) -> bool:
+        """May its server be forked from a zygote (every value allows it)?"""
+        return all(v.forkable for v in self.variants())
 
-    def __str__(self) -> str:
-        return self.id
+    @property
+    def reproducible(self) -> bool:
+        """Can ``emitcheck repro`` write it as one script?"""
+        return all(v.reproducible for v in self.variants())
+
+    def unavailable(self) -> str | None:
+        """Why it cannot run here (a missing stack, binary or package), or None."""
+        for value in self.variants():
+            reason = value.unavailable(self)
+            if reason:
+                return reason
+        return None
 
 
 def parse(cell_id: str) -> Cell:
     """Turn an id such as ``gevent-patched-task-time_sleep-polling`` into a Cell."""
     parts = cell_id.strip().split("-")
-    shape = "-".join("{" + f.name + "}" for f in _REQUIRED) + "".join(
-        "[-" + f.name + "]" for f in _SUFFIXES)
     if len(parts) < len(_REQUIRED) or len(parts) > len(FACTORS):
         raise CellError(
             f"cell id {cell_id!r} has {len(parts)} part(s), expected {len(_REQUIRED)} "
-            f"to {len(FACTORS)}: {shape}; run 'emitcheck list' for every valid id")
-    values = dict(zip((f.name for f in _REQUIRED), parts, strict=False))
+            f"to {len(FACTORS)}: {_SHAPE}; run 'emitcheck list --all' for every valid id")
+    named = dict(zip((f.name for f in _REQUIRED), parts, strict=False))
     for part in parts[len(_REQUIRED):]:
-        factor = _SUFFIX_OF_VALUE.get(part)
-        if factor is None or factor.name in values:
-            valid = ", ".join(v for f in _SUFFIXES for v in f.values if v != f.default)
+        factor = _SUFFIX_FACTOR.get(part)
+        if factor is None:
             raise CellError(f"unknown suffix {part!r} in {cell_id!r}; valid suffixes: "
-                            f"{valid} (the default is left out of the id)")
-        values[factor.name] = part
-    return Cell(**values)
+                            f"{', '.join(_SUFFIX_FACTOR)} (the default is left out of the id)")
+        if factor in named:
+            raise CellError(f"two {factor} values in {cell_id!r}: {named[factor]} and {part}")
+        named[factor] = part
+    return Cell(**named)
+
+
+@cache
+def possible_cells() -> tuple[Cell, ...]:
+    """Every valid combination of values, in listing order (``list --all``)."""
+    found = []
+    for combination in itertools.product(*(values(f.name) for f in FACTORS)):
+        try:
+            found.append(Cell(*combination))
+        except CellError:  # a combination a value declares a conflict with
+            continue
+    return tuple(sorted(found, key=_listing_order))
+
+
+def _listing_order(cell: Cell) -> tuple:
+    """Base cells first, then the CPU-bound ones, then each family: one suffix
+    before two, suffix values in declaration order; within, factor and value order."""
+    suffix_rank = [list(_SUFFIX_FACTOR).index(v) for v in cell.suffixes]
+    return (len(suffix_rank), suffix_rank, cell.isolated,
+            *(values(f.name).index(getattr(cell, f.name)) for f in _REQUIRED))
+
+
+@cache
+def default_cells() -> tuple[Cell, ...]:
+    """The matrix that runs by default: one suffix at most, plus ``COMPOSED``."""
+    composed = {parse(cell_id) for cell_id in COMPOSED}
+    return tuple(c for c in possible_cells() if len(c.suffixes) <= 1 or c in composed)
 
 
 def all_cells() -> list[Cell]:
-    """Every valid cell, in a stable order: the base cells (suffixes at their
-    defaults) first, then the CPU-bound ones, then each suffix family (polling,
-    websocket, redis, gunicorn, node); within, factor and value order."""
-    cells = []
-    for values in itertools.product(*(f.values for f in FACTORS)):
-        try:
-            cells.append(Cell(*values))
-        except CellError:  # an impossible combination, e.g. patched threading
-            continue
-    return sorted(cells, key=lambda c: (
-        _FAMILY_RANK[c.family], c.cpu_bound,
-        *(f.values.index(getattr(c, f.name)) for f in _REQUIRED)))
+    """The default matrix, as a list (what ``emitcheck list`` prints)."""
+    return list(default_cells())
 
 
 def base_cells() -> list[Cell]:
     """The 20 base cells: no auto mode, no CPU-bound wait, no suffix."""
-    return [c for c in all_cells() if c.mode != "auto" and not c.cpu_bound and not c.family]
+    return [c for c in default_cells()
+            if c.mode != "auto" and not c.isolated and not c.suffixes]
 
 
 def _matches(cell: Cell, pattern: str) -> bool:
-    try:
-        return parse(pattern) == cell  # a whole cell id names exactly that cell
-    except CellError:
-        return pattern in cell.id or fnmatch.fnmatchcase(cell.id, pattern)
+    return pattern in cell.id or fnmatch.fnmatchcase(cell.id, pattern)
 
 
 def select(pattern: str | None) -> list[Cell]:
-    """Cells named by ``pattern``: a whole cell id selects exactly that cell;
-    anything else selects the cells whose id contains it or matches it as a glob.
+    """Cells named by ``pattern``: a whole cell id selects exactly that cell (any
+    valid one, in the default matrix or not); anything else selects the cells of
+    the default matrix whose id contains it or matches it as a glob.
 
     Several patterns may be given separated by commas; a cell is selected when
-    any of them selects it. An empty or None pattern selects every cell.
+    any of them selects it. None selects the whole default matrix; a pattern
+    with nothing in it is an error.
     """
-    cells = all_cells()
-    if not pattern:
-        return cells
+    if pattern is None:
+        return all_cells()
     wanted = [p.strip() for p in pattern.split(",") if p.strip()]
-    chosen = [c for c in cells if any(_matches(c, p) for p in wanted)]
+    if not wanted:
+        raise CellError(f"empty cell pattern {pattern!r}: give a cell id, a part of one "
+                        "or a glob (see 'emitcheck list')")
+    chosen: dict[Cell, None] = {}
+    for part in wanted:
+        try:
+            chosen[parse(part)] = None  # a whole cell id names exactly that cell
+            continue
+        except CellError:
+            pass
+        for cell in default_cells():
+            if _matches(cell, part):
+                chosen[cell] = None
     if not chosen:
         raise CellError(f"pattern {pattern!r} matches no cell; "
                         "run 'emitcheck list' for every valid id")
-    return chosen
+    order = {c: i for i, c in enumerate(possible_cells())}
+    return sorted(chosen, key=order.__getitem__)

@@ -1,8 +1,10 @@
 """The ``emitcheck`` command: list, run one cell, run the matrix, merge reports.
 
-Bad input (an unknown cell id, factor value or pattern) exits 2 with a message
-that lists what is valid; ``run`` and ``matrix`` exit 0 when every cell matched
-its expectation and 1 otherwise.
+Bad input (an unknown cell id, factor value or pattern, a file that is not a
+results file) exits 2 with a one-line message that says what is valid. ``run``
+and ``matrix`` exit 0 when every cell matched its expectation, 1 when a verdict
+differs, and 3 when emitcheck's own machinery failed in a cell (the run is not
+clean: the cell's result says why; the other cells still ran).
 """
 
 from __future__ import annotations
@@ -14,8 +16,11 @@ from pathlib import Path
 
 import click
 
-from . import baseline, cells, environment, report, runner
+from . import baseline, cells, environment, model, report, runner
 from . import repro as reproduce
+
+#: Exit status when emitcheck itself failed in a cell (not a verdict).
+NOT_CLEAN = 3
 
 
 def _color() -> bool:
@@ -49,6 +54,12 @@ def _run(selected: list[cells.Cell], jobs: int | None = None) -> list[dict]:
         sys.exit(130)
 
 
+def _status(results: list[dict]) -> int:
+    if any(r.get("failure") for r in results):
+        return NOT_CLEAN
+    return 0 if all(r["matches"] for r in results) else 1
+
+
 @click.group()
 @click.version_option(package_name="emitcheck")
 def main() -> None:
@@ -56,9 +67,11 @@ def main() -> None:
 
 
 @main.command("list")
-def list_cells() -> None:
-    """Print every cell id, one a line."""
-    for cell in cells.all_cells():
+@click.option("--all", "everything", is_flag=True,
+              help="Every valid combination of values, not only the default matrix.")
+def list_cells(everything: bool) -> None:
+    """Print the cell ids of the default matrix (or every valid one), one a line."""
+    for cell in cells.possible_cells() if everything else cells.all_cells():
         click.echo(cell.id)
 
 
@@ -66,11 +79,12 @@ def list_cells() -> None:
 @click.argument("cell_id")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def run(cell_id: str, as_json: bool) -> None:
-    """Run one cell (a real server and a real client) and print its verdict."""
+    """Run one cell (a real server and a real client) and print its verdict.
+    Any valid combination of values is a cell (see 'emitcheck list --all')."""
     cell = _parse(cell_id)
     [result] = _run([cell], jobs=1)
     click.echo(json.dumps(result, indent=2) if as_json else report.summary(result))
-    sys.exit(0 if result["matches"] else 1)
+    sys.exit(_status([result]))
 
 
 @main.command()
@@ -91,7 +105,8 @@ def matrix(pattern: str | None, as_json: bool, as_markdown: bool, jobs: int | No
     """Run many cells at once and print the grid.
 
     Exits 0 when every cell matched its expectation (with --check-baseline:
-    when no cell changed its verdict), 1 otherwise.
+    when no cell changed its verdict), 1 otherwise, 3 when emitcheck itself
+    failed in a cell.
     """
     selected = _select(pattern)
     recorded = None
@@ -103,7 +118,7 @@ def matrix(pattern: str | None, as_json: bool, as_markdown: bool, jobs: int | No
     results = _run(selected, jobs)
     env = environment.environment()
     if as_json:
-        click.echo(json.dumps(results, indent=2))
+        click.echo(json.dumps(model.results_document(results, env), indent=2))
     elif as_markdown:
         click.echo(report.markdown(results, env), nl=False)
     else:
@@ -122,8 +137,8 @@ def matrix(pattern: str | None, as_json: bool, as_markdown: bool, jobs: int | No
                    + ("no cell changed" if comparison.ok
                       else f"{len(comparison.changed)} cell(s) changed"),
                    err=as_json or as_markdown)
-        sys.exit(0 if comparison.ok else 1)
-    sys.exit(0 if all(r["matches"] for r in results) else 1)
+        sys.exit(NOT_CLEAN if _status(results) == NOT_CLEAN else 0 if comparison.ok else 1)
+    sys.exit(_status(results))
 
 
 @main.command()
@@ -137,7 +152,10 @@ def repro(cell_id: str, output: Path | None) -> None:
         reproduce.check(cell)
     except reproduce.NotReproducible as exc:
         raise click.UsageError(str(exc)) from None
-    path = reproduce.write(cell, output or Path(f"repro-{cell.id}.py"))
+    try:
+        path = reproduce.write(cell, output or Path(f"repro-{cell.id}.py"))
+    except OSError as exc:
+        raise click.UsageError(f"cannot write the script: {exc}") from None
     click.echo(f"wrote {path}; run it with: python {path}")
 
 
@@ -148,13 +166,13 @@ def report_cmd(paths: tuple[Path, ...]) -> None:
     """Merge result files (JSON from --emitcheck-json or matrix --json) into one grid."""
     try:
         results = report.load(list(paths))
-    except (ValueError, KeyError, TypeError) as exc:
+    except ValueError as exc:  # SchemaError, CellError: one line naming the file
         raise click.UsageError(f"cannot read the results: {exc}") from None
     if not results:
         raise click.UsageError(f"no results found in {', '.join(map(str, paths))}")
     click.echo(report.render(report.grid(results, "emitcheck matrix (all environments)"),
                              color=_color(), width=_width()), nl=False)
-    sys.exit(0 if all(r["matches"] for r in results) else 1)
+    sys.exit(_status(results))
 
 
 if __name__ == "__main__":  # pragma: no cover

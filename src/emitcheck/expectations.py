@@ -2,28 +2,23 @@
 
 Each entry was observed on real servers (see docs/matrix.md for the versions),
 not copied from articles. Change an entry only after measuring the cell again.
+The base and CPU-bound cells are in ``EXPECTED``; each family module
+(families/) declares how its values change them (its ``expect``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .cells import parse
-from .environment import auto_mode
-
-#: Where the docs are published; a cell's ``doc`` is relative to this. Reports
-#: that are pasted into bug trackers link here.
-DOCS_URL = "https://github.com/emitcheck/emitcheck/blob/main/docs/"
+from .cells import Cell, parse
+from .docs import doc_url
 
 _DOC_THREADING = "pitfall.md#threading-mode-delivered"
 _DOC_PATCHED = "pitfall.md#monkey-patching"
 _DOC_BLOCKS = "pitfall.md#a-greenlet-that-blocks-starved"
 _DOC_GEVENT_THREAD = "pitfall.md#an-os-thread-under-gevent-delayed"
 _DOC_EVENTLET_THREAD = "pitfall.md#an-os-thread-under-eventlet-lost-and-error"
-_DOC_AUTO = "pitfall.md#which-mode-you-get"
 _DOC_CPU = "pitfall.md#cpu-bound-work"
-_DOC_QUEUE = "pitfall.md#a-message-queue-and-emitters-in-other-processes"
-_DOC_GUNICORN = "pitfall.md#gunicorn"
 
 
 @dataclass(frozen=True)
@@ -34,7 +29,7 @@ class Expectation:
 
     @property
     def url(self) -> str:
-        return DOCS_URL + self.doc
+        return doc_url(self.doc)
 
 
 THREADING_OK = Expectation(
@@ -126,65 +121,28 @@ EXPECTED: dict[str, Expectation] = {
 }
 
 
-#: Cells whose verdict over a suffix transport differs from the base cell's.
-#: Every other transport cell is expected to behave as its base cell.
-BY_TRANSPORT: dict[str, Expectation] = {}
-
-# Through Redis (the -redis suffix): every emit, the server's own included,
-# goes to Redis and comes back through the listener the server starts at its
-# first connect.
-QUEUE_OK = Expectation(
-    "delivered", "the emit goes to Redis and comes back through the server's listener, "
-    "which runs in a real thread or a patched greenlet", _DOC_QUEUE)
-QUEUE_REFUSED = Expectation(
-    "error", "python-socketio's RedisManager will not run on unpatched eventlet or gevent: "
-    "the first connect raises 'RuntimeError: Redis requires a monkey patched socket "
-    "library' and the client is refused (HTTP 401)", _DOC_QUEUE)
-QUEUE_HUB_BLOCKED = Expectation(
-    "starved", "time.sleep in a greenlet blocks the unpatched hub before any client "
-    "connects: the server never gets to refuse it", _DOC_QUEUE)
-MANAGER_CHANNEL = Expectation(
-    "lost", "python-socketio's RedisManager publishes on its default channel 'socketio'; "
-    "Flask-SocketIO listens on 'flask-socketio' (pass channel='flask-socketio')", _DOC_QUEUE)
-GUNICORN_OK = Expectation(
-    "delivered", "gunicorn's gevent and eventlet workers monkey patch before they load "
-    "the app, and gthread serves threading mode with OS threads", _DOC_GUNICORN)
-
-
-def _through_redis(cell) -> Expectation:
-    if cell.mode in ("eventlet", "gevent") and cell.patch == "unpatched":
-        if cell.spawn == "task" and cell.wait == "time_sleep":
-            return QUEUE_HUB_BLOCKED
-        return QUEUE_REFUSED
-    return MANAGER_CHANNEL if cell.spawn == "process_manager" else QUEUE_OK
-
-
-def expected(cell_id: str, resolved: str | None = None) -> Expectation:
+def expected(cell: Cell | str, resolved: str | None = None) -> Expectation:
     """What we measured for a cell.
 
-    An ``auto`` cell behaves as the cell of the mode ``SocketIO(app)`` resolves
-    to: ``resolved`` when the server reported it, else the mode predicted from
-    what is installed here. Cells through Redis and under gunicorn follow the
-    rules above. A cell with a transport or client suffix behaves as its base
-    cell (the Node client must agree with the Python one) unless
-    ``BY_TRANSPORT`` says otherwise.
+    The values of the cell decide, outermost first: the mode (``auto`` is
+    judged as the mode it resolves to: ``resolved`` when the server reported
+    it), then the suffix factors from the last declared to the first (a server
+    that patches by itself makes its cell the patched one, beneath which a
+    queue has its own rules), each by its ``expect`` (families/). Where no
+    value decides, the cell is its base cell, measured in ``EXPECTED``.
     """
-    cell = parse(cell_id)
-    if cell.mode == "auto":
-        mode = resolved or auto_mode()
-        concrete = cell_id.replace("auto-", ("gevent" if mode == "gevent_uwsgi" else mode) + "-", 1)
-        same = expected(concrete)
-        return Expectation(same.verdict, f"SocketIO(app) resolves to {mode} here, so this is "
-                           f"{concrete}: {same.why}", _DOC_AUTO)
-    if cell.queue == "redis":
-        return _through_redis(cell)
-    if cell.server == "gunicorn":
-        return GUNICORN_OK
-    if cell.family:
-        if cell_id in BY_TRANSPORT:
-            return BY_TRANSPORT[cell_id]
-        same = EXPECTED[cell.base.id]
-        how = "with the Node client" if cell.client == "node" else \
-            "as over the default transport"
-        return Expectation(same.verdict, f"{how}: {same.why}", same.doc)
-    return EXPECTED[cell_id]
+    cell = parse(cell) if isinstance(cell, str) else cell
+    for value in _outermost_first(cell):
+        decided = value.expect(cell, expected, resolved)
+        if decided is not None:
+            return decided
+    base = EXPECTED[cell.base.id]
+    if not cell.suffixes:
+        return base
+    said = "; ".join(v.help for v in cell.variants() if v.value in cell.suffixes)
+    return Expectation(base.verdict, f"as {cell.base.id} ({said}): {base.why}", base.doc)
+
+
+def _outermost_first(cell: Cell) -> list:
+    values = cell.variants()
+    return [values[0], *reversed(values[4:]), *values[1:4]]

@@ -15,14 +15,12 @@ import os
 import shutil
 import signal
 import subprocess
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from .server import die_with_parent_prefix
-
-if TYPE_CHECKING:  # probe imports this module
-    from .probe import Timing
+from .model import Ack, Arrival, HttpGet, Observation, Target, Timing
+from .process import die_with_parent_prefix
 
 NODE_DIR_ENV = "EMITCHECK_NODE_DIR"
 STDERR_TAIL_CHARS = 2000
@@ -57,6 +55,19 @@ def node_unavailable() -> str | None:
         return (f"socket.io-client is not installed in {directory}: "
                 f"run 'npm ci --prefix {directory}'")
     return None
+
+
+def watch(obs: Observation, target: Target, timing: Timing,
+          window_over: Callable[[], None]) -> None:
+    """Watch one window with probe.js; fill ``obs`` with what it saw. probe.js
+    disconnects before it exits, so ``window_over`` runs after that."""
+    seen = run_node_client(target.url, target.transport, timing)
+    for name in ("connect_ms", "connect_error", "connected_at", "quiet_end", "traffic_end"):
+        setattr(obs, name, seen.get(name))
+    obs.acks = [Ack(*item) for item in seen.get("acks", [])]
+    obs.http = [HttpGet(*item) for item in seen.get("http", [])]
+    obs.received = [Arrival(*item) for item in seen.get("received", [])]
+    window_over()
 
 
 def run_node_client(base: str, transport: str, timing: Timing) -> dict:

@@ -1,56 +1,75 @@
-"""The pytest plugin: one test per cell, run concurrently, and the grid at the end.
+"""The pytest plugin's entry point: light, so that having emitcheck installed
+costs other test suites nothing.
 
-- ``emitcheck_cell`` is parametrized over every cell, with the cell id as the
-  test id, so ``pytest -k eventlet`` selects cells and JUnit XML names them.
-- Once collection is done, every selected cell is submitted to a pool, so the
-  servers of all cells run side by side; ``emitcheck_result`` waits for its own.
-- Cells whose expected verdict is not ``delivered`` are marked strict xfail
-  that only accepts ``NotDelivered``; ``assert_delivered`` raises
-  ``UnexpectedVerdict`` (a plain failure) when the verdict is not the expected
-  one, so a cell that is ``lost`` where ``starved`` was measured fails.
-- Each result is put on the test report (``user_properties``, so it survives
-  xdist), and ``pytest_terminal_summary`` prints the grid.
+This module imports only pytest and the standard library (modelled on
+Hypothesis' pytest plugin). Parametrizing ``emitcheck_cell`` needs
+``emitcheck.cells`` (standard library only); servers, clients and the grid
+(``plugin_session``: the runner, rich) are imported only once a selected test
+requests ``emitcheck_result``, or an output option (``--emitcheck-json``, a
+baseline, ...) is given. See docs/pytest.md.
+
+- ``emitcheck_cell`` is parametrized in ``pytest_generate_tests`` over the cells
+  chosen by ``--emitcheck-cells``, the ``emitcheck_cells`` ini option, or an
+  ``@pytest.mark.emitcheck_cells(...)`` marker (test id: the cell id).
+- Without xdist, every selected cell is submitted once collection is done, so
+  their servers run side by side. Under xdist, each worker starts the cells of
+  its current and next test; a lock file per cell in a directory the controller
+  shares makes each cell run once in the whole session.
+- ``pytest_runtest_makereport`` turns the verdict into the test's outcome: a
+  verdict other than the measured one fails; the measured one, when not
+  ``delivered``, makes a failed assertion an xfail.
+- Each result rides on its test report (``user_properties``); the controller
+  (or a run without xdist) gathers them, prints the grid, writes the files and
+  compares the baseline.
 """
 
 from __future__ import annotations
 
 import json
-from concurrent.futures import Future
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from . import baseline, cells, environment, report, server
-from .expectations import expected
-from .runner import CellPool, CellResult, default_jobs, longest_first
-
-SESSION = pytest.StashKey["EmitcheckSession"]()
+#: The user property that carries a result (its JSON form, without the observation).
 PROPERTY = "emitcheck"
+#: The cell result an ``emitcheck_result`` fixture gave its test (a CellResult).
+RESULT = pytest.StashKey[Any]()
+#: workerinput key: the directory where xdist workers share cells.
+SHARED = "emitcheck_shared"
 
 
-class NotDelivered(AssertionError):
-    """The cell's events were not delivered (the verdict we expected, for xfail cells)."""
+@dataclass
+class State:
+    """The plugin's state for one pytest run (config.stash[STATE])."""
+    #: The cells chosen by --emitcheck-cells or the ini option (None: the default matrix).
+    chosen: list | None = None
+    #: Where that choice comes from, for messages ("--emitcheck-cells", ...).
+    chosen_by: str | None = None
+    #: plugin_session.Session once something needs it, else None.
+    session: Any = None
+    #: The JSON form of every result seen on a report, by cell id.
+    results: dict[str, dict] = field(default_factory=dict)
+    baseline: dict | None = None
+    comparison: Any = None
+    #: Controller only: the directory handed to xdist workers.
+    shared: Path | None = None
 
 
-class UnexpectedVerdict(AssertionError):
-    """The cell failed, but not in the way we measured before."""
-
-
-def assert_delivered(result: CellResult) -> None:
-    if result.verdict == "delivered":
-        return
-    message = f"{result.cell.id}: {result.verdict}: {result.evidence}"
-    if result.observation is not None and result.observation.log_tail:
-        message += "\n--- server stderr (tail) ---\n" + result.observation.log_tail
-    if result.verdict != result.expected:
-        raise UnexpectedVerdict(f"expected {result.expected}, got {message}")
-    raise NotDelivered(message)
+STATE = pytest.StashKey[State]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("emitcheck")
+    group.addoption("--emitcheck-cells", default=None, metavar="PATTERN",
+                    help="the cells emitcheck_cell is parametrized over: cell ids, parts of "
+                         "ids or globs, comma-separated (as 'emitcheck matrix -k'); "
+                         "overrides the emitcheck_cells ini option")
     group.addoption("--emitcheck-jobs", type=int, default=None,
-                    help=f"cells run at once (default {default_jobs()})")
+                    help="cells run at once in each pytest process (default: "
+                         "emitcheck.runner.default_jobs())")
     group.addoption("--emitcheck-json", type=Path, default=None, metavar="FILE",
                     help="write every cell's result as JSON (for 'emitcheck report')")
     group.addoption("--emitcheck-markdown", type=Path, default=None, metavar="FILE",
@@ -59,136 +78,199 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write the observed verdicts and the environment to FILE")
     group.addoption("--emitcheck-check-baseline", type=Path, default=None, metavar="FILE",
                     help="compare the verdicts with FILE; any changed cell fails the run")
+    parser.addini("emitcheck_cells", default="",
+                  help="the cells emitcheck_cell is parametrized over (same syntax as "
+                       "--emitcheck-cells); empty: the default matrix")
+
+
+def _outputs(config: pytest.Config) -> bool:
+    option = config.option
+    return any(value is not None for value in (
+        option.emitcheck_json, option.emitcheck_markdown, option.emitcheck_save_baseline,
+        option.emitcheck_check_baseline))
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "emitcheck: a test of one emitcheck cell")
-    config.stash[SESSION] = EmitcheckSession(config)
-    config.pluginmanager.register(config.stash[SESSION], "emitcheck-session")
+    config.addinivalue_line(
+        "markers", "emitcheck: a test that requests emitcheck_result (one emitcheck cell); "
+        "added by the emitcheck plugin")
+    config.addinivalue_line(
+        "markers", "emitcheck_cells(pattern): the cells this test's emitcheck_cell is "
+        "parametrized over (cell ids, parts of ids or globs, comma-separated); "
+        "--emitcheck-cells narrows them further")
+    state = config.stash[STATE] = State()
+    jobs = config.option.emitcheck_jobs
+    if jobs is not None and jobs < 1:
+        raise pytest.UsageError(f"--emitcheck-jobs must be at least 1, not {jobs}")
+    pattern, by = config.option.emitcheck_cells, "--emitcheck-cells"
+    if pattern is None and config.getini("emitcheck_cells").strip():
+        pattern, by = config.getini("emitcheck_cells").strip(), "emitcheck_cells (ini option)"
+    if pattern is not None:
+        from . import cells  # the standard library only
+
+        try:
+            state.chosen, state.chosen_by = cells.select(pattern), by
+        except cells.CellError as exc:
+            raise pytest.UsageError(f"{by}: {exc}") from None
+    config.pluginmanager.register(Hooks(config, state), "emitcheck-hooks")
+    if _outputs(config) and not _is_worker(config):
+        _session(config)
 
 
-@pytest.fixture(params=cells.all_cells(), ids=str)
-def emitcheck_cell(request: pytest.FixtureRequest) -> cells.Cell:
-    """One cell of the matrix (the test id is the cell id)."""
-    return request.param
+def _session(config: pytest.Config):
+    """The heavy part (runner, report, baseline), imported and created on first use."""
+    state = config.stash[STATE]
+    if state.session is None:
+        from .plugin_session import Session
+
+        shared = getattr(config, "workerinput", {}).get(SHARED)
+        state.session = Session(config, Path(shared) if shared else None)
+    return state.session
+
+
+def _pattern_of(marker: pytest.Mark) -> str:
+    if marker.kwargs or not marker.args or not all(isinstance(a, str) for a in marker.args):
+        raise pytest.fail.Exception(
+            f"@pytest.mark.emitcheck_cells takes cell patterns as strings, "
+            f"not {marker.args!r} {marker.kwargs!r}", pytrace=False)
+    return ",".join(marker.args)
+
+
+def _parametrized_by_hand(metafunc: pytest.Metafunc) -> bool:
+    for marker in metafunc.definition.iter_markers("parametrize"):
+        names = marker.args[0] if marker.args else marker.kwargs.get("argnames", ())
+        if isinstance(names, str):
+            names = [n.strip() for n in names.split(",")]
+        if "emitcheck_cell" in names:
+            return True
+    return False
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize ``emitcheck_cell`` over the chosen cells (the test id is the cell id)."""
+    if "emitcheck_cell" not in metafunc.fixturenames or _parametrized_by_hand(metafunc):
+        return
+    from . import cells  # the standard library only
+
+    state = metafunc.config.stash[STATE]
+    marker = metafunc.definition.get_closest_marker("emitcheck_cells")
+    if marker is None:
+        chosen = state.chosen if state.chosen is not None else cells.all_cells()
+    else:
+        pattern = _pattern_of(marker)
+        try:
+            chosen = cells.select(pattern)
+        except cells.CellError as exc:
+            raise pytest.fail.Exception(f"@pytest.mark.emitcheck_cells: {exc}",
+                                        pytrace=False) from None
+        if state.chosen is not None and state.chosen_by == "--emitcheck-cells":
+            narrowed = set(state.chosen)
+            chosen = [cell for cell in chosen if cell in narrowed]
+    metafunc.parametrize("emitcheck_cell", chosen, ids=str, indirect=True)
 
 
 @pytest.fixture
-def emitcheck_result(emitcheck_cell: cells.Cell, request: pytest.FixtureRequest) -> CellResult:
-    """The cell's result: its server ran, the probe watched, the verdict is in."""
-    result: CellResult = request.config.stash[SESSION].result(emitcheck_cell)
-    data = result.to_json()
-    del data["observation"]
-    # One JSON property for the grid, and two plain ones that CI pages show as-is.
-    request.node.user_properties += [
-        (PROPERTY, json.dumps(data)),
-        ("emitcheck_verdict", f"{result.verdict or 'skipped'} (expected {result.expected})"),
-        ("emitcheck_evidence", result.evidence or result.skipped or ""),
-    ]
-    if result.skipped:
-        pytest.skip(result.skipped)
-    return result
+def emitcheck_cell(request: pytest.FixtureRequest):
+    """One cell of the matrix (an ``emitcheck.cells.Cell``; the test id is its id)."""
+    try:
+        return request.param
+    except AttributeError:
+        raise pytest.fail.Exception(
+            "emitcheck_cell has no cell: the emitcheck plugin parametrizes it when a test "
+            "function requests it (directly or through emitcheck_result)",
+            pytrace=False) from None
 
 
-def _cell_of(item: pytest.Item) -> cells.Cell | None:
-    callspec = getattr(item, "callspec", None)
-    return callspec.params.get("emitcheck_cell") if callspec else None
+@pytest.fixture
+def emitcheck_result(emitcheck_cell, request: pytest.FixtureRequest):
+    """The cell's ``CellResult``: its server ran, the probe watched, the verdict is in.
+
+    A skipped cell skips the test. After the test body, a verdict other than the
+    one measured fails the test; the measured one, when not ``delivered``, turns
+    a failed assertion into an xfail (see docs/pytest.md)."""
+    return _session(request.config).fixture(emitcheck_cell, request.node)
 
 
-class EmitcheckSession:
-    """The pool of running cells and the results seen on reports, for one session."""
+def _requests_result(item: pytest.Item) -> bool:
+    return "emitcheck_result" in getattr(item, "fixturenames", ())
 
-    def __init__(self, config: pytest.Config):
-        self.config = config
-        self.pool: CellPool | None = None
-        self.futures: dict[cells.Cell, Future] = {}
-        self.results: dict[str, dict] = {}
-        self.baseline: dict | None = None
-        self.comparison: baseline.Comparison | None = None
 
-    def submit(self, cell: cells.Cell) -> Future:
-        if self.pool is None:
-            self.pool = CellPool(self.config.option.emitcheck_jobs)
-        if cell not in self.futures:
-            self.futures[cell] = self.pool.submit(cell)
-        return self.futures[cell]
-
-    def result(self, cell: cells.Cell) -> CellResult:
-        return self.submit(cell).result()
-
-    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        for item in items:
-            cell = _cell_of(item)
-            if cell is None or "emitcheck_result" not in item.fixturenames:
-                continue
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if _requests_result(item):
             item.add_marker("emitcheck")
-            exp = expected(cell.id)
-            if exp.verdict != "delivered":
-                item.add_marker(pytest.mark.xfail(
-                    strict=True, raises=NotDelivered, reason=f"{exp.verdict}: {exp.why}"))
+
+
+class Hooks:
+    """The hooks that need this run's state (registered by ``pytest_configure``)."""
+
+    def __init__(self, config: pytest.Config, state: State):
+        self.config = config
+        self.state = state
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node) -> None:
+        """xdist controller: give every worker the directory where they share cells."""
+        if self.state.shared is None:
+            factory = getattr(self.config, "_tmp_path_factory", None)
+            self.state.shared = (factory.mktemp("emitcheck-cells") if factory is not None
+                                 else Path(tempfile.mkdtemp(prefix="emitcheck-cells-")))
+        node.workerinput[SHARED] = str(self.state.shared)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        """Start every selected cell now, so that their servers run side by side."""
+        """Without xdist, start every selected cell now, so their servers run side by side."""
         if self.config.option.collectonly:
             return
-        selected = list(dict.fromkeys(c for c in map(_cell_of, session.items) if c))
-        for cell in longest_first(selected):
-            self.submit(cell)
+        items = [item for item in session.items if _requests_result(item)]
+        if items:
+            _session(self.config).collected(items, prefetch_all=not _is_worker(self.config))
+
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
+        """Under xdist: start this test's cell and the next one's (this worker runs both)."""
+        if self.state.session is not None:
+            self.state.session.prefetch(
+                [i for i in (item, nextitem) if i is not None and _requests_result(i)])
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
+        report = yield
+        result = item.stash.get(RESULT, None)
+        if result is not None:
+            from .plugin_session import judge  # loaded already: the fixture gave the result
+
+            judge(report, result, call, self.config)
+        return report
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Gather results from reports: this process's, or the xdist workers'."""
         for name, value in report.user_properties:
             if name == PROPERTY:
                 data = json.loads(value)
-                self.results.setdefault(data["cell"], data)
+                self.state.results.setdefault(data["cell"], data)
 
     def pytest_sessionstart(self) -> None:
         path = self.config.option.emitcheck_check_baseline
-        if path is not None:  # a bad file stops the run before any server starts
-            try:
-                self.baseline = baseline.load(path)
-            except baseline.BaselineError as exc:
-                raise pytest.UsageError(str(exc)) from None
+        if path is not None and not _is_worker(self.config):  # a bad file stops the run early
+            self.state.baseline = _session(self.config).load_baseline(path)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if self.pool is not None:  # also reached on Ctrl-C and on a failed session
-            server.stop_all(refuse_new=True)
-            self.pool.close()
-        if not self.results:
+        state = self.state
+        if state.session is not None:  # also reached on Ctrl-C and on a failed session
+            state.session.close()
+        if _is_worker(self.config) or not state.results:
             return
-        results = list(self.results.values())
-        option, env = self.config.option, environment.environment()
-        if option.emitcheck_json is not None:
-            _write(option.emitcheck_json, json.dumps(results, indent=1))
-        if option.emitcheck_markdown is not None:
-            _write(option.emitcheck_markdown, report.markdown(results, env))
-        if option.emitcheck_save_baseline is not None:
-            baseline.save(option.emitcheck_save_baseline, results, env)
-        if self.baseline is not None:
-            self.comparison = baseline.compare(self.baseline, results, env)
-            if not self.comparison.ok and session.exitstatus == pytest.ExitCode.OK:
-                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        state.comparison = _session(self.config).finish(list(state.results.values()),
+                                                        state.baseline)
+        if state.comparison is not None and not state.comparison.ok \
+                and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
-        if not self.results:
+        if _is_worker(self.config) or not self.state.results:
             return
-        terminalreporter.section("emitcheck matrix")
-        writer = terminalreporter._tw
-        grid = report.grid(list(self.results.values()), "")
-        terminalreporter.write(report.render(grid, color=writer.hasmarkup,
-                                             width=max(132, writer.fullwidth)))
-        if self.comparison is not None:
-            path = self.config.option.emitcheck_check_baseline
-            terminalreporter.section(f"emitcheck baseline {path}")
-            for line in self.comparison.warnings:
-                terminalreporter.line(f"warning: {line}", yellow=True)
-            for line in self.comparison.changed:
-                terminalreporter.line(line, red=True)
-            for line in self.comparison.notes:
-                terminalreporter.line(f"note: {line}")
-            terminalreporter.line("no cell changed" if self.comparison.ok
-                                  else f"{len(self.comparison.changed)} cell(s) changed")
-
-
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+        _session(self.config).summary(terminalreporter, list(self.state.results.values()),
+                                      self.state.comparison)

@@ -1,21 +1,20 @@
-"""The client side of a cell: a real python-socketio client over loopback.
+"""The client side of a window: a real python-socketio client over loopback.
 
-``observe()`` connects to a running server and records, in an ``Observation``,
-what happened during the window:
+``watch()`` connects to a target and records, in an ``Observation``, what
+happened during the window:
 
-1. connect (timed, bounded); if it fails, one plain HTTP GET tells a server
-   that stopped answering from one that answered and refused the client;
+1. connect (timed, bounded), with one plain HTTP GET alongside: if the connect
+   fails, it tells a server that stopped answering from one that refused;
 2. a quiet phase: the client only listens, so events that arrive here were
    sent by the server on its own;
 3. a traffic phase: acknowledged calls and HTTP GETs at the emit cadence, which
    wake a server whose writer task only runs when other I/O happens;
 4. a short drain, so an event emitted at the end of the window can arrive.
 
-With the Node client (``-node`` cells), steps 1 to 4 are done by
-``node/probe.js`` instead (see node_client.py), the rest is the same.
-
-The Observation is plain data (it round-trips through JSON) so that the verdict
-can be computed, and unit-tested, without servers.
+``observe()`` does this for a cell's started server with the cell's client
+(the ``client`` factor's value: this module, or node/probe.js), then reads
+what the server left: its exit status, emit log and stderr. Stopping the
+server is its owner's business (``runs.CellRun``), not this module's.
 """
 
 from __future__ import annotations
@@ -24,64 +23,17 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, fields
 
 import socketio
 
-from .cells import parse
-from .node_client import run_node_client
-from .server import SERVER_BANNER, NotReady, ServerProcess
+from .cells import Cell
+from .families import variant
+from .model import Ack, Arrival, Emit, HttpGet, Observation, Target, Timing
+from .process import SERVER_BANNER, ManagedProcess, NotReady
 
-EVENT = "tick"  # the names server_child.py uses
-ACK_EVENT = "probe"
 LOG_TAIL_LINES = 30  # of the server's stderr, kept for the verdict and failure reports
-#: The Observation fields node/probe.js fills (what the client part here fills).
-NODE_FIELDS = ("connect_ms", "connect_error", "connected_at", "quiet_end", "traffic_end",
-               "acks", "http", "received")
-#: python-socketio's ``transports`` argument for each value of the transport factor.
-TRANSPORTS = {"default": None, "polling": ["polling"], "websocket": ["websocket"]}
-
-
-@dataclass(frozen=True)
-class Timing:
-    """How long each step may take. All waits in a cell are bounded by these."""
-    interval: float = 0.1        # seconds between two emits of the work
-    quiet: float = 1.0           # seconds of listening only
-    traffic: float = 0.8         # seconds of acks and HTTP GETs
-    drain: float = 0.2           # seconds to let the last events arrive
-    ready_timeout: float = 20.0  # for the server to listen (imports on a busy machine)
-    response_timeout: float = 2.5  # for a connect, an ack or an HTTP GET
-
-
-@dataclass
-class Observation:
-    cell: str
-    interval: float
-    ready_error: str | None = None      # the server never listened (NotReady text)
-    exit_status: int | None = None      # the server process ended before the window did
-    connect_ms: float | None = None
-    connect_error: str | None = None
-    connected_at: float | None = None   # wall-clock times (time.time()), same clock as
-    quiet_end: float | None = None      # the server's, both processes on one machine
-    traffic_end: float | None = None
-    acks: list = field(default_factory=list)      # [sent_at, ms or None if timed out]
-    http: list = field(default_factory=list)      # [sent_at, ms or None, error or None]
-    received: list = field(default_factory=list)  # [seq, emitted_at, arrived_at]
-    emitted: list = field(default_factory=list)   # [seq, emitted_at] from the server log
-    tracebacks: int = 0                 # "Traceback" headers in the server's stderr
-    log_tail: str = ""
-    async_mode: str | None = None       # what the server reported it resolved to
-    phases: dict = field(default_factory=dict)  # seconds: ready, connect, window, teardown
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> Observation:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 def http_get(url: str, timeout: float) -> tuple[float | None, str | None]:
@@ -96,55 +48,101 @@ def http_get(url: str, timeout: float) -> tuple[float | None, str | None]:
     return (time.perf_counter() - start) * 1000, None
 
 
+def _get(url: str, timeout: float) -> HttpGet:
+    sent = time.time()
+    return HttpGet(sent, *http_get(url, timeout))
+
+
 class _Recorder:
     def __init__(self, obs: Observation):
         self.obs = obs
         self.lock = threading.Lock()
 
-    def on_tick(self, data):
+    def on_event(self, data=None, *_more):
         arrived = time.time()
+        seq = data.get("seq") if isinstance(data, dict) else None
+        emitted = data.get("t") if isinstance(data, dict) else None
         with self.lock:
-            self.obs.received.append([data.get("seq"), data.get("t"), arrived])
+            self.obs.received.append(Arrival(seq, emitted, arrived))
 
 
-def _traffic(client: socketio.Client, base: str, obs: Observation, timing: Timing) -> None:
-    """An ack and an HTTP GET per emit interval until the phase ends.
-
-    Stops early at the first unanswered ack or GET (after trying the GET, so
-    that a wedged connection can be told from a server that stopped answering).
-    """
+def _traffic(client: socketio.Client, target: Target, obs: Observation,
+             timing: Timing) -> None:
+    """An ack (when the target has an ack event) and an HTTP GET per emit interval
+    until the phase ends. Stops early at the first unanswered ack or GET (after
+    trying the GET, so that a wedged connection can be told from a server that
+    stopped answering)."""
     end = time.time() + timing.traffic
     n = 0
     while time.time() < end:
         n += 1
-        sent = time.time()
+        ack_ms: float | None = 0.0
+        if target.ack_event:
+            sent = time.time()
+            start = time.perf_counter()
+            try:
+                client.call(target.ack_event, n, namespace=target.namespace,
+                            timeout=timing.response_timeout)
+                ack_ms = (time.perf_counter() - start) * 1000
+            except socketio.exceptions.TimeoutError:
+                ack_ms = None
+            except socketio.exceptions.SocketIOError as exc:  # disconnected meanwhile
+                ack_ms = None
+                obs.connect_error = obs.connect_error or f"during traffic: {exc}"
+            obs.acks.append(Ack(sent, ack_ms))
+        got = _get(target.url + target.health_path, timing.response_timeout)
+        obs.http.append(got)
+        if got.ms is None or ack_ms is None:
+            return
+        time.sleep(max(0.0, timing.interval - (time.time() - got.sent_at)))
+
+
+def watch(obs: Observation, target: Target, timing: Timing,
+          window_over: Callable[[], None] = lambda: None) -> None:
+    """Connect python-socketio's client to ``target`` and watch one window.
+    ``window_over`` runs when the window ends, before the client disconnects
+    (a cell reads its server's logs and stops it then: a disconnect must not
+    count, and a stopped server lets the client go at once)."""
+    client = socketio.Client(reconnection=False, handle_sigint=False,
+                             request_timeout=timing.response_timeout)
+    client.on(target.event, _Recorder(obs).on_event, namespace=target.namespace)
+    with ThreadPoolExecutor(1, thread_name_prefix="emitcheck-http") as side:
+        health = side.submit(_get, target.url + target.health_path, timing.response_timeout)
         start = time.perf_counter()
         try:
-            client.call(ACK_EVENT, n, timeout=timing.response_timeout)
-            ack_ms = (time.perf_counter() - start) * 1000
-        except socketio.exceptions.TimeoutError:
-            ack_ms = None
-        except socketio.exceptions.SocketIOError as exc:  # disconnected meanwhile
-            ack_ms = None
-            obs.connect_error = obs.connect_error or f"during traffic: {exc}"
-        obs.acks.append([sent, ack_ms])
-        sent = time.time()
-        ms, error = http_get(base + "/health", timing.response_timeout)
-        obs.http.append([sent, ms, error])
-        if ms is None or ack_ms is None:
-            return
-        time.sleep(max(0.0, timing.interval - (time.time() - sent)))
+            client.connect(target.url, namespaces=[target.namespace],
+                           wait_timeout=timing.response_timeout,
+                           transports=variant("transport", target.transport).transports)
+            obs.connect_ms = (time.perf_counter() - start) * 1000
+        except socketio.exceptions.ConnectionError as exc:
+            obs.connect_error = str(exc) or type(exc).__name__
+        obs.http.append(health.result())
+    try:
+        if obs.connect_ms is not None:
+            obs.connected_at = time.time()
+            time.sleep(timing.quiet)
+            obs.quiet_end = time.time()
+            _traffic(client, target, obs, timing)
+            obs.traffic_end = time.time()
+            time.sleep(timing.drain)
+        window_over()
+    finally:
+        _disconnect(client)
+        obs.received.sort(key=lambda a: a.arrived_at)
 
 
-def observe(server: ServerProcess, cell_id: str, timing: Timing,
-            companions: Sequence[ServerProcess] = ()) -> Observation:
-    """Probe a started server through the whole window. Never raises for the
-    server's misbehaviour: everything goes into the Observation. The logs of
-    ``companions`` (an emitter in another process) count as the server's."""
-    obs = Observation(cell=cell_id, interval=timing.interval)
+def observe(server: ManagedProcess, cell: Cell, timing: Timing,
+            companions: Sequence[ManagedProcess] = (),
+            window_over: Callable[[], None] = lambda: None) -> Observation:
+    """Watch a started server through the whole window with the cell's client.
+    Never raises for the server's misbehaviour: everything goes into the
+    Observation. The logs of ``companions`` (an emitter in another process)
+    count as the server's. They are read as the window ends, and then
+    ``window_over`` runs (the runner stops the cell's processes there)."""
+    obs = Observation(cell=cell.id, interval=timing.interval)
     mark = time.perf_counter()
 
-    def phase(name):
+    def phase(name: str) -> None:
         nonlocal mark
         now = time.perf_counter()
         obs.phases[name] = round(now - mark, 3)
@@ -154,53 +152,27 @@ def observe(server: ServerProcess, cell_id: str, timing: Timing,
         port = server.wait_listening(timing.ready_timeout)
     except NotReady as exc:
         obs.ready_error = str(exc)
-        phase("ready")
-        return _finish(server, companions, obs, phase)
     phase("ready")
-    base = f"http://127.0.0.1:{port}"
-    cell = parse(cell_id)
-    if cell.client == "node":  # the same window, watched by socket.io-client on Node.js
-        seen = run_node_client(base, cell.transport, timing)
-        for name in NODE_FIELDS:
-            setattr(obs, name, seen.get(name, getattr(obs, name)))
+
+    def over() -> None:
         phase("window")
-        return _finish(server, companions, obs, phase)
+        read_server_logs(obs, server, companions)
+        window_over()
+        phase("teardown")
 
-    client = socketio.Client(reconnection=False, handle_sigint=False,
-                             request_timeout=timing.response_timeout)
-    client.on(EVENT, _Recorder(obs).on_tick)
-    # A plain GET alongside the connect: if the connect fails, it tells a server
-    # that stopped answering from one that refused the client, at no extra wait.
-    with ThreadPoolExecutor(1, thread_name_prefix="emitcheck-http") as side:
-        sent = time.time()
-        http = side.submit(http_get, base + "/health", timing.response_timeout)
-        start = time.perf_counter()
-        try:
-            client.connect(base, wait_timeout=timing.response_timeout,
-                           transports=TRANSPORTS[cell.transport])
-            obs.connect_ms = (time.perf_counter() - start) * 1000
-        except socketio.exceptions.ConnectionError as exc:
-            obs.connect_error = str(exc) or type(exc).__name__
-        obs.http.append([sent, *http.result()])
-    phase("connect")
-    if obs.connect_ms is None:
-        return _finish(server, companions, obs, phase, client)
-    obs.connected_at = time.time()
-
-    time.sleep(timing.quiet)
-    obs.quiet_end = time.time()
-    _traffic(client, base, obs, timing)
-    obs.traffic_end = time.time()
-    time.sleep(timing.drain)
-    phase("window")
-    return _finish(server, companions, obs, phase, client)
+    if obs.ready_error is None:
+        target = Target(f"http://127.0.0.1:{port}", transport=cell.transport)
+        cell.value_of("client").watch(obs, target, timing, over)
+    else:
+        over()
+    return obs
 
 
-def _finish(server: ServerProcess, companions: Sequence[ServerProcess], obs: Observation,
-            phase, client: socketio.Client | None = None) -> Observation:
-    """Read what the server left (status, emits, stderr), stop it, close the client."""
+def read_server_logs(obs: Observation, server: ManagedProcess,
+                     companions: Sequence[ManagedProcess] = ()) -> None:
+    """What the server left: exit status, emits, stderr, the mode it reported."""
     obs.exit_status = server.exited()
-    obs.emitted = [list(pair) for pair in server.emitted()]
+    obs.emitted = [Emit(seq, at) for seq, at in server.emitted()]
     stderr = server.files.stderr.read_text(errors="replace")
     for other in companions:
         if other_stderr := other.files.stderr.read_text(errors="replace"):
@@ -210,12 +182,6 @@ def _finish(server: ServerProcess, companions: Sequence[ServerProcess], obs: Obs
     stdout = server.files.stdout.read_text(errors="replace")
     if SERVER_BANNER in stdout:
         obs.async_mode = stdout.split(SERVER_BANNER, 1)[1].split()[0]
-    server.stop()
-    if client is not None:
-        _disconnect(client)
-    obs.received.sort(key=lambda r: r[2])
-    phase("teardown")
-    return obs
 
 
 def _disconnect(client: socketio.Client, timeout: float = 2.0) -> None:

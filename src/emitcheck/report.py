@@ -8,7 +8,6 @@ from several tox environments.
 from __future__ import annotations
 
 import io
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +15,8 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from .cells import all_cells, parse
+from .cells import FACTORS, parse, possible_cells
+from .model import read_results
 
 STYLE = {"delivered": "green", "delayed": "yellow", "lost": "red", "starved": "bold red",
          "error": "magenta", "crashed": "bold magenta", None: "dim"}
@@ -26,6 +26,8 @@ def cell_label(result: dict | None) -> str:
     """What one grid cell says: the verdict and the median latency."""
     if result is None:
         return "not run"
+    if result.get("failure"):
+        return f"emitcheck failed: {result['failure']}"
     if result.get("skipped"):
         return f"skipped: {result['skipped']}"
     label = result["verdict"]
@@ -35,19 +37,22 @@ def cell_label(result: dict | None) -> str:
     if result["verdict"] != result.get("expected"):
         label = f"! {label} (expected {result.get('expected')})"
     if _disagrees(result):
-        label += f" (python client: {result['python_verdict']})"
+        label += f" ({result['twin']}: {result['twin_verdict']})"
     return label
 
 
 def _disagrees(result: dict) -> bool:
-    """Did another client see something else in the same cell (set by layout)?"""
-    other = result.get("python_verdict")
+    """Did the cell's twin (the same cell with a ``second_opinion`` value at its
+    factor's default: the Python client for a Node cell) see something else?"""
+    other = result.get("twin_verdict")
     return other is not None and other != result["verdict"]
 
 
 def cell_text(result: dict | None) -> Text:
     """The label, coloured by verdict; reversed where it differs from the expectation."""
     verdict = None if result is None or result.get("skipped") else result["verdict"]
+    if result is not None and result.get("failure"):
+        return Text(cell_label(result), style="bold reverse red")
     style = STYLE.get(verdict, "")
     if verdict is not None and (verdict != result.get("expected") or _disagrees(result)):
         style = "bold reverse " + style
@@ -70,25 +75,32 @@ def _row(cell, result: dict) -> str:
     return cell.row
 
 
-def _with_python_verdicts(results: list[dict]) -> list[dict]:
-    """Node client results, each with the verdict the Python client reached in
-    the same cell (``python_verdict``) when that cell is among the results."""
-    python = {(r["cell"], r.get("async_mode")): r.get("verdict") for r in results}
+_DEFAULTS = {f.name: f.default for f in FACTORS if f.is_suffix}
+
+
+def _with_twin_verdicts(results: list[dict]) -> list[dict]:
+    """Results of cells with a ``second_opinion`` value (a second client), each
+    with the verdict its twin reached (``twin_verdict``: the same cell with that
+    factor at its default), when the twin is among the results."""
+    verdicts = {(r["cell"], r.get("async_mode")): r.get("verdict") for r in results}
     marked = []
     for result in results:
         cell = parse(result["cell"])
-        if cell.client != "python" and not result.get("skipped"):
-            twin = python.get((cell.base.id, result.get("async_mode")))
-            result = {**result, "python_verdict": twin}
+        for value in cell.variants():
+            if value.second_opinion and not result.get("skipped"):
+                default = _DEFAULTS[value.factor]
+                twin = cell.replace(**{value.factor: default})
+                result = {**result, "twin": f"{default} {value.factor}",
+                          "twin_verdict": verdicts.get((twin.id, result.get("async_mode")))}
         marked.append(result)
     return marked
 
 
 def layout(results: list[dict]) -> list[Grid]:
     """One Grid per family of cells present in the results, base cells first.
-    A Node client cell that disagrees with the Python client is marked."""
-    order = {c.id: i for i, c in enumerate(all_cells())}
-    placed = sorted(((parse(r["cell"]), r) for r in _with_python_verdicts(results)),
+    A cell that disagrees with its twin (a second client) is marked."""
+    order = {c.id: i for i, c in enumerate(possible_cells())}
+    placed = sorted(((parse(r["cell"]), r) for r in _with_twin_verdicts(results)),
                     key=lambda pair: (order[pair[0].id], pair[1].get("async_mode") or ""))
     grids = []
     for title in dict.fromkeys(cell.grid for cell, _ in placed):
@@ -135,7 +147,12 @@ def markdown(results: list[dict], env: dict) -> str:
         for row in part.rows:
             labels = (cell_label(part.cells.get((row, col))) for col in part.columns)
             lines.append(f"| `{row}` | " + " | ".join(labels) + " |")
-    failing = [r for r in results if not r.get("skipped") and r["verdict"] != "delivered"]
+    broken = [r for r in results if r.get("failure")]
+    if broken:
+        lines += ["", "**Cells emitcheck could not judge (its own machinery failed):**", ""]
+        lines += [f"- `{r['cell']}`: {r['failure']}" for r in broken]
+    failing = [r for r in results if not r.get("skipped") and not r.get("failure")
+               and r["verdict"] != "delivered"]
     if failing:
         lines += ["", "**Cells not delivered:**", ""]
         for r in failing:
@@ -157,6 +174,8 @@ def render(renderable, color: bool = False, width: int = 120) -> str:
 
 def summary(result: dict) -> str:
     """A few lines on one cell, for ``emitcheck run``."""
+    if result.get("failure"):
+        return f"{result['cell']}: emitcheck failed: {result['failure']}"
     if result.get("skipped"):
         return f"{result['cell']}: skipped: {result['skipped']}"
     lat = result["latency_ms"]
@@ -189,14 +208,19 @@ def merge(results_lists: list[list[dict]]) -> list[dict]:
 
 
 def load(paths: list[Path]) -> list[dict]:
-    """Read result files (or every *.json in a directory) and merge them."""
+    """Read result files (or every *.json in a directory) and merge them.
+    Raises SchemaError (a file that is not a results file) or CellError (an
+    unknown cell id), each with one line naming the file."""
     files: list[Path] = []
     for path in paths:
         files.extend(sorted(path.glob("*.json")) if path.is_dir() else [path])
     lists = []
     for file in files:
-        data = json.loads(file.read_text())
-        for result in data:
-            parse(result["cell"])  # a malformed file fails here, with the bad id
-        lists.append(data)
+        results = read_results(file)
+        for result in results:
+            try:
+                parse(result["cell"])
+            except ValueError as exc:
+                raise type(exc)(f"{file}: {exc}") from None
+        lists.append(results)
     return merge(lists)

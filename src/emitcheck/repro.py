@@ -16,8 +16,8 @@ from . import __version__
 from .cells import Cell
 from .environment import environment
 from .expectations import expected
-from .probe import TRANSPORTS, Timing
-from .server import CHILD_SCRIPT
+from .model import Timing
+from .process import CHILD_SCRIPT
 
 CLIENT_TEMPLATE = Path(__file__).with_name("repro_client.py")
 
@@ -53,9 +53,10 @@ class NotReproducible(ValueError):
 
 def check(cell: Cell) -> None:
     """Raise NotReproducible for cells a single Python script cannot be."""
-    if cell.queue != "none" or cell.server != "run" or cell.client != "python":
+    if not cell.reproducible:
+        needs = ", ".join(v.value for v in cell.variants() if not v.reproducible)
         raise NotReproducible(
-            f"{cell.id} needs more than one script ({cell.grid}); repro writes cells "
+            f"{cell.id} needs more than one script ({needs}); repro writes cells "
             "served by socketio.run and probed by python-socketio, with no queue: "
             "use 'emitcheck run " + cell.id + "' for this one")
 
@@ -73,11 +74,14 @@ def render(cell: Cell, name: str = "repro.py") -> str:
     header = HEADER.format(
         cell=cell.id, why=exp.why, verdict=exp.verdict, url=exp.url, version=__version__,
         python=f"Python {env['versions']['python']}", stack=stack, name=name,
-        extra=f" {cell.package}" if cell.package else "", interval=Timing().interval,
-        transports=TRANSPORTS[cell.transport], client=client)
+        extra="".join(f" {v.package}" for v in cell.variants() if v.package),
+        interval=Timing().interval, transports=cell.value_of("transport").transports,
+        client=client)
     return header + CHILD_SCRIPT.read_text()
 
 
 def write(cell: Cell, path: Path) -> Path:
+    """Write the script, creating the folder it goes in."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render(cell, path.name))
     return path

@@ -2,6 +2,7 @@
 # by emitcheck: repro.py indents this text into the script, under
 # ``if len(sys.argv) == 1:``, so it may only use the stack's packages.
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -88,8 +89,10 @@ def run_client():
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGKILL)
         server.wait()
-    stderr.seek(0)
-    log = stderr.read()
+        stderr.seek(0)
+        log = stderr.read()
+        stderr.close()
+        shutil.rmtree(work_dir, ignore_errors=True)
     if "Traceback (most recent call last)" in log:
         print("the server wrote a traceback:\n" + log[-2000:])
         delivered = False

@@ -26,11 +26,10 @@ is ``lost`` (``eventlet-unpatched-thread-time_sleep`` shows this).
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass
 
-from .probe import Observation
+from .model import VERDICTS, Metrics, Observation, Verdict
 
-VERDICTS = ("delivered", "delayed", "lost", "starved", "error", "crashed")
+__all__ = ["VERDICTS", "Metrics", "Verdict", "classify", "measure"]
 
 #: An event is prompt when it arrives within this many emit intervals.
 PROMPT_INTERVALS = 3.0
@@ -44,25 +43,6 @@ DELIVERED_SHARE = 0.5
 #: before the connection wedges (seen once: 1 of 35). Delayed cells deliver
 #: most of their events once traffic starts.
 LOST_SHARE = 0.1
-
-
-@dataclass(frozen=True)
-class Metrics:
-    emitted: int               # emits the server logged while the probe was connected
-    received: int              # of those, how many arrived
-    quiet_emitted: int         # emits that had time to arrive during the quiet phase
-    quiet_prompt: int          # of those, how many arrived promptly during it
-    latency_ms: dict           # p50, p95, max over the received events (None if none)
-    connect_ms: float | None
-    ack_ms: float | None       # median acknowledged round trip
-    http_ms: float | None      # median HTTP GET
-
-
-@dataclass(frozen=True)
-class Verdict:
-    verdict: str
-    evidence: str              # one line a human can paste into a bug report
-    metrics: Metrics
 
 
 def _median(values):
@@ -79,10 +59,10 @@ def measure(obs: Observation) -> Metrics:
     start = obs.connected_at
     end = obs.traffic_end
     in_window = [] if start is None or end is None else \
-        [seq for seq, t in obs.emitted if start <= t <= end]
+        [e.seq for e in obs.emitted if start <= e.at <= end]
     window_seqs = set(in_window)
-    arrivals = [r for r in obs.received if r[0] in window_seqs]
-    latencies = sorted((arrived - emitted) * 1000 for _, emitted, arrived in arrivals)
+    arrivals = [a for a in obs.received if a.seq in window_seqs and a.emitted_at is not None]
+    latencies = sorted((a.arrived_at - a.emitted_at) * 1000 for a in arrivals)
     latency = {"p50": None, "p95": None, "max": None}
     if latencies:
         latency = {"p50": round(_percentile(latencies, 0.5), 1),
@@ -92,17 +72,17 @@ def measure(obs: Observation) -> Metrics:
     quiet_emitted, quiet_prompt = 0, 0
     if start is not None and obs.quiet_end is not None:
         prompt_s = PROMPT_INTERVALS * obs.interval
-        quiet = {seq: t for seq, t in obs.emitted if start <= t <= obs.quiet_end - prompt_s}
+        quiet = {e.seq: e.at for e in obs.emitted if start <= e.at <= obs.quiet_end - prompt_s}
         quiet_emitted = len(quiet)
-        quiet_prompt = sum(1 for seq, _, arrived in obs.received
-                           if seq in quiet and arrived <= obs.quiet_end
-                           and arrived - quiet[seq] <= prompt_s)
+        quiet_prompt = sum(1 for a in obs.received
+                           if a.seq in quiet and a.arrived_at <= obs.quiet_end
+                           and a.arrived_at - quiet[a.seq] <= prompt_s)
     return Metrics(
         emitted=len(in_window), received=len(arrivals),
         quiet_emitted=quiet_emitted, quiet_prompt=quiet_prompt, latency_ms=latency,
         connect_ms=None if obs.connect_ms is None else round(obs.connect_ms, 1),
-        ack_ms=_median(ms for _, ms in obs.acks),
-        http_ms=_median(h[1] for h in obs.http))
+        ack_ms=_median(a.ms for a in obs.acks),
+        http_ms=_median(h.ms for h in obs.http))
 
 
 def _first_error_line(log_tail: str) -> str:
@@ -134,7 +114,7 @@ def refused_by_server(connect_error: str | None) -> bool:
 
 
 def _responsiveness(obs: Observation, m: Metrics) -> str:
-    acks_unanswered = any(ms is None for _, ms in obs.acks)
+    acks_unanswered = any(a.ms is None for a in obs.acks)
     if acks_unanswered:
         return f"acks unanswered while HTTP answered in {m.http_ms:g} ms" \
             if m.http_ms is not None else "acks unanswered"
@@ -155,7 +135,7 @@ def classify(obs: Observation) -> Verdict:
     if obs.ready_error is not None:
         return verdict("starved", f"{obs.ready_error}; last log line: "
                                   f"{_first_error_line(obs.log_tail)}")
-    http_timeouts = sum(1 for h in obs.http if h[1] is None and h[2] == "timeout")
+    http_timeouts = sum(1 for h in obs.http if h.ms is None and h.error == "timeout")
     if obs.connect_ms is None:
         refused = refused_by_server(obs.connect_error)
         if not refused and (http_timeouts or not obs.http):
@@ -164,7 +144,7 @@ def classify(obs: Observation) -> Verdict:
             return verdict("starved", f"{connect} and HTTP GET timed out; "
                                       f"the work emitted {len(obs.emitted)} events")
         http = f"HTTP answered in {m.http_ms:g} ms" if m.http_ms is not None else \
-            f"HTTP failed too ({obs.http[-1][2]})" if obs.http else "no HTTP GET"
+            f"HTTP failed too ({obs.http[-1].error})" if obs.http else "no HTTP GET"
         logged = f"; {_first_error_line(obs.log_tail)}" if obs.tracebacks else ""
         return verdict("error", f"server refused the client ({obs.connect_error}); {http}"
                                 f"{logged}")

@@ -4,17 +4,18 @@ Starting a server is mostly imports (about 0.5 s of CPU each), and a matrix
 run is bound by that CPU. For unpatched cells served by ``socketio.run``,
 ``zygote_child.py`` imports what the server script imports, once per mode,
 then forks one server per cell; see its docstring for why the forked server is
-the same program. Patched cells (patching must come first), ``auto`` (the
-mode depends on what is installed), gunicorn and CPU-bound cells start fresh.
+the same program. Which cells may be forked is for their values to say
+(``Variant.forkable``: patched, ``auto``, gunicorn and CPU-bound cells start
+fresh).
 
-A forked server is a ``ServerProcess`` like any other for the rest of emitcheck:
+A forked server is a ``ManagedProcess`` like any other for the rest of emitcheck:
 its own session, its cell's files, killed with its process group, and dead
 with its parent (``PR_SET_PDEATHSIG``), whose own parent is this process.
+The zygotes belong to a ``Zygotes`` object, which the cell pool owns and stops.
 """
 
 from __future__ import annotations
 
-import atexit
 import json
 import os
 import queue
@@ -25,12 +26,11 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from . import server
 from .cells import Cell
-from .server import LIVE, ServerFiles, ServerProcess, child_env, die_with_parent_prefix
+from .families import variant, variants
+from .process import ManagedProcess, ServerFiles, child_env, die_with_parent_prefix, free_port
 
 SCRIPT = Path(__file__).with_name("zygote_child.py")
-MODES = ("threading", "eventlet", "gevent")
 #: Set this environment variable to start every server as a fresh process
 #: (no zygote); slower, for comparing the two.
 FRESH_SERVERS = "EMITCHECK_FRESH_SERVERS"
@@ -39,10 +39,6 @@ START_TIMEOUT = 30.0
 FORK_TIMEOUT = 10.0
 
 
-def serves(cell: Cell) -> bool:
-    """Is this cell's server forked from a zygote (unless FRESH_SERVERS is set)?"""
-    return (cell.patch == "unpatched" and cell.mode in MODES and cell.server == "run"
-            and not cell.cpu_bound and not os.environ.get(FRESH_SERVERS))
 
 
 class ZygoteError(RuntimeError):
@@ -61,7 +57,8 @@ class Zygote:
         # Its own stderr is empty unless it cannot import the stack (then the
         # servers fail too, fresh or forked): the forked servers have their files.
         self.popen = subprocess.Popen(
-            [*die_with_parent_prefix(), sys.executable, str(SCRIPT), mode, str(os.getpid())],
+            [*die_with_parent_prefix(), sys.executable, str(SCRIPT), mode, str(os.getpid()),
+             ",".join(variant("mode", mode).preload)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             start_new_session=True, env=child_env())
         threading.Thread(target=self._read, daemon=True, name=f"emitcheck-zygote-{mode}").start()
@@ -127,7 +124,7 @@ class Zygote:
         self.popen.wait(timeout=5)
 
 
-class ForkedServer(ServerProcess):
+class ForkedServer(ManagedProcess):
     """A server forked by a zygote: no Popen of ours, its status from the zygote."""
 
     def __init__(self, zygote: Zygote, cell_id: str, interval: float, files: ServerFiles,
@@ -138,7 +135,6 @@ class ForkedServer(ServerProcess):
             "cell": cell_id, "emits": str(files.emits), "interval": interval, "port": port,
             "queue_url": queue_url, "directory": str(files.directory),
             "stdout": str(files.stdout), "stderr": str(files.stderr)})
-        LIVE.add(self)
 
     @property
     def pid(self) -> int:
@@ -151,33 +147,51 @@ class ForkedServer(ServerProcess):
         self.zygote.wait(self.forked_pid, timeout)
 
 
-_ZYGOTES: dict[str, Zygote] = {}
-_LOCKS = {mode: threading.Lock() for mode in MODES}  # one zygote starts per mode
-#: Zygotes are started from these long-lived threads: setpriv's pdeathsig
-#: fires when the *thread* that started a process ends, and the cell pool's
-#: threads end with each run. These end when the interpreter does.
-_LAUNCHER = ThreadPoolExecutor(len(MODES), thread_name_prefix="emitcheck-zygote-launcher")
+def forkable_modes() -> list[str]:
+    """The modes a zygote can serve: those declaring what their server preloads."""
+    return [v.value for v in variants("mode") if v.forkable and v.preload]
 
 
-def start_server(cell: Cell, interval: float, directory: Path,
-                 queue_url: str | None) -> ForkedServer:
-    """Fork the cell's server from the zygote of its mode (started on first use)."""
-    with _LOCKS[cell.mode]:
-        known = _ZYGOTES.get(cell.mode)
-        if known is None or known.popen.poll() is not None:
-            _ZYGOTES[cell.mode] = _LAUNCHER.submit(Zygote, cell.mode).result()
-        zygote = _ZYGOTES[cell.mode]
-    return ForkedServer(zygote, cell.id, interval, ServerFiles(directory),
-                        server.free_port(), queue_url)
+class Zygotes:
+    """The zygotes of one run, one per mode, each started on first use.
 
+    Zygotes are started from a thread pool of their own: setpriv's pdeathsig
+    fires when the *thread* that started a process ends, and the threads that
+    run cells may end before the run does. ``stop()`` stops every zygote, and
+    with them (pdeathsig) every server they forked.
+    """
 
-def stop_all() -> None:
-    """Stop every zygote (their servers die with them)."""
-    for mode in MODES:
-        with _LOCKS[mode]:
-            known = _ZYGOTES.pop(mode, None)
-            if known is not None:
-                known.stop()
+    def __init__(self) -> None:
+        self.modes = forkable_modes()
+        self._zygotes: dict[str, Zygote] = {}
+        self._locks = {mode: threading.Lock() for mode in self.modes}
+        self._launcher = ThreadPoolExecutor(len(self.modes),
+                                            thread_name_prefix="emitcheck-zygote-launcher")
+        self._stopped = False
 
+    def serves(self, cell: Cell) -> bool:
+        """Is this cell's server forked from a zygote (unless FRESH_SERVERS is set)?"""
+        return cell.mode in self.modes and cell.forkable and not os.environ.get(FRESH_SERVERS)
 
-atexit.register(stop_all)
+    def fork(self, cell: Cell, interval: float, directory: Path,
+             queue_url: str | None) -> ForkedServer:
+        """Fork the cell's server from the zygote of its mode (started on first use)."""
+        with self._locks[cell.mode]:
+            if self._stopped:
+                raise ZygoteError("the run is over: its zygotes were stopped")
+            known = self._zygotes.get(cell.mode)
+            if known is None or known.popen.poll() is not None:
+                self._zygotes[cell.mode] = self._launcher.submit(Zygote, cell.mode).result()
+            zygote = self._zygotes[cell.mode]
+        return ForkedServer(zygote, cell.id, interval, ServerFiles(directory), free_port(),
+                            queue_url)
+
+    def stop(self) -> None:
+        """Stop every zygote (their servers die with them); no new ones start."""
+        for mode in self.modes:
+            with self._locks[mode]:
+                self._stopped = True
+                known = self._zygotes.pop(mode, None)
+                if known is not None:
+                    known.stop()
+        self._launcher.shutdown(wait=False)

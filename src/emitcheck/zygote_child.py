@@ -1,7 +1,9 @@
 """A parent that has imported the stack once and forks the servers of unpatched cells.
 
-Usage: ``python zygote_child.py MODE OWNER_PID`` (MODE: threading, eventlet or
-gevent; OWNER_PID only names, on the command line, the process it serves).
+Usage: ``python zygote_child.py MODE OWNER_PID MODULES`` (MODE: threading,
+eventlet or gevent; OWNER_PID only names, on the command line, the process it
+serves; MODULES, comma-separated, are what ``socketio.run`` imports for the
+mode on top of the script's own imports: the mode's ``preload``).
 
 Importing Flask, Flask-SocketIO and the async library is most of the CPU a
 server costs; a fork of a process that has done it already costs almost none.
@@ -29,12 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import server_child  # noqa: E402  (Flask, Flask-SocketIO; no patching: no EMITCHECK_CELL)
 
 MODE = sys.argv[1]
-#: What socketio.run imports for the mode on top of the script's own imports.
-PRELOAD = {
-    "threading": ["engineio.async_drivers.threading", "werkzeug.serving", "simple_websocket"],
-    "eventlet": ["engineio.async_drivers.eventlet", "eventlet.wsgi"],
-    "gevent": ["engineio.async_drivers.gevent", "gevent.pywsgi", "simple_websocket"],
-}
+PRELOAD = [name for name in sys.argv[3].split(",") if name]
 PR_SET_PDEATHSIG = 1
 ZYGOTE = os.getpid()
 
@@ -73,7 +70,7 @@ def _become_server(request: dict) -> None:
 
 
 def main() -> None:
-    for name in PRELOAD[MODE]:
+    for name in PRELOAD:
         try:
             importlib.import_module(name)
         except ImportError:

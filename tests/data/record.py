@@ -7,7 +7,6 @@ server; ``crashed`` comes from a real server killed during the quiet phase.
 queue on unpatched eventlet refuses the client (it needs redis-server).
 """
 
-import contextlib
 import json
 import sys
 import tempfile
@@ -15,8 +14,9 @@ import threading
 from pathlib import Path
 
 from emitcheck import cells, runner
-from emitcheck.probe import Timing, observe
-from emitcheck.server import ServerProcess
+from emitcheck.model import Timing
+from emitcheck.probe import observe
+from emitcheck.process import ManagedProcess
 from emitcheck.verdict import classify
 
 HERE = Path(__file__).parent / "observations"
@@ -28,7 +28,7 @@ EXAMPLES = {
     "error": "eventlet-unpatched-thread-socketio_sleep",
     "crashed": "threading-unpatched-thread-time_sleep",
 }
-#: name: (verdict, cell), run with all the cell's processes (runner._observe_cell).
+#: name: (verdict, cell), run with all the cell's processes (runner.run_cell).
 WHOLE_CELL_EXAMPLES = {
     "refused": ("error", "eventlet-unpatched-process-time_sleep-redis"),
 }
@@ -36,13 +36,16 @@ WHOLE_CELL_EXAMPLES = {
 
 def record(verdict: str, cell_id: str, timing: Timing) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        server = ServerProcess.for_cell(cells.parse(cell_id).id, timing.interval, Path(tmp))
+        server = ManagedProcess.server_child(cell_id, timing.interval, Path(tmp))
         if verdict == "crashed":
             def kill_when_listening():
                 server.wait_listening(timing.ready_timeout)
                 threading.Timer(1.0, server.popen.kill).start()
             threading.Thread(target=kill_when_listening, daemon=True).start()
-        obs = observe(server, cell_id, timing)
+        try:
+            obs = observe(server, cells.parse(cell_id), timing)
+        finally:
+            server.stop()
     save(verdict, verdict, cell_id, obs)
 
 
@@ -58,6 +61,5 @@ if __name__ == "__main__":
     for verdict, cell_id in EXAMPLES.items():
         record(verdict, cell_id, Timing())
     for name, (verdict, cell_id) in WHOLE_CELL_EXAMPLES.items():
-        obs = runner._observe_cell(cells.parse(cell_id), Timing(), None,
-                                   contextlib.nullcontext())
+        obs = runner.run_cell(cells.parse(cell_id)).observation
         save(name, verdict, cell_id, obs)

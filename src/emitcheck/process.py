@@ -1,17 +1,17 @@
-"""Start, watch and stop one server process (the parent's side of server_child).
+"""Start, watch and stop one process of a cell: a server, a redis-server, an emitter.
 
-The child runs in its own session (so its own process group), its output goes
-to files in a per-cell directory, and on Linux it is started through
+The process runs in its own session (so its own process group), its output
+goes to files in a per-process directory, and on Linux it is started through
 ``setpriv --pdeathsig KILL`` so that the kernel kills it when the thread that
 started it dies, even by SIGKILL. (``preexec_fn`` could do the same but is not
 safe when several threads start processes, as the cell pool does.) ``stop()``
 sends SIGTERM to the whole group, then SIGKILL to whatever remains of the
-process tree, and reaps the child; ``stop_all()`` runs at exit and on Ctrl-C.
+process tree, and reaps it. Who stops it is its owner, a ``runs.CellRun``;
+this module keeps no state of its own.
 """
 
 from __future__ import annotations
 
-import atexit
 import os
 import shutil
 import signal
@@ -24,16 +24,9 @@ from pathlib import Path
 
 import psutil
 
-from . import gunicorn_server
-from .cells import parse
-
 CHILD_SCRIPT = Path(__file__).with_name("server_child.py")
 #: What server_child.py prints once the app is made (followed by the mode).
 SERVER_BANNER = "async_mode="
-
-#: Every server this process started and has not stopped yet (for atexit/signals).
-LIVE: set[ServerProcess] = set()
-_REFUSING = False  # set by stop_all(refuse_new=True): the run is being interrupted
 
 
 class NotReady(Exception):
@@ -84,8 +77,8 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class ServerProcess:
-    """One server process that should listen on 127.0.0.1:``port``.
+class ManagedProcess:
+    """One process that should listen on 127.0.0.1:``port`` (0: listens on nothing).
 
     The port is chosen here (``free_port``) and passed to the server, so that
     readiness is a cheap TCP connect. (Reading the port back from the process's
@@ -102,12 +95,12 @@ class ServerProcess:
             self.popen = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                 start_new_session=True, env=env, cwd=files.directory)
-        LIVE.add(self)
 
     def _prepare(self, files: ServerFiles, port: int) -> None:
         """What every way of starting a server does first."""
         self.files = files
         self.port = port
+        self.stopped = False
         self.listening = False
         #: Also wait for this on stdout before calling the server ready (gunicorn
         #: listens in its master before its worker has loaded the app).
@@ -115,31 +108,20 @@ class ServerProcess:
         self.not_ready: NotReady | None = None
         files.directory.mkdir(parents=True, exist_ok=True)
         files.emits.touch()
-        if _REFUSING:
-            raise RuntimeError("not starting a server: the run is being interrupted")
 
     @classmethod
-    def for_cell(cls, cell_id: str, interval: float, directory: Path,
-                 queue_url: str | None = None) -> ServerProcess:
-        """The server of a cell: server_child.py under socketio.run, or gunicorn
-        loading it for ``-gunicorn`` cells."""
-        files = ServerFiles(directory)
-        port = free_port()
-        env = child_env(EMITCHECK_CELL=cell_id)
-        cell = parse(cell_id)
-        gunicorn = cell.server == "gunicorn"
-        if gunicorn:
-            command = gunicorn_server.argv(cell, port, str(files.emits), interval, queue_url)
-        else:
-            command = [sys.executable, str(CHILD_SCRIPT), cell_id, str(files.emits),
-                       str(interval), str(port), *([queue_url] if queue_url else [])]
-        server = cls([*die_with_parent_prefix(), *command], files, port, env)
-        server.banner = SERVER_BANNER if gunicorn else None
-        return server
+    def server_child(cls, cell_id: str, interval: float, directory: Path,
+                     queue_url: str | None = None) -> ManagedProcess:
+        """The server of a cell: server_child.py under socketio.run, fresh."""
+        files, port = ServerFiles(directory), free_port()
+        argv = [*die_with_parent_prefix(), sys.executable, str(CHILD_SCRIPT), cell_id,
+                str(files.emits), str(interval), str(port),
+                *([queue_url] if queue_url else [])]
+        return cls(argv, files, port, child_env(EMITCHECK_CELL=cell_id))
 
     @classmethod
-    def for_emitter(cls, cell_id: str, interval: float, directory: Path,
-                    emits: Path, queue_url: str) -> ServerProcess:
+    def emitter(cls, cell_id: str, interval: float, directory: Path,
+                emits: Path, queue_url: str) -> ManagedProcess:
         """The work of a ``process`` cell, in a process of its own that emits
         through the queue. It logs its emits to ``emits`` (the server's file)
         and listens on nothing (its ``port`` is 0)."""
@@ -148,7 +130,7 @@ class ServerProcess:
         return cls(argv, ServerFiles(directory), 0, child_env())
 
     @classmethod
-    def for_redis(cls, directory: Path) -> ServerProcess:
+    def redis(cls, directory: Path) -> ManagedProcess:
         """A private redis-server for one cell: loopback only, nothing on disk.
 
         One per cell because Redis pub/sub channels are server-wide (database
@@ -239,9 +221,10 @@ class ServerProcess:
 
     def stop(self, grace: float = 2.0) -> None:
         """SIGTERM to the process group, SIGKILL to what remains, then reap.
-        Stopping a server that was already stopped does nothing."""
-        if self not in LIVE:
+        Stopping a process that was already stopped does nothing."""
+        if self.stopped:
             return
+        self.stopped = True
         try:
             tree = psutil.Process(self.pid).children(recursive=True)
         except psutil.Error:
@@ -261,7 +244,6 @@ class ServerProcess:
             except psutil.Error:
                 pass
         self._wait(grace)
-        LIVE.discard(self)
 
     def _wait(self, timeout: float) -> None:
         """Reap the process, waiting up to ``timeout`` seconds."""
@@ -269,18 +251,3 @@ class ServerProcess:
             self.popen.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             pass
-
-
-def stop_all(refuse_new: bool = False) -> None:
-    """Stop every server still running (at exit, on Ctrl-C, at session end).
-
-    With ``refuse_new``, servers that pool threads would start afterwards are
-    refused, so an interrupted run ends quickly with nothing left behind.
-    """
-    global _REFUSING
-    _REFUSING = _REFUSING or refuse_new
-    for server in list(LIVE):
-        server.stop(grace=0.5)
-
-
-atexit.register(stop_all)

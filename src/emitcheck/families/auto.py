@@ -1,0 +1,47 @@
+"""``auto`` mode: ``SocketIO(app)`` with no async_mode, as most apps are written.
+
+python-engineio tries eventlet, gevent_uwsgi, gevent and threading in that
+order and keeps the first that imports, so the mode depends on what is
+installed. A cell of this mode is judged as the cell of the mode it resolved
+to (the server reports it; before it runs, ``resolve`` predicts it from what
+is installed, importing nothing).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+
+from .base import Expect, ModeVariant
+
+
+def _installed(name: str) -> bool:
+    return importlib.util.find_spec(name) is not None
+
+
+@dataclass(eq=False)
+class Auto(ModeVariant):
+    def resolve(self) -> str:
+        if _installed("eventlet"):
+            return "eventlet"
+        if _installed("gevent") and _installed("uwsgi"):
+            return "gevent_uwsgi"
+        if _installed("gevent"):
+            return "gevent"
+        return "threading"
+
+    def expect(self, cell, expected: Expect, resolved: str | None = None):
+        from ..expectations import Expectation
+
+        mode = resolved or self.resolve()
+        concrete = cell.replace(mode="gevent" if mode == "gevent_uwsgi" else mode)
+        same = expected(concrete)
+        return Expectation(same.verdict, f"SocketIO(app) resolves to {mode} here, so this is "
+                           f"{concrete.id}: {same.why}", self.doc or same.doc)
+
+
+VARIANTS = [Auto(
+    "auto", "SocketIO(app): the first of eventlet, gevent_uwsgi, gevent, threading that "
+    "is installed", doc="pitfall.md#which-mode-you-get",
+    # The mode depends on what is installed, so there is no zygote for it.
+    forkable=False)]

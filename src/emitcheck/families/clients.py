@@ -1,0 +1,18 @@
+"""The probe's default client: python-socketio's ``Client`` (emitcheck/probe.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .base import ClientVariant
+
+
+@dataclass(eq=False)
+class Python(ClientVariant):
+    def watch(self, obs, target, timing, window_over):
+        from ..probe import watch
+
+        watch(obs, target, timing, window_over)
+
+
+VARIANTS = [Python("python", "python-socketio's Client")]

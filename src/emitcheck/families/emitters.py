@@ -1,0 +1,52 @@
+"""Work in another process that emits through the message queue, as a Celery
+worker or a script does: ``process`` with ``SocketIO(message_queue=URL)`` and no
+app (Flask-SocketIO's documented way), ``process_manager`` with python-socketio's
+``RedisManager(URL, write_only=True)`` (as python-socketio's docs show).
+
+The emitter is server_child.py run with ``emitter``; it is patched like the
+server and logs its emits to the server's emit log.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from .spawns import Spawn
+
+#: Seconds to let the emitter import its stack before the window opens, so the
+#: window sees it at its cadence (bounded; one that never emits is the verdict's
+#: business: "the work emitted nothing").
+FIRST_EMIT_TIMEOUT = 20.0
+
+
+@dataclass(eq=False)
+class OtherProcess(Spawn):
+    def conflict(self, cell):
+        if cell.queue == "none":
+            return (f"spawn {self.value} emits through a message queue: add a queue "
+                    "suffix, e.g. ...-time_sleep-redis")
+        if self.value == "process_manager" and cell.wait != "time_sleep":
+            return ("process_manager has no socketio.sleep (a bare RedisManager is not a "
+                    "server): use process_manager-time_sleep")
+        return None
+
+    def after_server(self, run):
+        from ..process import ManagedProcess
+
+        emitter = run.add(ManagedProcess.emitter(run.cell.id, run.timing.interval,
+                                                 run.directory / "emitter",
+                                                 run.server.files.emits, run.queue_url),
+                          companion=True)
+        deadline = time.monotonic() + min(FIRST_EMIT_TIMEOUT, run.timing.ready_timeout)
+        while time.monotonic() < deadline and emitter.exited() is None \
+                and not run.server.files.emits.read_text().strip():
+            time.sleep(0.02)
+
+
+VARIANTS = [
+    OtherProcess("process", "another process emits with SocketIO(message_queue=URL) and no "
+                 "app, as a Celery worker does", reproducible=False),
+    OtherProcess("process_manager", "another process emits with python-socketio's "
+                 "RedisManager(URL, write_only=True), as its docs show", reproducible=False),
+]

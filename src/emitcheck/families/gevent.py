@@ -1,0 +1,9 @@
+"""``gevent`` mode: greenlets on gevent's hub; WebSocket through simple-websocket."""
+
+from .base import ModeVariant
+
+VARIANTS = [ModeVariant(
+    "gevent", "SocketIO(app, async_mode='gevent'): greenlets on gevent's hub",
+    package="gevent", greenlet=True, patchable=True,
+    preload=("engineio.async_drivers.gevent", "gevent.pywsgi", "simple_websocket"),
+    gunicorn_worker=("--worker-class", "gevent"))]

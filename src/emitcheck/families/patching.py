@@ -1,0 +1,31 @@
+"""Monkey patching: ``eventlet.monkey_patch()`` / ``gevent.monkey.patch_all()`` as
+the server process's first statement (server_child.py does it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from .base import Variant
+
+
+@dataclass(eq=False)
+class Patch(Variant):
+    factor: ClassVar[str] = "patch"
+
+    def conflict(self, cell):
+        from . import variant
+
+        if self.value == "patched" and not variant("mode", cell.mode).patchable:
+            return (f"{cell.mode} mode has no monkey patching: use "
+                    f"{cell.mode}-unpatched-...")
+        return None
+
+
+VARIANTS = [
+    Patch("unpatched", "the server process imports the stack as it is"),
+    # Patching must come before every other import, so a patched server
+    # always starts as a fresh process.
+    Patch("patched", "the server process monkey patches as its first statement",
+          doc="pitfall.md#monkey-patching", forkable=False),
+]

@@ -1,0 +1,76 @@
+"""``-redis``: ``SocketIO(app, message_queue=URL)`` with a private redis-server.
+
+Every emit, the server's own included, goes to Redis and comes back through
+the listener the server starts at its first connect. One redis-server per
+cell, because Redis pub/sub channels are server-wide (database numbers do not
+separate them): cells sharing one would hear each other's ticks. It listens on
+loopback only and keeps nothing on disk.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from dataclasses import dataclass
+
+from .base import Expect
+from .queues import Queue
+
+DOC = "pitfall.md#a-message-queue-and-emitters-in-other-processes"
+
+
+def _expectations():
+    from ..expectations import Expectation
+
+    return {
+        "ok": Expectation(
+            "delivered", "the emit goes to Redis and comes back through the server's "
+            "listener, which runs in a real thread or a patched greenlet", DOC),
+        "refused": Expectation(
+            "error", "python-socketio's RedisManager will not run on unpatched eventlet or "
+            "gevent: the first connect raises 'RuntimeError: Redis requires a monkey patched "
+            "socket library' and the client is refused (HTTP 401)", DOC),
+        "hub_blocked": Expectation(
+            "starved", "time.sleep in a greenlet blocks the unpatched hub before any client "
+            "connects: the server never gets to refuse it", DOC),
+        "channel": Expectation(
+            "lost", "python-socketio's RedisManager publishes on its default channel "
+            "'socketio'; Flask-SocketIO listens on 'flask-socketio' (pass "
+            "channel='flask-socketio')", DOC),
+    }
+
+
+@dataclass(eq=False)
+class Redis(Queue):
+    def unavailable(self, cell):
+        if shutil.which("redis-server") is None:
+            return "redis-server not found on PATH (Debian: apt-get install redis-server)"
+        if importlib.util.find_spec("redis") is None:
+            return "the redis Python package is not installed (pip install 'emitcheck[redis]')"
+        return None
+
+    def expect(self, cell, expected: Expect, resolved=None):
+        from . import variant
+
+        rules = _expectations()
+        if variant("mode", cell.mode).greenlet and cell.patch == "unpatched":
+            if cell.spawn == "task" and cell.wait == "time_sleep":
+                return rules["hub_blocked"]
+            return rules["refused"]
+        return rules["channel" if cell.spawn == "process_manager" else "ok"]
+
+    def before_server(self, run):
+        from ..process import ManagedProcess, NotReady
+
+        redis = run.add(ManagedProcess.redis(run.directory / "redis"))
+        try:
+            redis.wait_listening(run.timing.ready_timeout)
+        except NotReady as exc:
+            log = redis.files.stdout.read_text(errors="replace").strip().splitlines()[-3:]
+            raise RuntimeError(f"the private redis-server did not start: {exc}; "
+                               f"its log ends: {' | '.join(log)}") from None
+        run.queue_url = f"redis://127.0.0.1:{redis.port}/0"
+
+
+VARIANTS = [Redis("redis", "SocketIO(app, message_queue=URL) with a private redis-server, "
+                  "so every emit goes through Redis", doc=DOC, reproducible=False)]

@@ -1,0 +1,25 @@
+"""``socketio.run(app, host="127.0.0.1", ...)``: the server as most users run it.
+
+Its server is server_child.py in a process of its own, or, for cells whose
+every value allows it, a fork of a zygote that imported the stack once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .base import ServerVariant
+
+
+@dataclass(eq=False)
+class Run(ServerVariant):
+    def start(self, run, directory):
+        from ..process import ManagedProcess
+
+        if run.zygotes is not None and run.zygotes.serves(run.cell):
+            return run.zygotes.fork(run.cell, run.timing.interval, directory, run.queue_url)
+        return ManagedProcess.server_child(run.cell.id, run.timing.interval, directory,
+                                           run.queue_url)
+
+
+VARIANTS = [Run("run", "socketio.run(app)")]

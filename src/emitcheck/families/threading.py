@@ -1,0 +1,9 @@
+"""``threading`` mode: OS threads, Werkzeug's (or simple-websocket's) server."""
+
+from .base import ModeVariant
+
+VARIANTS = [ModeVariant(
+    "threading", "SocketIO(app, async_mode='threading'): OS threads, no hub",
+    doc="pitfall.md#threading-mode-delivered",
+    preload=("engineio.async_drivers.threading", "werkzeug.serving", "simple_websocket"),
+    gunicorn_worker=("--worker-class", "gthread", "--threads", "4"))]

@@ -1,0 +1,94 @@
+"""One owner for everything a cell runs: ``CellRun``.
+
+It starts the cell's processes in order (what each value needs before the
+server, the server, what needs the server) and stops them all, in reverse,
+whatever happens: a normal end, an exception of ours, Ctrl-C. Forked or
+fresh, server or redis-server or emitter, every process of a cell is in its
+``processes`` list and nowhere else. A run that is being closed (its
+``closing`` event is set) starts nothing more.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from .cells import Cell
+from .model import Timing
+from .process import ManagedProcess, NotReady
+from .zygote import Zygotes
+
+
+class Interrupted(RuntimeError):
+    """The run is being closed (Ctrl-C, or the end of a test session)."""
+
+
+class CellRun:
+    """The processes of one cell: ``with CellRun(...) as run: run.start()``."""
+
+    def __init__(self, cell: Cell, timing: Timing, directory: Path,
+                 zygotes: Zygotes | None = None, closing: threading.Event | None = None):
+        self.cell = cell
+        self.timing = timing
+        self.directory = directory
+        self.zygotes = zygotes
+        self.closing = closing or threading.Event()
+        self.queue_url: str | None = None      # set by a queue value, for the server
+        self.server: ManagedProcess | None = None
+        #: Other processes whose logs count as the server's (an emitter).
+        self.companions: list[ManagedProcess] = []
+        self.processes: list[ManagedProcess] = []
+        self._lock = threading.Lock()
+        self._stopped = False
+
+    def add(self, process: ManagedProcess, companion: bool = False) -> ManagedProcess:
+        """Own ``process``: it is stopped with the run (at once if the run is over)."""
+        with self._lock:
+            if self._stopped or self.closing.is_set():
+                process.stop(grace=0.5)
+                raise Interrupted("not starting more processes: the run is being closed")
+            self.processes.append(process)
+            if companion:
+                self.companions.append(process)
+        return process
+
+    def start(self, attempts: int = 3) -> ManagedProcess:
+        """Start the cell: each value's ``before_server``, the server (waiting until
+        it listens or fails to), then each value's ``after_server``.
+
+        When another process takes the server's port between our pick and its
+        bind, start the server again on another port, up to ``attempts`` times.
+        A server that never listens is returned all the same: its verdict says so.
+        """
+        values = self.cell.variants()
+        for value in values:
+            value.before_server(self)
+        server_value = self.cell.value_of("server")
+        for attempt in range(1, attempts + 1):
+            server = self.add(server_value.start(self, self.directory / f"try{attempt}"))
+            self.server = server
+            try:
+                server.wait_listening(self.timing.ready_timeout)
+            except NotReady:
+                if attempt < attempts and server.port_taken():
+                    server.stop()
+                    continue
+            break
+        for value in values:
+            value.after_server(self)
+        assert self.server is not None
+        return self.server
+
+    def stop(self) -> None:
+        """Stop every process of the cell, last started first. Idempotent."""
+        with self._lock:
+            self._stopped = True
+            processes, self.processes = self.processes[::-1], []
+        for process in processes:
+            process.stop(grace=0.5 if self.closing.is_set() else 2.0)
+
+    def __enter__(self) -> CellRun:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

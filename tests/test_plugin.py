@@ -1,0 +1,421 @@
+"""The pytest plugin, from the outside: pytest runs inside pytest (pytester).
+
+Runs that start cells go through a conftest (``counting``) that wraps
+``emitcheck.runner.run_cell``: every cell started is a line in a log file (from
+any process, xdist workers included), and chosen cells can be given a made-up
+result (a failure of emitcheck's machinery, a skip, another verdict) without a
+server. Runs that only collect use the in-process ``runpytest``; runs that
+start cells or check imports use a fresh interpreter (``runpytest_subprocess``).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import emitcheck.plugin
+from emitcheck import cells
+from emitcheck.expectations import expected
+
+DELIVERED = ("threading-unpatched-thread-time_sleep", "threading-unpatched-task-time_sleep")
+ONE = DELIVERED[0]
+#: Bounds every pytest run inside a test (each starts a few cells at most).
+RUN_TIMEOUT = 150
+
+NATURAL = """
+def test_natural(emitcheck_result):
+    assert emitcheck_result.verdict == "delivered"
+"""
+
+
+def failing_cell() -> str:
+    """A cell whose measured verdict is not delivered and that can run here."""
+    reasons = []
+    for cell_id in ("gevent-unpatched-task-time_sleep", "eventlet-unpatched-thread-time_sleep"):
+        reason = cells.parse(cell_id).unavailable()
+        if reason is None:
+            assert expected(cell_id).verdict != "delivered"
+            return cell_id
+        reasons.append(reason)
+    pytest.skip("needs a cell that fails as measured, which needs eventlet or gevent: "
+                + "; ".join(reasons))
+
+
+def counting(pytester: pytest.Pytester, fake: dict | None = None,
+             expect: dict | None = None) -> Path:
+    """Write the conftest that logs every cell started (returns the log's path).
+    ``fake``: cell id -> CellResult fields returned instead of running the cell;
+    ``expect``: cell id -> the verdict the run should believe was measured."""
+    log = pytester.path / "started.log"
+    pytester.makeconftest(textwrap.dedent("""
+        import os
+        from dataclasses import replace
+
+        import emitcheck.runner as runner
+        from emitcheck import expectations
+        from emitcheck.model import CellResult
+
+        LOG, FAKE, EXPECT = {log!r}, {fake!r}, {expect!r}
+        for cell_id, verdict in EXPECT.items():
+            expectations.EXPECTED[cell_id] = replace(expectations.EXPECTED[cell_id],
+                                                     verdict=verdict)
+        _real = runner.run_cell
+
+
+        def _counting(cell, *args, **kwargs):
+            with open(LOG, "a") as log:
+                log.write(cell.id + "\\n")
+            if cell.id in FAKE:
+                exp = expectations.expected(cell)
+                return CellResult(cell.id, exp.verdict, exp.why, exp.url, **FAKE[cell.id])
+            return _real(cell, *args, **kwargs)
+
+
+        runner.run_cell = _counting
+        """).format(log=str(log), fake=fake or {}, expect=expect or {}))
+    return log
+
+
+def started(log: Path) -> list[str]:
+    return sorted(log.read_text().split()) if log.exists() else []
+
+
+def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest_subprocess("-p", "no:cacheprovider", *args, timeout=RUN_TIMEOUT)
+
+
+def collected_ids(result: pytest.RunResult) -> list[str]:
+    return [m.group(1) for line in result.outlines
+            if (m := re.match(r"\S+::test_\w+\[(.+)\]$", line))]
+
+
+def output(result: pytest.RunResult) -> str:
+    return "\n".join(result.outlines + result.errlines)
+
+
+# -- 1. loading lazily ---------------------------------------------------------
+
+SPY = """
+import atexit
+import json
+import sys
+
+EMITCHECK_ALREADY = "emitcheck.plugin" in sys.modules
+START = atexit._ncallbacks()
+REGISTERED = []
+_register = atexit.register
+
+
+def _spying(func, *args, **kwargs):
+    REGISTERED.append(getattr(func, "__module__", None) or repr(func))
+    return _register(func, *args, **kwargs)
+
+
+atexit.register = _spying
+
+
+def pytest_unconfigure(config):
+    plugin = config.pluginmanager.get_plugin("emitcheck")
+    with open({out!r}, "w") as out:
+        json.dump({{"modules": sorted(sys.modules), "registered": REGISTERED,
+                   "added": atexit._ncallbacks() - START, "already": EMITCHECK_ALREADY,
+                   "plugin": getattr(plugin, "__name__", None)}}, out)
+"""
+
+HEAVY = ("socketio", "engineio", "flask", "flask_socketio", "psutil", "rich", "eventlet",
+         "gevent")
+
+
+@pytest.mark.parametrize("tests, args, light", [
+    ("def test_unrelated():\n    assert True\n", (), {"emitcheck", "emitcheck.plugin"}),
+    ("def test_cell(emitcheck_cell):\n    assert emitcheck_cell\n",
+     ("--emitcheck-cells", ONE), {"emitcheck", "emitcheck.plugin", "emitcheck.cells"}),
+], ids=["unrelated-run", "emitcheck_cell-only"])
+def test_a_run_without_emitcheck_result_imports_nothing_heavy_and_registers_no_exit_handler(
+        pytester, tests, args, light):
+    """``-p spy`` loads before the entry points: it sees what the plugin imports
+    and every atexit.register from then on."""
+    out = pytester.path / "spy.json"
+    pytester.makepyfile(spy=SPY.format(out=str(out)), test_it=tests)
+    result = run(pytester, "-p", "spy", *args)
+    result.assert_outcomes(passed=1)
+    seen = json.loads(out.read_text())
+    assert seen["plugin"] == "emitcheck.plugin" and not seen["already"]
+    heavy = sorted(m for m in seen["modules"] if m.split(".")[0] in HEAVY)
+    assert heavy == []
+    ours = {m for m in seen["modules"] if m.split(".")[0] == "emitcheck"
+            and not m.startswith("emitcheck.families")}
+    assert ours == light
+    assert [m for m in seen["registered"] if "emitcheck" in str(m)] == []
+    assert seen["added"] == len(seen["registered"])
+
+
+def test_the_entry_point_module_imports_only_pytest_and_the_standard_library():
+    tree = ast.parse(Path(emitcheck.plugin.__file__).read_text())
+    top = []
+    for node in tree.body:  # module level: what loading the plugin imports
+        if isinstance(node, ast.Import):
+            top += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            top.append("." * node.level + (node.module or ""))
+    assert top, "no imports found: the check would prove nothing"
+    assert [name for name in top if name.split(".")[0] not in
+            {"pytest", "__future__", *sys.stdlib_module_names}] == []
+
+
+# -- 2. only emitcheck_result starts cells ---------------------------------------
+
+def test_only_tests_that_request_emitcheck_result_start_cells(pytester):
+    log = counting(pytester)
+    pytester.makepyfile(NATURAL + """
+def test_cell_only(emitcheck_cell):
+    assert emitcheck_cell.mode == "threading"
+""")
+    pattern = ("--emitcheck-cells", ",".join(DELIVERED))
+
+    collect = run(pytester, "--collect-only", "-q", *pattern)
+    assert collect.ret == 0 and len(collected_ids(collect)) == 4
+    assert started(log) == []
+
+    cell_only = run(pytester, "-k", "cell_only", *pattern)
+    cell_only.assert_outcomes(passed=2, deselected=2)
+    assert started(log) == []
+    assert "emitcheck matrix" not in output(cell_only)  # no result, no grid
+
+    natural = run(pytester, "-k", "natural", *pattern)  # the control: the log counts
+    natural.assert_outcomes(passed=2, deselected=2)
+    assert started(log) == sorted(DELIVERED)
+
+
+# -- 3. xdist: each cell once, one grid -------------------------------------------
+
+@pytest.mark.parametrize("dist", ["load", "each"])
+def test_under_xdist_each_cell_runs_once_and_the_controller_prints_one_grid(pytester, dist):
+    """Two test functions request the same cells; with ``--dist each`` both
+    workers run every test, so each cell is requested by both workers."""
+    log = counting(pytester)
+    pytester.makepyfile(NATURAL + """
+def test_again(emitcheck_result):
+    assert emitcheck_result.matches
+""")
+    json_file = pytester.path / "results.json"
+    result = run(pytester, "-n", "2", "--dist", dist, "--emitcheck-cells", ",".join(DELIVERED),
+                 f"--emitcheck-json={json_file}")
+    result.assert_outcomes(passed=4 if dist == "load" else 8)
+    assert started(log) == sorted(DELIVERED)
+    assert output(result).count("emitcheck matrix") == 1
+    written = json.loads(json_file.read_text())["results"]
+    assert sorted(r["cell"] for r in written) == sorted(DELIVERED)
+
+
+# -- 4. the natural assert -----------------------------------------------------------
+
+def test_the_natural_assert_passes_for_a_delivered_cell_with_the_result_on_the_report(
+        pytester):
+    counting(pytester)
+    pytester.makepyfile(NATURAL)
+    result = run(pytester, "--emitcheck-cells", ONE, "--junitxml=out.xml")
+    result.assert_outcomes(passed=1)
+    assert "emitcheck matrix" in output(result)
+    xml = (pytester.path / "out.xml").read_text()
+    assert 'name="emitcheck_verdict" value="delivered (expected delivered)"' in xml
+
+
+def test_the_natural_assert_is_an_xfail_for_a_cell_that_fails_as_measured(pytester):
+    cell = failing_cell()
+    counting(pytester)
+    pytester.makepyfile(NATURAL)
+    result = run(pytester, "--emitcheck-cells", cell, "-rx")
+    result.assert_outcomes(xfailed=1)
+    assert f"{cell} is {expected(cell).verdict}, as measured" in output(result)
+
+
+def test_only_an_assertion_error_makes_a_measured_failure_an_xfail(pytester):
+    """The measured verdict is made 'lost' here, and so is the observed one (no
+    server): an AssertionError is an xfail, any other error stays a failure."""
+    counting(pytester, fake={ONE: {"verdict": "lost", "evidence": "0 of 20 arrived"}},
+             expect={ONE: "lost"})
+    pytester.makepyfile(NATURAL + """
+def test_other_error(emitcheck_result):
+    raise RuntimeError("the test itself is broken")
+""")
+    result = run(pytester, "--emitcheck-cells", ONE)
+    result.assert_outcomes(xfailed=1, failed=1)
+    result.stdout.fnmatch_lines(["FAILED *test_other_error*RuntimeError*"])
+
+
+def test_a_verdict_other_than_the_measured_one_fails_naming_both_even_if_the_body_passed(
+        pytester):
+    """The run believes 'lost' was measured for a threading cell, which is delivered."""
+    log = counting(pytester, expect={ONE: "lost"})
+    pytester.makepyfile(NATURAL + """
+def test_body_passes(emitcheck_result):
+    pass
+""")
+    result = run(pytester, "--emitcheck-cells", ONE)
+    result.assert_outcomes(failed=2)
+    assert output(result).count(f"{ONE}: observed delivered, expected lost") == 2
+    assert started(log) == [ONE]
+
+
+def test_a_cell_not_delivered_where_delivered_was_measured_fails_not_xfails(pytester):
+    counting(pytester, fake={ONE: {"verdict": "lost", "evidence": "0 of 20 arrived"}})
+    pytester.makepyfile(NATURAL)
+    result = run(pytester, "--emitcheck-cells", ONE)
+    result.assert_outcomes(failed=1)
+    assert f"{ONE}: observed lost, expected delivered" in output(result)
+    assert "the test body failed too" in output(result)
+
+
+def test_a_failure_of_emitcheck_itself_fails_the_test_with_its_reason(pytester):
+    reason = "ZygoteError: the threading zygote did not answer within 20 s"
+    counting(pytester, fake={ONE: {"failure": reason}})
+    pytester.makepyfile(NATURAL)
+    result = run(pytester, "--emitcheck-cells", ONE)
+    result.assert_outcomes(failed=1)
+    assert f"emitcheck itself failed to run {ONE}: {reason}" in output(result)
+
+
+def test_a_skipped_cell_skips_the_test_with_its_reason(pytester):
+    counting(pytester, fake={ONE: {"skipped": "redis-server not found on PATH"}})
+    pytester.makepyfile(NATURAL)
+    result = run(pytester, "--emitcheck-cells", ONE, "-rs")
+    result.assert_outcomes(skipped=1)
+    assert "redis-server not found on PATH" in output(result)
+
+
+# -- 5. choosing cells ------------------------------------------------------------------
+
+CELL_ONLY = "def test_cell(emitcheck_cell):\n    pass\n"
+
+
+def ids_of(pattern: str) -> list[str]:
+    return [c.id for c in cells.select(pattern)]
+
+
+def test_the_default_is_the_whole_matrix_with_cell_ids_as_test_ids(pytester):
+    pytester.makepyfile(CELL_ONLY)
+    result = pytester.runpytest("--collect-only", "-q")
+    assert collected_ids(result) == [c.id for c in cells.all_cells()]
+
+
+def test_the_command_line_option_chooses_cells(pytester):
+    pytester.makepyfile(CELL_ONLY)
+    result = pytester.runpytest("--collect-only", "-q", "--emitcheck-cells",
+                                "threading-unpatched-task,*-patched-thread-busy")
+    assert collected_ids(result) == ids_of("threading-unpatched-task,*-patched-thread-busy")
+    assert 0 < len(collected_ids(result)) < len(cells.all_cells())
+
+
+def test_the_ini_option_chooses_cells_and_the_command_line_wins(pytester):
+    pytester.makeini("[pytest]\nemitcheck_cells = threading-unpatched-task\n")
+    pytester.makepyfile(CELL_ONLY)
+    from_ini = pytester.runpytest("--collect-only", "-q")
+    assert collected_ids(from_ini) == ids_of("threading-unpatched-task")
+    from_cli = pytester.runpytest("--collect-only", "-q", "--emitcheck-cells", ONE)
+    assert collected_ids(from_cli) == [ONE]
+
+
+def test_the_marker_chooses_a_tests_cells_and_the_command_line_narrows_them(pytester):
+    pytester.makeini("[pytest]\nemitcheck_cells = gevent\n")  # not for marked tests
+    pytester.makepyfile("""
+import pytest
+
+@pytest.mark.emitcheck_cells("threading-unpatched,gevent-patched-task")
+def test_marked(emitcheck_cell):
+    pass
+""")
+    marked = pytester.runpytest("--collect-only", "-q", "--strict-markers")
+    assert collected_ids(marked) == ids_of("threading-unpatched,gevent-patched-task")
+    narrowed = pytester.runpytest("--collect-only", "-q", "--emitcheck-cells", "gevent")
+    assert collected_ids(narrowed) == ids_of("gevent-patched-task")
+
+
+def test_emitcheck_cell_parametrized_by_hand_is_left_alone(pytester):
+    pytester.makepyfile(f"""
+import pytest
+
+@pytest.mark.parametrize("emitcheck_cell", [{ONE!r}])
+def test_cell(emitcheck_cell):
+    pass
+""")
+    result = pytester.runpytest("--collect-only", "-q")
+    assert result.ret == 0 and collected_ids(result) == [ONE]
+
+
+@pytest.mark.parametrize("where", ["command line", "ini"])
+@pytest.mark.parametrize("pattern, says", [("asyncio", "matches no cell"),
+                                           (" , ", "empty cell pattern")])
+def test_a_bad_pattern_is_a_usage_error_in_one_line(pytester, where, pattern, says):
+    pytester.makepyfile(CELL_ONLY)
+    if where == "ini":
+        pytester.makeini(f"[pytest]\nemitcheck_cells = {pattern}\n")
+        result = pytester.runpytest("--collect-only")
+        prefix = "emitcheck_cells (ini option): "
+    else:
+        result = pytester.runpytest("--collect-only", "--emitcheck-cells", pattern)
+        prefix = "--emitcheck-cells: "
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    message = [line for line in result.errlines if says in line]
+    assert len(message) == 1 and prefix in message[0]
+    assert "Traceback" not in output(result)
+
+
+def test_a_bad_marker_pattern_is_a_collection_error_naming_it(pytester):
+    pytester.makepyfile("""
+import pytest
+
+@pytest.mark.emitcheck_cells("asyncio")
+def test_marked(emitcheck_cell):
+    pass
+""")
+    result = pytester.runpytest("--collect-only")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    assert "@pytest.mark.emitcheck_cells: pattern 'asyncio' matches no cell" in output(result)
+    assert "Traceback" not in output(result)
+
+
+def test_the_markers_are_registered(pytester):
+    result = pytester.runpytest("--markers")
+    result.stdout.fnmatch_lines(["@pytest.mark.emitcheck: *", "@pytest.mark.emitcheck_cells(*"])
+
+
+# -- 6. files and baselines, as tox runs them -------------------------------------------
+
+def test_json_and_baselines_work_as_tox_runs_them(pytester):
+    log = counting(pytester)
+    pytester.makepyfile(NATURAL)
+    saved, results = pytester.path / "base.json", pytester.path / "out" / "results.json"
+    first = run(pytester, "--emitcheck-cells", ONE, f"--emitcheck-json={results}",
+                f"--emitcheck-save-baseline={saved}")
+    first.assert_outcomes(passed=1)
+    assert [(r["cell"], r["verdict"]) for r in json.loads(results.read_text())["results"]] \
+        == [(ONE, "delivered")]
+    recorded = json.loads(saved.read_text())
+    assert recorded["verdicts"] == {ONE: "delivered"}
+
+    recorded["verdicts"][ONE] = "lost"  # a baseline this run will not match
+    changed = pytester.path / "changed.json"
+    changed.write_text(json.dumps(recorded))
+    second = run(pytester, "--emitcheck-cells", ONE, f"--emitcheck-check-baseline={changed}")
+    second.assert_outcomes(passed=1)
+    assert second.ret == pytest.ExitCode.TESTS_FAILED
+    assert f"{ONE}: lost -> delivered" in output(second)
+    assert "1 cell(s) changed" in output(second)
+    assert started(log) == [ONE, ONE]
+
+
+def test_a_bad_baseline_file_stops_the_run_before_any_cell_starts(pytester):
+    log = counting(pytester)
+    pytester.makepyfile(NATURAL)
+    result = run(pytester, "--emitcheck-cells", ONE,
+                 f"--emitcheck-check-baseline={pytester.path / 'missing.json'}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "missing.json does not exist" in output(result)
+    assert started(log) == []
