@@ -17,7 +17,12 @@ def load(verdict: str) -> Observation:
     return Observation.from_dict(json.loads((RECORDED / f"{verdict}.json").read_text()))
 
 
-@pytest.mark.parametrize("verdict", VERDICTS)
+#: Every verdict has a real recording but ``silent`` (our cells always emit):
+#: it is made from a recording below.
+RECORDED_VERDICTS = [v for v in VERDICTS if v != "silent"]
+
+
+@pytest.mark.parametrize("verdict", RECORDED_VERDICTS)
 def test_recorded_example_gets_its_verdict(verdict):
     judged = classify(load(verdict))
     assert judged.verdict == verdict
@@ -82,11 +87,43 @@ def test_nothing_received_is_lost_when_the_server_answers():
     assert classify(obs).verdict == "lost"
 
 
-def test_the_work_never_ran_is_lost_and_says_so():
+def test_the_work_never_ran_is_silent_not_lost_and_says_so():
     obs = load("delivered")
     obs.received, obs.emitted = [], []
     judged = classify(obs)
-    assert judged.verdict == "lost" and "emitted nothing" in judged.evidence
+    assert judged.verdict == "silent" and "emitted nothing" in judged.evidence
+
+
+def _unlogged(obs: Observation) -> Observation:
+    """The same window as a probe of someone else's server sees it: no emit log."""
+    obs = copy.deepcopy(obs)
+    obs.emits_logged, obs.emitted = False, []
+    return obs
+
+
+def test_without_an_emit_log_quiet_arrivals_are_delivered_and_traffic_ones_delayed():
+    assert classify(_unlogged(load("delivered"))).verdict == "delivered"
+    judged = classify(_unlogged(load("delayed")))
+    assert judged.verdict == "delayed" and "once it sent traffic" in judged.evidence
+
+
+def test_without_an_emit_log_nothing_arriving_is_silent_saying_lost_cannot_be_told():
+    judged = classify(_unlogged(load("lost")))
+    assert judged.verdict == "silent" and "lost and never emitted look the same" \
+        in judged.evidence
+
+
+def test_without_an_emit_log_late_timestamps_make_quiet_arrivals_delayed():
+    late = _unlogged(_shift_arrivals(load("delivered"), 20.0))
+    late.quiet_end = max(a.arrived_at for a in late.received)  # all arrived while quiet
+    assert classify(late).verdict == "delayed"
+
+
+def test_for_slow_work_prompt_is_capped_at_a_second():
+    """Three intervals of 10 s would call a 25 s hold-up prompt."""
+    from emitcheck.verdict import PROMPT_CAP_S, prompt_bound
+    assert prompt_bound(0.1) == pytest.approx(0.3)
+    assert prompt_bound(10.0) == PROMPT_CAP_S == 1.0
 
 
 def test_http_timeout_while_connected_is_starved():
@@ -95,9 +132,22 @@ def test_http_timeout_while_connected_is_starved():
     assert classify(obs).verdict == "starved"
 
 
-def test_refused_client_on_an_answering_server_is_error():
+def test_a_connect_unanswered_while_http_answers_is_a_wedged_connection_lost():
+    """An OS thread's first emit under unpatched eventlet can wedge the connection
+    before the namespace CONNECT is answered (seen with an app that starts its
+    thread in the connect handler): no answer is not a refusal."""
     obs = load("starved")
     obs.http = [HttpGet(obs.http[0].sent_at, 3.0, None)]
+    judged = classify(obs)
+    assert judged.verdict == "lost" and "connection was wedged" in judged.evidence
+    obs.connect_error = "Unexpected connection error"
+    assert classify(obs).verdict == "lost"
+
+
+def test_a_connect_answered_with_an_error_on_an_answering_server_is_error():
+    obs = load("starved")
+    obs.http = [HttpGet(obs.http[0].sent_at, 3.0, None)]
+    obs.connect_error = "One or more namespaces failed to connect: /"
     assert classify(obs).verdict == "error"
 
 

@@ -165,6 +165,11 @@ class Cell:
         return all(v.forkable for v in self.variants())
 
     @property
+    def in_matrix(self) -> bool:
+        """Is it a cell of our own matrix (not of a user's app)?"""
+        return all(v.matrix for v in self.variants())
+
+    @property
     def reproducible(self) -> bool:
         """Can ``emitcheck repro`` write it as one script?"""
         return all(v.reproducible for v in self.variants())
@@ -199,13 +204,16 @@ def parse(cell_id: str) -> Cell:
 
 @cache
 def possible_cells() -> tuple[Cell, ...]:
-    """Every valid combination of values, in listing order (``list --all``)."""
+    """Every valid combination of our values, in listing order (``list --all``);
+    not the cells of a user's app (values with ``matrix=False``)."""
     found = []
     for combination in itertools.product(*(values(f.name) for f in FACTORS)):
         try:
-            found.append(Cell(*combination))
+            cell = Cell(*combination)
         except CellError:  # a combination a value declares a conflict with
             continue
+        if cell.in_matrix:
+            found.append(cell)
     return tuple(sorted(found, key=_listing_order))
 
 

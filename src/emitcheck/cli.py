@@ -18,6 +18,7 @@ import click
 
 from . import baseline, cells, environment, model, report, runner
 from . import repro as reproduce
+from .cli_app import app as app_command
 
 #: Exit status when emitcheck itself failed in a cell (not a verdict).
 NOT_CLEAN = 3
@@ -173,6 +174,9 @@ def report_cmd(paths: tuple[Path, ...]) -> None:
     click.echo(report.render(report.grid(results, "emitcheck matrix (all environments)"),
                              color=_color(), width=_width()), nl=False)
     sys.exit(_status(results))
+
+
+main.add_command(app_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

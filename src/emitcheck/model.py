@@ -23,7 +23,7 @@ from typing import Any
 #: changes meaning or goes away; readers refuse other versions.
 SCHEMA = 1
 
-VERDICTS = ("delivered", "delayed", "lost", "starved", "error", "crashed")
+VERDICTS = ("delivered", "delayed", "lost", "starved", "error", "crashed", "silent")
 
 
 class SchemaError(ValueError):
@@ -67,6 +67,13 @@ class Timing:
     drain: float = 0.2           # seconds to let the last events arrive
     ready_timeout: float = 20.0  # for the server to listen (imports on a busy machine)
     response_timeout: float = 2.5  # for a connect, an ack or an HTTP GET
+    #: For work whose cadence we do not set (the user's app, someone's server):
+    #: None keeps the quiet phase fixed (our cells). A number makes the window
+    #: adapt: the quiet phase lasts until a few events were emitted (or arrived)
+    #: and had time to arrive, and at most this many seconds.
+    timeout: float | None = None
+    #: The cadence of that work when the user knows it (--every), in seconds.
+    every: float | None = None
 
 
 @dataclass(frozen=True)
@@ -187,6 +194,8 @@ class CellResult:
     metrics: Metrics | None = None
     observation: Observation | None = None
     versions: dict = field(default_factory=dict)
+    #: What to change, from the matrix we measured (for a user's app).
+    remedies: list[str] = field(default_factory=list)
 
     @property
     def matches(self) -> bool:
@@ -215,6 +224,7 @@ class CellResult:
             "http_ms": m.http_ms if m else None,
             "async_mode": self.observation.async_mode if self.observation else None,
             "versions": self.versions,
+            "remedies": self.remedies,
             "observation": self.observation.to_dict() if self.observation else None,
         }
 
@@ -229,7 +239,7 @@ class CellResult:
             Observation.from_dict(data["observation"], f"{what}: observation")
         return cls(data["cell"], data["expected"], data["why"], data["doc"], data["verdict"],
                    data["evidence"], data["skipped"], data["failure"], metrics, observation,
-                   data["versions"])
+                   data["versions"], data.get("remedies", []))
 
 
 #: The fields every result in a file must have (what ``to_json`` writes).

@@ -19,19 +19,30 @@ server is its owner's business (``runs.CellRun``), not this module's.
 
 from __future__ import annotations
 
+import logging
+import statistics
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import socketio
 
 from .cells import Cell
 from .families import variant
-from .model import Ack, Arrival, Emit, HttpGet, Observation, Target, Timing
+from .model import Ack, Arrival, HttpGet, Observation, Target, Timing
 from .process import SERVER_BANNER, ManagedProcess, NotReady
+from .verdict import prompt_bound
+from .work import OurWork
+
+#: The clients' own loggers report a server that went away ("packet queue is
+#: empty, aborting"); that is the window's business, not a line on the terminal.
+#: (Given a level, python-engineio adds no handler of its own to its logger.)
+for _name in ("engineio.client", "socketio.client"):
+    logging.getLogger(_name).setLevel(logging.CRITICAL)
 
 LOG_TAIL_LINES = 30  # of the server's stderr, kept for the verdict and failure reports
 
@@ -98,11 +109,19 @@ def _traffic(client: socketio.Client, target: Target, obs: Observation,
 
 
 def watch(obs: Observation, target: Target, timing: Timing,
-          window_over: Callable[[], None] = lambda: None) -> None:
+          window_over: Callable[[], None] = lambda: None,
+          cadence: Callable[[], list[float]] | None = None,
+          triggers: Sequence[Callable[[socketio.Client, Observation], None]] = ()) -> None:
     """Connect python-socketio's client to ``target`` and watch one window.
+
     ``window_over`` runs when the window ends, before the client disconnects
     (a cell reads its server's logs and stops it then: a disconnect must not
-    count, and a stopped server lets the client go at once)."""
+    count, and a stopped server lets the client go at once). ``triggers`` run
+    once connected, before the quiet phase (what starts a user's work). With an
+    adaptive ``timing`` (a ``timeout``), ``cadence`` gives the times of the
+    emits so far (default: of the arrivals), which decide when the quiet phase
+    has seen enough.
+    """
     client = socketio.Client(reconnection=False, handle_sigint=False,
                              request_timeout=timing.response_timeout)
     client.on(target.event, _Recorder(obs).on_event, namespace=target.namespace)
@@ -120,7 +139,10 @@ def watch(obs: Observation, target: Target, timing: Timing,
     try:
         if obs.connect_ms is not None:
             obs.connected_at = time.time()
-            time.sleep(timing.quiet)
+            for trigger in triggers:
+                trigger(client, obs)
+            timing = _quiet(obs, timing, cadence or (lambda: [a.arrived_at
+                                                             for a in obs.received]))
             obs.quiet_end = time.time()
             _traffic(client, target, obs, timing)
             obs.traffic_end = time.time()
@@ -131,14 +153,55 @@ def watch(obs: Observation, target: Target, timing: Timing,
         obs.received.sort(key=lambda a: a.arrived_at)
 
 
+#: An adaptive quiet phase ends once this many events were emitted (or arrived),
+#: the last had time to arrive, and the minimum quiet time has passed.
+EVENTS_NEEDED = 3
+#: An adaptive traffic phase lasts this many emit intervals (at least the
+#: fixed traffic time, at most this many seconds).
+TRAFFIC_INTERVALS = 2
+TRAFFIC_CAP_S = 10.0
+
+
+def _quiet(obs: Observation, timing: Timing, cadence: Callable[[], list[float]]) -> Timing:
+    """Listen only; return the timing of the rest of the window. A fixed window
+    (our cells) sleeps ``timing.quiet``. An adaptive one (``timing.timeout``)
+    waits for the cadence, known (``every``) or observed, and records it as the
+    observation's interval, so promptness is judged against it."""
+    if timing.timeout is None:
+        time.sleep(timing.quiet)
+        return timing
+    start = time.time()
+    deadline = start + timing.timeout
+    interval = timing.every
+    if interval is not None:
+        time.sleep(max(0.0, min(deadline, start + max(
+            timing.quiet, EVENTS_NEEDED * interval + prompt_bound(interval))) - time.time()))
+    else:
+        while time.time() < deadline:
+            seen = sorted(t for t in cadence() if t >= start - timing.response_timeout)
+            if len(seen) >= EVENTS_NEEDED:
+                interval = statistics.median(b - a for a, b in zip(seen, seen[1:], strict=False))
+                if time.time() >= max(start + timing.quiet,  # the Nth had time to arrive
+                                      seen[EVENTS_NEEDED - 1] + prompt_bound(interval)):
+                    break
+            time.sleep(0.05)
+    if interval:
+        obs.interval = round(interval, 3)
+    traffic = max(timing.traffic, min(TRAFFIC_INTERVALS * obs.interval, TRAFFIC_CAP_S))
+    return replace(timing, interval=obs.interval, traffic=traffic)
+
+
 def observe(server: ManagedProcess, cell: Cell, timing: Timing,
             companions: Sequence[ManagedProcess] = (),
-            window_over: Callable[[], None] = lambda: None) -> Observation:
+            window_over: Callable[[], None] = lambda: None,
+            work: OurWork | None = None) -> Observation:
     """Watch a started server through the whole window with the cell's client.
     Never raises for the server's misbehaviour: everything goes into the
     Observation. The logs of ``companions`` (an emitter in another process)
     count as the server's. They are read as the window ends, and then
-    ``window_over`` runs (the runner stops the cell's processes there)."""
+    ``window_over`` runs (the runner stops the cell's processes there). What to
+    watch for, and how the work logs its emits, is the ``work``'s to say."""
+    work = work or OurWork()
     obs = Observation(cell=cell.id, interval=timing.interval)
     mark = time.perf_counter()
 
@@ -156,23 +219,27 @@ def observe(server: ManagedProcess, cell: Cell, timing: Timing,
 
     def over() -> None:
         phase("window")
-        read_server_logs(obs, server, companions)
+        read_server_logs(obs, server, companions, work)
         window_over()
         phase("teardown")
 
     if obs.ready_error is None:
-        target = Target(f"http://127.0.0.1:{port}", transport=cell.transport)
-        cell.value_of("client").watch(obs, target, timing, over)
+        target = work.target(f"http://127.0.0.1:{port}", cell.transport)
+        cell.value_of("client").watch(obs, target, timing, over,
+                                      cadence=work.cadence(server.files),
+                                      triggers=work.triggers())
+        work.settle(obs)
     else:
         over()
     return obs
 
 
 def read_server_logs(obs: Observation, server: ManagedProcess,
-                     companions: Sequence[ManagedProcess] = ()) -> None:
+                     companions: Sequence[ManagedProcess] = (),
+                     work: OurWork | None = None) -> None:
     """What the server left: exit status, emits, stderr, the mode it reported."""
     obs.exit_status = server.exited()
-    obs.emitted = [Emit(seq, at) for seq, at in server.emitted()]
+    obs.emitted = (work or OurWork()).emits(server.files)
     stderr = server.files.stderr.read_text(errors="replace")
     for other in companions:
         if other_stderr := other.files.stderr.read_text(errors="replace"):

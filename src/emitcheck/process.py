@@ -112,11 +112,12 @@ class ManagedProcess:
     @classmethod
     def server_child(cls, cell_id: str, interval: float, directory: Path,
                      queue_url: str | None = None) -> ManagedProcess:
-        """The server of a cell: server_child.py under socketio.run, fresh."""
+        """The server of one of our cells: server_child.py under socketio.run, fresh."""
+        from .work import OurWork
+
         files, port = ServerFiles(directory), free_port()
-        argv = [*die_with_parent_prefix(), sys.executable, str(CHILD_SCRIPT), cell_id,
-                str(files.emits), str(interval), str(port),
-                *([queue_url] if queue_url else [])]
+        argv = [*die_with_parent_prefix(), sys.executable,
+                *OurWork().server_argv(cell_id, interval, files, port, queue_url)]
         return cls(argv, files, port, child_env(EMITCHECK_CELL=cell_id))
 
     @classmethod
@@ -209,15 +210,6 @@ class ManagedProcess:
             f"listen on port {self.port} and print {self.banner!r} (its app loaded)"
         self.not_ready = NotReady(f"server did not {waited} within {timeout:g} s")
         raise self.not_ready
-
-    def emitted(self) -> list[tuple[int, float]]:
-        """What the work reported: (seq, server time) per emit."""
-        pairs = []
-        for line in self.files.emits.read_text().splitlines():
-            parts = line.split()
-            if len(parts) == 2:
-                pairs.append((int(parts[0]), float(parts[1])))
-        return pairs
 
     def stop(self, grace: float = 2.0) -> None:
         """SIGTERM to the process group, SIGKILL to what remains, then reap.

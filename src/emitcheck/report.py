@@ -34,7 +34,7 @@ def cell_label(result: dict | None) -> str:
     p50 = (result.get("latency_ms") or {}).get("p50")
     if p50 is not None:
         label += f" {p50:.0f} ms" if p50 >= 1 else f" {p50:.1f} ms"
-    if result["verdict"] != result.get("expected"):
+    if result["verdict"] != result.get("expected") and parse(result["cell"]).in_matrix:
         label = f"! {label} (expected {result.get('expected')})"
     if _disagrees(result):
         label += f" ({result['twin']}: {result['twin_verdict']})"
@@ -54,7 +54,8 @@ def cell_text(result: dict | None) -> Text:
     if result is not None and result.get("failure"):
         return Text(cell_label(result), style="bold reverse red")
     style = STYLE.get(verdict, "")
-    if verdict is not None and (verdict != result.get("expected") or _disagrees(result)):
+    if verdict is not None and parse(result["cell"]).in_matrix and \
+            (verdict != result.get("expected") or _disagrees(result)):
         style = "bold reverse " + style
     return Text(cell_label(result), style=style)
 
@@ -96,31 +97,39 @@ def _with_twin_verdicts(results: list[dict]) -> list[dict]:
     return marked
 
 
-def layout(results: list[dict]) -> list[Grid]:
+def _family_and_column(cell) -> tuple[str, str]:
+    return cell.grid, cell.column
+
+
+def layout(results: list[dict], place=_family_and_column) -> list[Grid]:
     """One Grid per family of cells present in the results, base cells first.
-    A cell that disagrees with its twin (a second client) is marked."""
+    A cell that disagrees with its twin (a second client) is marked. ``place``
+    gives a cell's grid title and column (default: its family and spawn-wait)."""
     order = {c.id: i for i, c in enumerate(possible_cells())}
-    placed = sorted(((parse(r["cell"]), r) for r in _with_twin_verdicts(results)),
-                    key=lambda pair: (order[pair[0].id], pair[1].get("async_mode") or ""))
+    given = list(enumerate(_with_twin_verdicts(results)))  # cells of no listing: as given
+    placed = [(parse(r["cell"]), r) for _, r in sorted(
+        given, key=lambda pair: (order.get(pair[1]["cell"], len(order) + pair[0]),
+                                 pair[1].get("async_mode") or ""))]
     grids = []
-    for title in dict.fromkeys(cell.grid for cell, _ in placed):
-        members = [(cell, r) for cell, r in placed if cell.grid == title]
+    for title in dict.fromkeys(place(cell)[0] for cell, _ in placed):
+        members = [(cell, r) for cell, r in placed if place(cell)[0] == title]
         grids.append(Grid(title, list(dict.fromkeys(_row(c, r) for c, r in members)),
-                          list(dict.fromkeys(c.column for c, _ in members)),
-                          {(_row(c, r), c.column): r for c, r in members}))
+                          list(dict.fromkeys(place(c)[1] for c, _ in members)),
+                          {(_row(c, r), place(c)[1]): r for c, r in members}))
     return grids
 
 
 CORNER = "mode-patch \\ spawn-wait"
 
 
-def grid(results: list[dict], title: str = "emitcheck matrix") -> Group:
+def grid(results: list[dict], title: str = "emitcheck matrix", place=_family_and_column,
+         corner: str = CORNER) -> Group:
     """The grids of every family, as one renderable."""
     tables = []
-    for index, part in enumerate(layout(results)):
+    for index, part in enumerate(layout(results, place)):
         heading = " - ".join(t for t in (title if index == 0 else "", part.title) if t)
         table = Table(title=heading or None, show_lines=False)
-        table.add_column(CORNER, style="bold", overflow="fold")
+        table.add_column(corner, style="bold", overflow="fold")
         for column in part.columns:
             table.add_column(column, overflow="fold")
         for row in part.rows:
@@ -129,19 +138,21 @@ def grid(results: list[dict], title: str = "emitcheck matrix") -> Group:
     return Group(*tables)
 
 
-def markdown(results: list[dict], env: dict) -> str:
-    """A block to paste into a GitHub issue: environment, grids, evidence, links."""
+def markdown(results: list[dict], env: dict, place=_family_and_column, corner: str = CORNER,
+             heading: str = "matrix") -> str:
+    """A block to paste into a GitHub issue: environment, grids, evidence, links,
+    and the remedies of results that carry them."""
     present = ", ".join(f"{name} {version}" for name, version in env["versions"].items()
                         if version and name != "python")
     lines = [
-        f"#### emitcheck {env['emitcheck']} matrix",
+        f"#### emitcheck {env['emitcheck']} {heading}",
         "",
         f"**Environment:** {env['python_implementation']} {env['versions']['python']} on "
         f"{env['os']}; {present}",
     ]
-    for part in layout(results):
+    for part in layout(results, place):
         lines += [""] + ([f"*{part.title}*", ""] if part.title else []) + [
-            f"| {CORNER} | " + " | ".join(f"`{c}`" for c in part.columns) + " |",
+            f"| {corner} | " + " | ".join(f"`{c}`" for c in part.columns) + " |",
             "|---" * (len(part.columns) + 1) + "|",
         ]
         for row in part.rows:
@@ -160,6 +171,7 @@ def markdown(results: list[dict], env: dict) -> str:
                 f" (emitcheck expected {r['expected']})"
             lines.append(f"- `{r['cell']}`: **{r['verdict']}**{changed}: {r['evidence']} "
                          f"([why]({r['doc']}))")
+            lines += [f"  - to change: {remedy}" for remedy in r.get("remedies", [])]
     return "\n".join(lines) + "\n"
 
 

@@ -26,6 +26,7 @@ from .model import CellResult, Observation, Timing
 from .probe import observe
 from .runs import CellRun, Interrupted
 from .verdict import classify
+from .work import OurWork
 from .zygote import Zygotes
 
 #: A CPU-bound greenlet can keep a patched server from ever listening; that is
@@ -50,19 +51,20 @@ class Limits:
 
 def _observe(cell: Cell, timing: Timing, workdir: Path | None, limits: Limits,
              zygotes: Zygotes | None, closing: threading.Event | None,
-             live: set[CellRun]) -> Observation:
+             live: set[CellRun], work: OurWork | None) -> Observation:
     """Start the cell's processes (holding a start slot until the server listens),
     watch it, stop them all."""
     starting = contextlib.nullcontext() if cell.isolated else limits.starting
     with tempfile.TemporaryDirectory(prefix=f"emitcheck-{cell.id}-", dir=workdir) as tmp, \
-            CellRun(cell, timing, Path(tmp), zygotes, closing) as run:
+            CellRun(cell, timing, Path(tmp), zygotes, closing, work) as run:
         live.add(run)
         try:
             with starting:
                 started = time.perf_counter()
                 server = run.start()
                 start_s = time.perf_counter() - started
-            obs = observe(server, cell, timing, run.companions, window_over=run.stop)
+            obs = observe(server, cell, timing, run.companions, window_over=run.stop,
+                          work=run.work)
         finally:
             live.discard(run)
     obs.phases = {**obs.phases, "ready": round(start_s, 3)}
@@ -72,8 +74,9 @@ def _observe(cell: Cell, timing: Timing, workdir: Path | None, limits: Limits,
 def run_cell(cell: Cell, timing: Timing = Timing(), workdir: Path | None = None, *,
              limits: Limits | None = None, zygotes: Zygotes | None = None,
              closing: threading.Event | None = None,
-             live: set[CellRun] | None = None) -> CellResult:
-    """Run one cell and judge it. Without ``zygotes``, its server starts fresh."""
+             live: set[CellRun] | None = None, work: OurWork | None = None) -> CellResult:
+    """Run one cell and judge it. Without ``zygotes``, its server starts fresh.
+    ``work`` is what its server runs (default: our own, server_child.py)."""
     exp = expected(cell)
     result = CellResult(cell.id, exp.verdict, exp.why, exp.url, versions=versions())
     reason = cell.unavailable()
@@ -87,9 +90,9 @@ def run_cell(cell: Cell, timing: Timing = Timing(), workdir: Path | None = None,
             with limits.isolated:
                 timing = replace(timing, ready_timeout=min(timing.ready_timeout,
                                                            ISOLATED_READY_TIMEOUT))
-                obs = _observe(cell, timing, workdir, limits, zygotes, closing, live)
+                obs = _observe(cell, timing, workdir, limits, zygotes, closing, live, work)
         else:
-            obs = _observe(cell, timing, workdir, limits, zygotes, closing, live)
+            obs = _observe(cell, timing, workdir, limits, zygotes, closing, live, work)
     except Interrupted:
         raise
     except Exception as exc:  # our own machinery failed: this cell's result, not the run's end
@@ -125,8 +128,9 @@ class CellPool:
     """
 
     def __init__(self, jobs: int | None = None, timing: Timing = Timing(),
-                 workdir: Path | None = None):
+                 workdir: Path | None = None, work: OurWork | None = None):
         self.timing = timing
+        self.work = work
         self.workdir = workdir
         self.limits = Limits()
         self.zygotes = Zygotes()
@@ -139,7 +143,8 @@ class CellPool:
         if self.closing.is_set():
             raise Interrupted("the pool is closed")
         return run_cell(cell, self.timing, self.workdir, limits=self.limits,
-                        zygotes=self.zygotes, closing=self.closing, live=self.live)
+                        zygotes=self.zygotes, closing=self.closing, live=self.live,
+                        work=self.work)
 
     def submit(self, cell: Cell) -> Future:
         return self.executor.submit(self._run, cell)
@@ -162,10 +167,10 @@ class CellPool:
         self.close(interrupt=exc_type is not None)
 
 
-def run_many(cells: list[Cell], jobs: int | None = None,
-             timing: Timing = Timing()) -> list[CellResult]:
+def run_many(cells: list[Cell], jobs: int | None = None, timing: Timing = Timing(),
+             work: OurWork | None = None) -> list[CellResult]:
     """Run cells side by side; results in the order of ``cells``. Ctrl-C stops
     every process at once and raises KeyboardInterrupt."""
-    with CellPool(jobs, timing) as pool:
+    with CellPool(jobs, timing, work=work) as pool:
         futures = {cell: pool.submit(cell) for cell in longest_first(cells)}
         return [futures[cell].result() for cell in cells]

@@ -16,6 +16,7 @@ from pathlib import Path
 from .cells import Cell
 from .model import Timing
 from .process import ManagedProcess, NotReady
+from .work import OurWork
 from .zygote import Zygotes
 
 
@@ -27,8 +28,11 @@ class CellRun:
     """The processes of one cell: ``with CellRun(...) as run: run.start()``."""
 
     def __init__(self, cell: Cell, timing: Timing, directory: Path,
-                 zygotes: Zygotes | None = None, closing: threading.Event | None = None):
+                 zygotes: Zygotes | None = None, closing: threading.Event | None = None,
+                 work: OurWork | None = None):
         self.cell = cell
+        #: What the server runs: our own work, or the user's app.
+        self.work = work or OurWork()
         self.timing = timing
         self.directory = directory
         self.zygotes = zygotes

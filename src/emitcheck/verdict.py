@@ -7,10 +7,15 @@ The six verdicts, checked in this order (the first that applies wins):
   or a plain HTTP GET timed out (a refused connect is an answer: ``error``);
 - ``error``: the server refused the client (answered its connection attempt
   with a rejection), or wrote a traceback;
-- ``lost``: the server answers, the work emitted, but no event arrived;
+- ``lost``: the server answers, the work emitted, but no event arrived (also
+  when the connect itself got no answer while plain HTTP GETs were answered:
+  the connection is wedged, as an unanswered ack shows);
 - ``delayed``: events arrived, but not promptly while the client was quiet
   (they came late, in bursts, or only once the client sent traffic);
-- ``delivered``: events arrived promptly, at the emit cadence.
+- ``delivered``: events arrived promptly, at the emit cadence;
+- ``silent``: nothing to judge: the work emitted nothing while the client was
+  connected (or, where nobody logs the server's emits, nothing arrived and the
+  server answered: then lost and silent cannot be told apart).
 
 Promptness is judged in ratios and multiples of the emit interval, so that a
 noisy 2-core machine does not flip a verdict: a healthy cell delivers nearly
@@ -31,8 +36,12 @@ from .model import VERDICTS, Metrics, Observation, Verdict
 
 __all__ = ["VERDICTS", "Metrics", "Verdict", "classify", "measure"]
 
-#: An event is prompt when it arrives within this many emit intervals.
+#: An event is prompt when it arrives within this many emit intervals...
 PROMPT_INTERVALS = 3.0
+#: ...and at most this many seconds: for work that emits every 10 s, three
+#: intervals would let a 25 s hold-up (until Engine.IO's next ping) pass as
+#: prompt. Our own cells emit every 0.1 s, far below this cap.
+PROMPT_CAP_S = 1.0
 #: A cell is delivered when at least this share of the events emitted during
 #: the quiet phase arrived promptly during it.
 DELIVERED_SHARE = 0.5
@@ -43,6 +52,11 @@ DELIVERED_SHARE = 0.5
 #: before the connection wedges (seen once: 1 of 35). Delayed cells deliver
 #: most of their events once traffic starts.
 LOST_SHARE = 0.1
+
+
+def prompt_bound(interval: float) -> float:
+    """Seconds within which an event emitted every ``interval`` s is prompt."""
+    return min(PROMPT_INTERVALS * interval, PROMPT_CAP_S)
 
 
 def _median(values):
@@ -61,7 +75,8 @@ def measure(obs: Observation) -> Metrics:
     in_window = [] if start is None or end is None else \
         [e.seq for e in obs.emitted if start <= e.at <= end]
     window_seqs = set(in_window)
-    arrivals = [a for a in obs.received if a.seq in window_seqs and a.emitted_at is not None]
+    arrivals = [a for a in obs.received if a.emitted_at is not None
+                and (a.seq in window_seqs or not obs.emits_logged)]
     latencies = sorted((a.arrived_at - a.emitted_at) * 1000 for a in arrivals)
     latency = {"p50": None, "p95": None, "max": None}
     if latencies:
@@ -71,7 +86,7 @@ def measure(obs: Observation) -> Metrics:
 
     quiet_emitted, quiet_prompt = 0, 0
     if start is not None and obs.quiet_end is not None:
-        prompt_s = PROMPT_INTERVALS * obs.interval
+        prompt_s = prompt_bound(obs.interval)
         quiet = {e.seq: e.at for e in obs.emitted if start <= e.at <= obs.quiet_end - prompt_s}
         quiet_emitted = len(quiet)
         quiet_prompt = sum(1 for a in obs.received
@@ -113,6 +128,14 @@ def refused_by_server(connect_error: str | None) -> bool:
     return any(marker in (connect_error or "") for marker in REFUSAL_MARKERS)
 
 
+def _unanswered(connect_error: str | None) -> bool:
+    """Did the connect get no answer (rather than a wrong one)? python-socketio
+    says "Unexpected connection error" when the Engine.IO handshake worked but
+    the namespace CONNECT was not answered in time."""
+    return any(marker in (connect_error or "") for marker in
+               ("timed out", "Unexpected connection error"))
+
+
 def _responsiveness(obs: Observation, m: Metrics) -> str:
     acks_unanswered = any(a.ms is None for a in obs.acks)
     if acks_unanswered:
@@ -143,6 +166,11 @@ def classify(obs: Observation) -> Verdict:
                 else f"connect failed ({obs.connect_error})"
             return verdict("starved", f"{connect} and HTTP GET timed out; "
                                       f"the work emitted {len(obs.emitted)} events")
+        if not refused and m.http_ms is not None and _unanswered(obs.connect_error):
+            return verdict("lost", f"the connection was wedged: its connect got no answer "
+                                   f"({obs.connect_error}) while HTTP answered in "
+                                   f"{m.http_ms:g} ms; the work emitted {len(obs.emitted)} "
+                                   "events")
         http = f"HTTP answered in {m.http_ms:g} ms" if m.http_ms is not None else \
             f"HTTP failed too ({obs.http[-1].error})" if obs.http else "no HTTP GET"
         logged = f"; {_first_error_line(obs.log_tail)}" if obs.tracebacks else ""
@@ -154,9 +182,11 @@ def classify(obs: Observation) -> Verdict:
     if obs.tracebacks:
         return verdict("error", f"{obs.tracebacks} traceback(s) in the server log: "
                                 f"{_first_error_line(obs.log_tail)}")
+    if not obs.emits_logged:
+        return _judged_by_arrivals(obs, m, verdict)
     if m.emitted == 0:
-        return verdict("lost", f"the work emitted nothing while the client was connected; "
-                               f"{_responsiveness(obs, m)}")
+        return verdict("silent", f"the work emitted nothing while the client was connected "
+                                 f"({_window(obs)}); {_responsiveness(obs, m)}")
     if m.received <= LOST_SHARE * m.emitted:
         return verdict("lost", f"{m.received} of {m.emitted} emitted events received; "
                                f"{_responsiveness(obs, m)}")
@@ -167,3 +197,33 @@ def classify(obs: Observation) -> Verdict:
     return verdict("delayed", f"{m.quiet_prompt} of {m.quiet_emitted} events arrived promptly "
                               f"while the client was quiet; {m.received} of {m.emitted} arrived "
                               f"in all, p50 latency {m.latency_ms['p50']:g} ms")
+
+
+def _window(obs: Observation) -> str:
+    if obs.connected_at is None or obs.traffic_end is None:
+        return "no window"
+    return f"watched {obs.traffic_end - obs.connected_at:.1f} s"
+
+
+def _judged_by_arrivals(obs: Observation, m: Metrics, verdict) -> Verdict:
+    """Someone else's server: no emit log, so judge the arrivals alone. Events
+    that arrived during the quiet phase at a cadence are delivered; events that
+    only came once the client sent traffic are delayed; none at all is silent
+    (lost and silent cannot be told apart without the server's log)."""
+    arrived = [a.arrived_at for a in obs.received]
+    quiet_end = obs.quiet_end or 0.0
+    in_quiet = [t for t in arrived if t <= quiet_end]
+    if not arrived:
+        return verdict("silent", f"no event arrived ({_window(obs)}); without the "
+                                 f"server's emit log, lost and never emitted look the same; "
+                                 f"{_responsiveness(obs, m)}")
+    latency = f", p50 latency {m.latency_ms['p50']:g} ms" if m.latency_ms["p50"] is not None \
+        else ""
+    late = m.latency_ms["p50"] is not None and \
+        m.latency_ms["p50"] > 1000 * prompt_bound(obs.interval)
+    if not late and (len(in_quiet) >= 2 or (in_quiet and len(arrived) == len(in_quiet))):
+        return verdict("delivered", f"{len(in_quiet)} events arrived while the client was "
+                                    f"quiet, {len(arrived)} in all{latency}; "
+                                    f"{_responsiveness(obs, m)}")
+    return verdict("delayed", f"{len(in_quiet)} events arrived while the client was quiet, "
+                              f"{len(arrived) - len(in_quiet)} once it sent traffic{latency}")

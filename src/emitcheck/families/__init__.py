@@ -58,7 +58,8 @@ FACTORS: tuple[Factor, ...] = (
 
 #: The family modules, in listing order (each declares ``VARIANTS``).
 MODULES = ("threading", "eventlet", "gevent", "auto", "patching", "spawns", "waits", "cpu",
-           "transports", "queues", "redis", "emitters", "servers", "gunicorn", "clients", "node")
+           "transports", "queues", "redis", "emitters", "servers", "gunicorn", "clients", "node",
+           "app")
 
 
 def _load() -> dict[tuple[str, str], Variant]:

@@ -4,7 +4,7 @@ so a family module states only what is special about its values."""
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -37,6 +37,11 @@ class Variant:
     reproducible: bool = True
     #: Does the work keep a core busy? Such cells run one at a time.
     isolated: bool = False
+    #: What a user changes in their code to get this value (for remedies), or "".
+    remedy: str = ""
+    #: Are cells with this value part of our own matrix? (False: the user's app,
+    #: which ``emitcheck app`` runs; such cells are in no listing of ours.)
+    matrix: bool = True
     #: Must a cell with this value reach the verdict of the same cell with the
     #: factor at its default (a second client, say)? The grid marks it where not.
     second_opinion: bool = False
@@ -86,10 +91,12 @@ class ClientVariant(Variant):
     factor: ClassVar[str] = "client"
 
     def watch(self, obs: Observation, target: Target, timing: Timing,
-              window_over: Callable[[], None]) -> None:
+              window_over: Callable[[], None],
+              cadence: Callable[[], list[float]] | None = None,
+              triggers: Sequence[Callable] = ()) -> None:
         """Connect to ``target``, watch the window, fill ``obs``'s client fields;
         call ``window_over`` once the window is over (before disconnecting, where
-        the client can)."""
+        the client can). ``cadence`` and ``triggers``: see ``probe.watch``."""
         raise NotImplementedError
 
 

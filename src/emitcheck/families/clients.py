@@ -9,10 +9,10 @@ from .base import ClientVariant
 
 @dataclass(eq=False)
 class Python(ClientVariant):
-    def watch(self, obs, target, timing, window_over):
+    def watch(self, obs, target, timing, window_over, cadence=None, triggers=()):
         from ..probe import watch
 
-        watch(obs, target, timing, window_over)
+        watch(obs, target, timing, window_over, cadence, triggers)
 
 
 VARIANTS = [Python("python", "python-socketio's Client")]

@@ -29,5 +29,7 @@ _COMMON = {"doc": "pitfall.md#cpu-bound-work", "isolated": True, "forkable": Fal
            "grid": "CPU-bound work"}
 VARIANTS = [
     CpuBound("busy", "a CPU-bound loop that never yields", **_COMMON),
-    CpuBound("busy_yield", "the same loop calling socketio.sleep(0) every 5 ms", **_COMMON),
+    CpuBound("busy_yield", "the same loop calling socketio.sleep(0) every 5 ms",
+             remedy="in CPU-bound loops, call socketio.sleep(0) every few milliseconds",
+             **_COMMON),
 ]

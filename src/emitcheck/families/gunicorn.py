@@ -1,4 +1,4 @@
-"""``-gunicorn``: gunicorn serves server_child.py's app, one worker, with the worker
+"""``-gunicorn``: gunicorn serves the cell's app (work.py), one worker, with the worker
 class Flask-SocketIO's deployment docs give for the mode (the mode's
 ``gunicorn_worker``): gevent mode the ``gevent`` worker, which monkey patches by
 itself before it loads the app; threading mode ``gthread`` with 4 threads;
@@ -90,14 +90,13 @@ class Gunicorn(ServerVariant):
         from . import variant
 
         files, port = ServerFiles(directory), free_port()
-        args = ", ".join(repr(a) for a in (run.cell.id, str(files.emits), run.timing.interval,
-                                           run.queue_url))
         command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
                    "--workers", "1", *variant("mode", run.cell.mode).gunicorn_worker,
                    "--graceful-timeout", "1", "--log-level", "warning"]
         if _has_control_socket_option():
             command.append("--no-control-socket")
-        command.append(f"emitcheck.server_child:gunicorn_app({args})")
+        command.append(run.work.gunicorn_app(run.cell.id, run.timing.interval, files,
+                                             run.queue_url))
         server = ManagedProcess([*die_with_parent_prefix(), *command], files, port,
                                 child_env(EMITCHECK_CELL=run.cell.id))
         server.banner = BANNER

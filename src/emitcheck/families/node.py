@@ -18,7 +18,7 @@ class Node(ClientVariant):
 
         return node_unavailable()
 
-    def watch(self, obs, target, timing, window_over):
+    def watch(self, obs, target, timing, window_over, cadence=None, triggers=()):
         from ..node_client import watch
 
         watch(obs, target, timing, window_over)

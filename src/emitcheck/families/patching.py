@@ -27,5 +27,7 @@ VARIANTS = [
     # Patching must come before every other import, so a patched server
     # always starts as a fresh process.
     Patch("patched", "the server process monkey patches as its first statement",
-          doc="pitfall.md#monkey-patching", forkable=False),
+          doc="pitfall.md#monkey-patching", forkable=False,
+          remedy="monkey patch first: eventlet.monkey_patch() or gevent.monkey.patch_all() "
+                 "as the very first statement, before any other import"),
 ]

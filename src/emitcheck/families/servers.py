@@ -1,11 +1,13 @@
 """``socketio.run(app, host="127.0.0.1", ...)``: the server as most users run it.
 
-Its server is server_child.py in a process of its own, or, for cells whose
-every value allows it, a fork of a zygote that imported the stack once.
+Its server is the cell's work (work.py: server_child.py, or the user's app)
+in a process of its own, or, for cells whose every value allows it, a fork of
+a zygote that imported the stack once.
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 from .base import ServerVariant
@@ -14,12 +16,21 @@ from .base import ServerVariant
 @dataclass(eq=False)
 class Run(ServerVariant):
     def start(self, run, directory):
-        from ..process import ManagedProcess
+        from ..process import (
+            ManagedProcess,
+            ServerFiles,
+            child_env,
+            die_with_parent_prefix,
+            free_port,
+        )
 
         if run.zygotes is not None and run.zygotes.serves(run.cell):
             return run.zygotes.fork(run.cell, run.timing.interval, directory, run.queue_url)
-        return ManagedProcess.server_child(run.cell.id, run.timing.interval, directory,
-                                           run.queue_url)
+        files, port = ServerFiles(directory), free_port()
+        argv = [*die_with_parent_prefix(), sys.executable,
+                *run.work.server_argv(run.cell.id, run.timing.interval, files, port,
+                                      run.queue_url)]
+        return ManagedProcess(argv, files, port, child_env(EMITCHECK_CELL=run.cell.id))
 
 
 VARIANTS = [Run("run", "socketio.run(app)")]

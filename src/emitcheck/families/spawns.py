@@ -16,5 +16,6 @@ class Spawn(Variant):
 
 VARIANTS = [
     Spawn("thread", "threading.Thread(target=work, daemon=True).start()"),
-    Spawn("task", "socketio.start_background_task(work)"),
+    Spawn("task", "socketio.start_background_task(work)",
+          remedy="start the work with socketio.start_background_task(work)"),
 ]

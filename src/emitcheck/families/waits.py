@@ -15,5 +15,6 @@ class Wait(Variant):
 
 VARIANTS = [
     Wait("time_sleep", "time.sleep(interval)"),
-    Wait("socketio_sleep", "socketio.sleep(interval)"),
+    Wait("socketio_sleep", "socketio.sleep(interval)",
+         remedy="wait with socketio.sleep(), not time.sleep()"),
 ]

@@ -1,0 +1,103 @@
+"""``emitcheck app``: the sample apps in tests/apps through the matrix, and bad input.
+
+The buggy sample (threading.Thread + time.sleep) must fail in exactly the rows
+where our own ``thread-time_sleep`` cells fail, and the corrected one
+(start_background_task + socketio.sleep) must be delivered everywhere: both
+compared with what we measured, through expectations.py.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from emitcheck.cells import parse
+from emitcheck.expectations import expected
+
+from .helpers import emitcheck, processes_mentioning
+
+APPS = Path(__file__).parent / "apps"
+
+
+def _app(tmp_path, *args, timeout=240):
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    return emitcheck("app", *args, "--path", str(APPS), env=env, timeout=timeout)
+
+
+def _results(proc):
+    data = json.loads(proc.stdout)
+    assert data["schema"] == 1
+    return [r for r in data["results"] if not r["skipped"]]
+
+
+def _our_twin(app_cell_id: str, async_mode: str, spawn: str, wait: str) -> str:
+    """Our matrix cell of the same row and server, with the given work."""
+    cell = parse(app_cell_id)
+    mode = async_mode if cell.mode == "auto" else cell.mode
+    return cell.replace(mode=mode, spawn=spawn, wait=wait).id
+
+
+def test_the_buggy_sample_fails_where_our_thread_time_sleep_cells_fail(tmp_path):
+    proc = _app(tmp_path, "ticker_thread:socketio", "--event", "tick", "--json")
+    results = _results(proc)
+    assert results and proc.returncode in (0, 1), proc.stderr
+    for result in results:
+        twin = _our_twin(result["cell"], result["async_mode"], "thread", "time_sleep")
+        assert result["verdict"] == expected(twin).verdict, (result["cell"], twin,
+                                                             result["evidence"])
+    failing = [r for r in results if r["verdict"] != "delivered"]
+    assert proc.returncode == (1 if failing else 0)
+    for result in failing:
+        assert result["remedies"], result["cell"]
+    assert processes_mentioning(str(tmp_path)) == []
+
+
+def test_the_corrected_sample_is_delivered_in_every_cell(tmp_path):
+    proc = _app(tmp_path, "ticker_task:socketio", "--event", "tick", "--json")
+    results = _results(proc)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr
+    assert results and all(r["verdict"] == "delivered" for r in results)
+    assert {parse(r["cell"]).server for r in results} >= {"run"}
+
+
+def test_the_grid_names_the_rows_and_says_what_to_change(tmp_path):
+    proc = _app(tmp_path, "ticker_thread:socketio", "--event", "tick", "--markdown")
+    assert proc.stdout.startswith("#### emitcheck ")
+    assert "| mode-patch \\ server |" in proc.stdout
+    assert "`threading-unpatched`" in proc.stdout
+    if "**Cells not delivered:**" in proc.stdout:
+        assert "  - to change: " in proc.stdout
+
+
+def test_an_event_the_app_never_emits_is_the_verdict_silent_not_an_error(tmp_path):
+    proc = _app(tmp_path, "ticker_task:socketio", "--event", "nothing", "--timeout", "3",
+                "--json")
+    assert proc.returncode == 1, proc.stderr
+    results = _results(proc)
+    assert results and all(r["verdict"] == "silent" for r in results)
+    assert "the app emitted no 'nothing' event" in results[0]["remedies"][0]
+
+
+@pytest.mark.parametrize("target, says", [
+    ("broken_import:socketio", "importing 'broken_import' failed: ModuleNotFoundError"),
+    ("ticker_task:sockets", "module 'ticker_task' has no attribute 'sockets'"),
+    ("no_socketio:app", "is a Flask app with no SocketIO"),
+    ("no_socketio:settings", "is a dict, not a SocketIO object, a Flask app or a factory"),
+    ("ticker_task", "is not MODULE:ATTR"),
+])
+def test_an_app_that_cannot_be_loaded_is_a_one_line_error(tmp_path, target, says):
+    proc = _app(tmp_path, target, "--event", "tick", timeout=60)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert says in proc.stderr and "Traceback" not in proc.stderr
+    assert len([line for line in proc.stderr.splitlines() if says in line]) == 1
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--trigger", "post:/x"], "is not one of: connect, get:/PATH, emit:EVENT[:JSON]"),
+    (["--trigger", "emit:go:{oops"], "the payload is not JSON"),
+    (["--namespace", "chat"], "must start with '/'"),
+])
+def test_bad_options_are_one_line_errors(tmp_path, args, says):
+    proc = _app(tmp_path, "ticker_task:socketio", "--event", "tick", *args, timeout=60)
+    assert proc.returncode == 2 and says in proc.stderr and "Traceback" not in proc.stderr
