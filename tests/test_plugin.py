@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
 import sys
 import textwrap
@@ -247,7 +248,8 @@ def test_other_error(emitcheck_result):
 """)
     result = run(pytester, "--emitcheck-cells", ONE)
     result.assert_outcomes(xfailed=1, failed=1)
-    result.stdout.fnmatch_lines(["FAILED *test_other_error*RuntimeError*"])
+    result.stdout.fnmatch_lines(["FAILED *test_other_error*"])
+    assert "RuntimeError: the test itself is broken" in output(result)
 
 
 def test_a_verdict_other_than_the_measured_one_fails_naming_both_even_if_the_body_passed(
@@ -381,9 +383,15 @@ def test_marked(emitcheck_cell):
     assert "Traceback" not in output(result)
 
 
-def test_the_markers_are_registered(pytester):
+def test_the_markers_are_registered_and_emitcheck_marks_the_tests_of_results(pytester):
     result = pytester.runpytest("--markers")
     result.stdout.fnmatch_lines(["@pytest.mark.emitcheck: *", "@pytest.mark.emitcheck_cells(*"])
+    pytester.makepyfile(NATURAL + CELL_ONLY)
+    marked = pytester.runpytest("--collect-only", "-q", "-m", "emitcheck", "--strict-markers",
+                                "--emitcheck-cells", ONE)
+    assert [line for line in marked.outlines if "::" in line] \
+        == [f"test_the_markers_are_registered_and_emitcheck_marks_the_tests_of_results.py"
+            f"::test_natural[{ONE}]"]
 
 
 # -- 6. files and baselines, as tox runs them -------------------------------------------
@@ -419,3 +427,38 @@ def test_a_bad_baseline_file_stops_the_run_before_any_cell_starts(pytester):
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "missing.json does not exist" in output(result)
     assert started(log) == []
+
+
+# -- xdist sharing: bounded waits that say what they waited for --------------------------
+
+def sharing(tmp_path: Path, owner: int):
+    """A worker's session that finds ONE claimed by process ``owner``."""
+    from types import SimpleNamespace
+
+    from emitcheck.plugin_session import Session
+
+    (tmp_path / f"{ONE}.lock").write_text(str(owner))
+    return Session(SimpleNamespace(option=SimpleNamespace(emitcheck_jobs=None)), tmp_path)
+
+
+def test_a_worker_stops_waiting_when_the_owner_of_a_cell_is_gone(tmp_path):
+    import subprocess
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait(timeout=30)
+    result = sharing(tmp_path, gone.pid).result(cells.parse(ONE))
+    assert result.failure is not None and result.verdict is None
+    assert f"(pid {gone.pid}) ended without writing {tmp_path / (ONE + '.json')}" \
+        in result.failure
+
+
+def test_a_worker_waits_for_a_live_owner_bounded_and_names_what_it_waited_for(
+        tmp_path, monkeypatch):
+    from emitcheck import plugin_session
+
+    monkeypatch.setattr(plugin_session, "RESULT_TIMEOUT", 0.3)
+    live = sharing(tmp_path, owner=os.getpid())  # this process: alive, never writes
+    result = live.result(cells.parse(ONE))
+    assert result.failure == (f"waited 0.3 s for the pytest-xdist worker running it "
+                              f"(pid {os.getpid()}) to write {tmp_path / (ONE + '.json')}")
+    assert live.pool is None  # it never ran the cell itself

@@ -68,8 +68,8 @@ class Served:
         """One window on the served app; the result has .verdict, .evidence, .remedies."""
         from dataclasses import replace
 
-        from .families.app import UserApp
         from .model import Timing
+        from .user_app import UserApp
 
         spec = replace(self.spec, event=event, namespace=namespace,
                        triggers=tuple(triggers), ack=ack)
@@ -79,10 +79,10 @@ class Served:
 
 def _judge(cell_id: str, server, work, timing):
     from .cells import parse
-    from .families.app import DOC
     from .model import CellResult
     from .probe import observe
     from .remedy import remedies
+    from .user_app import DOC
     from .verdict import classify
 
     cell = parse(cell_id)
@@ -99,9 +99,9 @@ def _judge(cell_id: str, server, work, timing):
 def emitcheck_serve(tmp_path_factory: pytest.TempPathFactory):
     """``emitcheck_serve(TARGET, mode=..., server=..., path=...)`` -> ``Served``."""
     from .cells import Cell
-    from .families.app import AppError, AppSpec, UserApp
     from .model import Timing
     from .runs import CellRun
+    from .user_app import AppError, AppSpec, UserApp
 
     runs: list[CellRun] = []
 
@@ -128,9 +128,9 @@ def emitcheck_serve(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture
 def emitcheck_observe():
     """``emitcheck_observe(url, event, ...)``: one window on any Socket.IO server."""
-    from .families.app import SOCKETIO_GET
     from .model import CellResult, Observation, Target, Timing
     from .probe import watch
+    from .user_app import SOCKETIO_GET
     from .verdict import classify
 
     def observe(url: str, event: str, namespace: str = "/", ack: str | None = None,

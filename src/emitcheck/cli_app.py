@@ -18,9 +18,9 @@ import click
 from . import environment, model, report, runner
 from .cells import Cell, CellError
 from .families import variants
-from .families.app import AppError, AppSpec, UserApp, cadence_of, check, waited
 from .model import Timing, results_document
 from .remedy import remedies
+from .user_app import AppError, AppSpec, UserApp, cadence_of, check, waited
 
 #: The app's emits decide the window: at most this long by default.
 DEFAULT_TIMEOUT = 60.0

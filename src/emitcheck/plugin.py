@@ -199,6 +199,7 @@ def _requests_result(item: pytest.Item) -> bool:
     return "emitcheck_result" in getattr(item, "fixturenames", ())
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m selects on the marker
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if _requests_result(item):

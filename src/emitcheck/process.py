@@ -22,8 +22,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
-
 CHILD_SCRIPT = Path(__file__).with_name("server_child.py")
 #: What server_child.py prints once the app is made (followed by the mode).
 SERVER_BANNER = "async_mode="
@@ -155,6 +153,8 @@ class ManagedProcess:
 
     def listening_addresses(self) -> list[tuple[str, int]]:
         """(ip, port) of every TCP socket the processes of this server listen on."""
+        import psutil  # here, not at import: the registry (families/) imports this module
+
         try:
             root = psutil.Process(self.pid)
             return [(conn.laddr.ip, conn.laddr.port)
@@ -217,6 +217,8 @@ class ManagedProcess:
         if self.stopped:
             return
         self.stopped = True
+        import psutil
+
         try:
             tree = psutil.Process(self.pid).children(recursive=True)
         except psutil.Error:
