@@ -1,0 +1,68 @@
+"""The fixtures for users' CI, through the example file users copy
+(docs/examples/test_socketio_events.py), run by pytester against the sample
+apps in tests/apps: the corrected one passes, the buggy one fails in the mode
+where our matrix says it fails, naming the verdict and what to change."""
+
+import importlib.util
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parent.parent
+EXAMPLE = ROOT / "docs" / "examples" / "test_socketio_events.py"
+APPS = Path(__file__).parent / "apps"
+
+
+def _project(pytester: pytest.Pytester, sample: str, modes: list[str]) -> None:
+    """A user's project: their app as myapp.py, the example test, their modes."""
+    shutil.copy(APPS / f"{sample}.py", pytester.path / "myapp.py")
+    shutil.copy(EXAMPLE, pytester.path / "test_socketio_events.py")
+    pytester.makeini("[pytest]\nemitcheck_modes =\n" + "".join(f"    {m}\n" for m in modes))
+
+
+def test_the_example_passes_on_the_corrected_app_in_every_mode_listed(pytester):
+    _project(pytester, "ticker_task", ["threading-unpatched"])
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*test_background_events_reach_clients*threading-unpatched*"
+                                 "PASSED*"])
+
+
+def test_the_example_fails_on_the_buggy_app_where_the_matrix_says_so(pytester):
+    if importlib.util.find_spec("gevent") is None:
+        pytest.skip("gevent not installed: the buggy app fails only under gevent or eventlet")
+    _project(pytester, "ticker_thread", ["threading-unpatched", "gevent-unpatched"])
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider",
+                                           "-k", "background_events")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*gevent-unpatched: delayed: *to change: monkey patch "
+                                 "first*"])
+
+
+def test_modes_come_from_the_marker_before_the_ini(pytester):
+    shutil.copy(APPS / "ticker_task.py", pytester.path / "myapp.py")
+    pytester.makeini("[pytest]\nemitcheck_modes = gevent-patched\n")
+    pytester.makepyfile("""
+        import pytest
+
+        @pytest.mark.emitcheck_modes("threading-unpatched")
+        def test_one(emitcheck_mode):
+            assert emitcheck_mode == "threading-unpatched"
+
+        def test_two(emitcheck_mode):
+            assert emitcheck_mode == "gevent-patched"
+    """)
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=2)
+
+
+def test_an_app_that_does_not_load_fails_the_test_with_the_reason(pytester):
+    shutil.copy(APPS / "broken_import.py", pytester.path / "myapp.py")
+    pytester.makepyfile("""
+        def test_serve(emitcheck_serve):
+            emitcheck_serve("myapp:socketio")
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(errors=0, failed=1)
+    result.stdout.fnmatch_lines(["*did not start*"])
+    result.stdout.fnmatch_lines(["*ModuleNotFoundError*a_module_nobody_installed*"])
