@@ -61,8 +61,9 @@ def _instrument(config):
             kwargs["async_mode"] = config["mode"]
         return init_app(self, app, **kwargs)
 
-    flask_socketio.SocketIO.emit = logged_emit
-    flask_socketio.SocketIO.init_app = init_app_in_mode
+    # Deliberate monkey patching of the class (mypy flags assigning to a method).
+    flask_socketio.SocketIO.emit = logged_emit  # type: ignore[method-assign]
+    flask_socketio.SocketIO.init_app = init_app_in_mode  # type: ignore[method-assign]
 
 
 def _resolve(module, attr):

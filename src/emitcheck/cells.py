@@ -22,8 +22,12 @@ from __future__ import annotations
 import fnmatch
 import itertools
 from functools import cache
+from typing import TYPE_CHECKING, Literal, overload
 
 from .families import FACTORS, Variant, variant, variants
+
+if TYPE_CHECKING:
+    from .families.base import ClientVariant, ServerVariant, TransportVariant
 
 FACTOR_NAMES = tuple(f.name for f in FACTORS)
 _INDEX = {name: i for i, name in enumerate(FACTOR_NAMES)}
@@ -33,6 +37,7 @@ _SHAPE = "-".join("{" + f.name + "}" for f in _REQUIRED) + "".join(
     "[-" + f.name + "]" for f in _SUFFIXES)
 
 
+@cache
 def values(factor: str) -> tuple[str, ...]:
     return tuple(v.value for v in variants(factor))
 
@@ -62,10 +67,10 @@ class Cell:
         if len(args) > len(FACTORS):
             raise CellError(f"a cell has {len(FACTORS)} factors, not {len(args)}")
         given = dict(zip(FACTOR_NAMES, args, strict=False))
-        for name, value in named.items():
+        for name, named_value in named.items():
             if name not in _INDEX:
                 raise CellError(f"unknown factor {name!r}; factors: {', '.join(FACTOR_NAMES)}")
-            given[name] = value
+            given[name] = named_value
         for factor in FACTORS:
             value = given.get(factor.name, factor.default)
             if value is None:
@@ -75,8 +80,8 @@ class Cell:
                                 f"values: {', '.join(values(factor.name))}")
             given[factor.name] = value
         object.__setattr__(self, "_values", tuple(given[n] for n in FACTOR_NAMES))
-        for value in self.variants():
-            reason = value.conflict(self)
+        for declared in self.variants():
+            reason = declared.conflict(self)
             if reason:
                 raise CellError(reason)
 
@@ -113,6 +118,14 @@ class Cell:
         return [variant(name, value) for name, value in zip(FACTOR_NAMES, self._values,
                                                             strict=True)]
 
+    @overload
+    def value_of(self, factor: Literal["transport"]) -> TransportVariant: ...
+    @overload
+    def value_of(self, factor: Literal["server"]) -> ServerVariant: ...
+    @overload
+    def value_of(self, factor: Literal["client"]) -> ClientVariant: ...
+    @overload
+    def value_of(self, factor: str) -> Variant: ...
     def value_of(self, factor: str) -> Variant:
         return variant(factor, self._values[_INDEX[factor]])
 

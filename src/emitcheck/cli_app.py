@@ -106,7 +106,7 @@ def app(target: str, event: str, folder: Path, namespace: str, triggers: tuple[s
         raise click.UsageError(f"--path {folder}: no such folder")
     try:
         spec = AppSpec(target, event, str(folder), namespace,
-                       triggers or AppSpec.__dataclass_fields__["triggers"].default, ack)
+                       triggers or AppSpec.triggers, ack)  # the class attribute: the default
         own_mode = check(spec)
     except AppError as exc:
         raise click.UsageError(str(exc)) from None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import importlib.metadata
 import platform
+from typing import Any
 
 #: Packages named in every report, in this order; None where not installed.
 VERSIONED = ("flask", "flask-socketio", "python-socketio", "python-engineio",
@@ -30,7 +31,7 @@ def _versions() -> dict[str, str | None]:  # read once: installs do not change m
     return found
 
 
-def environment() -> dict[str, object]:
+def environment() -> dict[str, Any]:
     """Everything a bug report or a baseline records about where cells ran."""
     return {
         "python_implementation": platform.python_implementation(),

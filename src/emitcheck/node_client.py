@@ -76,10 +76,12 @@ def run_node_client(base: str, transport: str, timing: Timing) -> dict:
     if reason:
         raise NodeClientError(reason)
     directory = node_dir()
+    node = shutil.which("node")
+    assert node is not None  # node_unavailable() found it
     # probe.js exits within this on its own; the grace covers Node's start-up.
     bound = (timing.quiet + timing.traffic + timing.drain + 3 * timing.response_timeout
              + 2 + STARTUP_GRACE)
-    argv = [*die_with_parent_prefix(), shutil.which("node"), str(directory / "probe.js"),
+    argv = [*die_with_parent_prefix(), node, str(directory / "probe.js"),
             base, transport, json.dumps(asdict(timing))]
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, cwd=directory, start_new_session=True)

@@ -29,7 +29,7 @@ import json
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -250,7 +250,7 @@ class Hooks:
         """Gather results from reports: this process's, or the xdist workers'."""
         for name, value in report.user_properties:
             if name == PROPERTY:
-                data = json.loads(value)
+                data = json.loads(cast(str, value))  # json.dumps made it
                 self.state.results.setdefault(data["cell"], data)
 
     def pytest_sessionstart(self) -> None:

@@ -127,9 +127,11 @@ class Session:
     # -- sharing between xdist workers ----------------------------------------
 
     def _lock(self, cell: Cell) -> Path:
+        assert self.shared is not None  # only under xdist
         return self.shared / f"{cell.id}.lock"
 
     def _file(self, cell: Cell) -> Path:
+        assert self.shared is not None  # only under xdist
         return self.shared / f"{cell.id}.json"
 
     def _publish(self, cell: Cell, future: Future) -> None:

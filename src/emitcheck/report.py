@@ -54,7 +54,7 @@ def cell_text(result: dict | None) -> Text:
     if result is not None and result.get("failure"):
         return Text(cell_label(result), style="bold reverse red")
     style = STYLE.get(verdict, "")
-    if verdict is not None and parse(result["cell"]).in_matrix and \
+    if result is not None and verdict is not None and parse(result["cell"]).in_matrix and \
             (verdict != result.get("expected") or _disagrees(result)):
         style = "bold reverse " + style
     return Text(cell_label(result), style=style)
@@ -76,7 +76,7 @@ def _row(cell, result: dict) -> str:
     return cell.row
 
 
-_DEFAULTS = {f.name: f.default for f in FACTORS if f.is_suffix}
+_DEFAULTS = {f.name: f.default for f in FACTORS if f.default is not None}  # the suffix factors
 
 
 def _with_twin_verdicts(results: list[dict]) -> list[dict]:

@@ -121,7 +121,9 @@ def create_app(cell_id, emit_log_path, interval, queue_url=None):
         wait_between = make_waiter(socketio, wait)
         make_starter(socketio, spawn)(
             lambda: emit_forever(socketio.emit, wait_between, interval, emit_log_path))
-    print(f"emitcheck server {cell_id}: async_mode={socketio.async_mode}", flush=True)
+    # init_app sets async_mode; types-Flask-SocketIO does not declare it.
+    print(f"emitcheck server {cell_id}: async_mode={socketio.async_mode}",  # type: ignore[attr-defined]
+          flush=True)
     return app, socketio
 
 

@@ -77,8 +77,9 @@ def measure(obs: Observation) -> Metrics:
     window_seqs = set(in_window)
     arrivals = [a for a in obs.received if a.emitted_at is not None
                 and (a.seq in window_seqs or not obs.emits_logged)]
-    latencies = sorted((a.arrived_at - a.emitted_at) * 1000 for a in arrivals)
-    latency = {"p50": None, "p95": None, "max": None}
+    latencies = sorted((a.arrived_at - a.emitted_at) * 1000 for a in arrivals
+                       if a.emitted_at is not None)  # all of them: says so to mypy
+    latency: dict[str, float | None] = {"p50": None, "p95": None, "max": None}
     if latencies:
         latency = {"p50": round(_percentile(latencies, 0.5), 1),
                    "p95": round(_percentile(latencies, 0.95), 1),
@@ -143,6 +144,8 @@ def _responsiveness(obs: Observation, m: Metrics) -> str:
             if m.http_ms is not None else "acks unanswered"
     if m.ack_ms is not None:
         return f"acks answered in {m.ack_ms:g} ms"
+    if m.http_ms is not None:  # no ack event (an app, someone's server): HTTP tells
+        return f"no ack sent; HTTP answered in {m.http_ms:g} ms"
     return "no ack sent"
 
 

@@ -69,6 +69,7 @@ class Zygote:
             raise
 
     def _read(self) -> None:
+        assert self.popen.stdout is not None  # a PIPE
         for raw in self.popen.stdout:
             words = raw.decode().split()
             if words[:1] == ["exited"]:
@@ -94,6 +95,7 @@ class Zygote:
         return answer
 
     def fork(self, request: dict) -> int:
+        assert self.popen.stdin is not None  # a PIPE
         with self.lock:
             try:
                 self.popen.stdin.write((json.dumps(request) + "\n").encode())

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from typing import Any, Literal, overload
 
-from .base import Variant
+from .base import ClientVariant, ModeVariant, ServerVariant, TransportVariant, Variant
 
 __all__ = ["FACTORS", "Factor", "Variant", "variant", "variants", "MODULES"]
 
@@ -78,11 +79,26 @@ def _load() -> dict[tuple[str, str], Variant]:
 _REGISTRY = _load()
 
 
+# The factors whose values share a Variant subclass: their hooks and fields are typed.
+@overload
+def variant(factor: Literal["mode"], value: str) -> ModeVariant: ...
+@overload
+def variant(factor: Literal["transport"], value: str) -> TransportVariant: ...
+@overload
+def variant(factor: Literal["server"], value: str) -> ServerVariant: ...
+@overload
+def variant(factor: Literal["client"], value: str) -> ClientVariant: ...
+@overload
+def variant(factor: str, value: str) -> Variant: ...
 def variant(factor: str, value: str) -> Variant:
     """The declaration of one factor value (KeyError when there is none)."""
     return _REGISTRY[(factor, value)]
 
 
-def variants(factor: str) -> list[Variant]:
+@overload
+def variants(factor: Literal["mode"]) -> list[ModeVariant]: ...
+@overload
+def variants(factor: str) -> list[Variant]: ...
+def variants(factor: str) -> list[Any]:  # list is invariant: the overloads say what it holds
     """Every value of a factor, in declaration order."""
     return [v for (f, _), v in _REGISTRY.items() if f == factor]

@@ -12,7 +12,7 @@ ours (``matrix=False``): they need an app, which user_app.py describes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from .base import Variant
 
@@ -58,7 +58,7 @@ class AppWait(AppValue):
     factor: ClassVar[str] = "wait"
 
 
-_COMMON = {"doc": DOC, "forkable": False, "reproducible": False, "matrix": False}
+_COMMON: dict[str, Any] = {"doc": DOC, "forkable": False, "reproducible": False, "matrix": False}
 VARIANTS = [
     AppSpawn("app", "the app under test starts its work itself", partner="own", **_COMMON),
     AppWait("own", "the app waits however it does", partner="app", **_COMMON),

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ..cells import Cell
     from ..expectations import Expectation
     from ..model import Observation, Target, Timing
@@ -81,7 +83,8 @@ class ServerVariant(Variant):
     """A value of the ``server`` factor: what serves the cell's app."""
     factor: ClassVar[str] = "server"
 
-    def start(self, run: CellRun) -> ManagedProcess:
+    def start(self, run: CellRun, directory: Path) -> ManagedProcess:
+        """Start the cell's server, its files in ``directory``."""
         raise NotImplementedError
 
 

@@ -9,7 +9,7 @@ take no suffix: one grid of them is enough.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from .base import Variant
 
@@ -25,7 +25,7 @@ class CpuBound(Variant):
         return None
 
 
-_COMMON = {"doc": "pitfall.md#cpu-bound-work", "isolated": True, "forkable": False,
+_COMMON: dict[str, Any] = {"doc": "pitfall.md#cpu-bound-work", "isolated": True, "forkable": False,
            "grid": "CPU-bound work"}
 VARIANTS = [
     CpuBound("busy", "a CPU-bound loop that never yields", **_COMMON),

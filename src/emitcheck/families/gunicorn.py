@@ -11,7 +11,6 @@ list of worker classes is a plain dict in ``gunicorn.workers``.
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import importlib.util
 import sys
 from dataclasses import dataclass
@@ -59,8 +58,12 @@ class Gunicorn(ServerVariant):
         workers = _workers()
         if workers is None:
             return "gunicorn not installed (pip install 'emitcheck[gunicorn]')"
-        worker = variant("mode", cell.mode).gunicorn_worker[1]  # the --worker-class value
+        options = variant("mode", cell.mode).gunicorn_worker
+        assert options is not None  # conflict() rules out the modes without one
+        worker = options[1]  # the --worker-class value
         if worker not in workers:
+            import importlib.metadata
+
             return (f"gunicorn {importlib.metadata.version('gunicorn')} has no {worker} "
                     f"worker (it has: {', '.join(workers)})")
         if worker == "gevent" and importlib.util.find_spec("packaging") is None:
@@ -90,8 +93,10 @@ class Gunicorn(ServerVariant):
         from . import variant
 
         files, port = ServerFiles(directory), free_port()
+        options = variant("mode", run.cell.mode).gunicorn_worker
+        assert options is not None  # conflict() rules out the modes without one
         command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
-                   "--workers", "1", *variant("mode", run.cell.mode).gunicorn_worker,
+                   "--workers", "1", *options,
                    "--graceful-timeout", "1", "--log-level", "warning"]
         if _has_control_socket_option():
             command.append("--no-control-socket")
