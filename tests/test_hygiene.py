@@ -320,3 +320,27 @@ def test_servers_die_with_their_zygote(tmp_path):
     finally:
         forked.stop()
         own.stop()
+
+
+def test_a_hung_node_probe_is_that_cells_failure_and_the_others_still_run(tmp_path):
+    """A probe.js that never exits: its cell reports emitcheck's failure (bounded),
+    the grid is printed, the other cell is judged, and the exit status is 3."""
+    if shutil.which("node") is None:
+        pytest.skip("node not found on PATH")
+    fake = tmp_path / "node"
+    (fake / "node_modules" / "socket.io-client").mkdir(parents=True)
+    (fake / "node_modules" / "socket.io-client" / "package.json").write_text("{}")
+    (fake / "probe.js").write_text("setInterval(() => {}, 1000);\n")
+    env = dict(os.environ, TMPDIR=str(tmp_path), EMITCHECK_NODE_DIR=str(fake), COLUMNS="200")
+    node_cell = "threading-unpatched-task-socketio_sleep-node"
+    proc = subprocess.run(
+        [sys.executable, "-m", "emitcheck.cli", "matrix", "-k",
+         f"{node_cell},threading-unpatched-task-time_sleep"],
+        env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert f"{node_cell}: emitcheck failed: NodeClientError: node probe.js did not exit " \
+           "within" in proc.stdout
+    assert "delivered" in proc.stdout  # the other cell ran and was judged
+    wait_until(lambda: not processes_mentioning(str(tmp_path)), 5,
+               "the servers and the hung probe.js to be gone")
