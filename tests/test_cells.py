@@ -49,12 +49,14 @@ def test_suffixes_are_left_out_at_their_default_and_compose_in_factor_order():
     assert both.grid == "transport: websocket, server: gunicorn"
 
 
-def test_the_default_matrix_is_one_suffix_at_most_plus_the_declared_composed_cells():
+def test_the_default_matrix_is_one_suffix_at_most_plus_the_declared_composed_families():
     default = set(cells.default_cells())
-    composed = {cells.parse(i) for i in cells.COMPOSED}
     for cell in cells.possible_cells():
-        assert (cell in default) == (len(cell.suffixes) <= 1 or cell in composed), cell
-    assert composed <= default
+        composed = tuple(cell.suffixes) in cells.COMPOSED
+        assert (cell in default) == (len(cell.suffixes) <= 1 or composed), cell
+    for family in cells.COMPOSED:  # each declared family has cells, in factor order
+        members = [c for c in default if tuple(c.suffixes) == family]
+        assert members and all(c.family == "-".join(family) for c in members)
 
 
 def test_every_value_is_declared_once_by_one_family_module():
@@ -114,7 +116,7 @@ def test_cells_are_immutable_and_validated_when_made():
 def test_a_whole_id_selects_exactly_that_cell_even_outside_the_default_matrix():
     assert [c.id for c in cells.select("gevent-patched-task-time_sleep")] == \
         ["gevent-patched-task-time_sleep"]
-    composed = "gevent-patched-task-time_sleep-polling-node"
+    composed = "gevent-patched-task-time_sleep-polling-redis"
     assert cells.parse(composed) not in cells.default_cells()
     assert [c.id for c in cells.select(composed)] == [composed]
 

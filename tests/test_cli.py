@@ -47,8 +47,8 @@ def test_list_all_shows_composed_cells_the_default_matrix_leaves_out():
     everything = invoke("list", "--all").output.splitlines()
     default = invoke("list").output.splitlines()
     assert set(default) < set(everything)
-    assert "gevent-patched-task-time_sleep-websocket-gunicorn" in everything
-    assert "gevent-patched-task-time_sleep-websocket-gunicorn" not in default
+    assert "gevent-patched-task-time_sleep-polling-redis" in everything
+    assert "gevent-patched-task-time_sleep-polling-redis" not in default
 
 
 def test_run_names_the_conflict_of_an_invalid_combination():

@@ -344,3 +344,15 @@ def test_a_hung_node_probe_is_that_cells_failure_and_the_others_still_run(tmp_pa
     assert "delivered" in proc.stdout  # the other cell ran and was judged
     wait_until(lambda: not processes_mentioning(str(tmp_path)), 5,
                "the servers and the hung probe.js to be gone")
+
+
+def test_a_family_that_fails_to_say_whether_it_can_run_is_that_cells_failure(monkeypatch):
+    from emitcheck.families import gunicorn
+
+    def broken(self, cell):
+        raise UnboundLocalError("cannot access local variable 'importlib'")
+
+    monkeypatch.setattr(gunicorn.Gunicorn, "unavailable", broken)
+    result = runner.run_cell(cells.parse("threading-unpatched-thread-time_sleep-gunicorn"))
+    assert result.verdict is None and result.skipped is None
+    assert result.failure == "UnboundLocalError: cannot access local variable 'importlib'"

@@ -14,7 +14,7 @@ the order of factors and the spelling of values never change.
 Any combination that no value declares a conflict with is a valid cell
 (``possible_cells``). The matrix that runs by default (``default_cells``) is a
 declared set: every valid cell with at most one suffix (one grid per family)
-and the composed cells in ``COMPOSED``.
+and the composed families in ``COMPOSED``.
 """
 
 from __future__ import annotations
@@ -47,9 +47,15 @@ _SUFFIX_FACTOR = {v: f.name for f in _SUFFIXES for v in values(f.name) if v != f
 if len(_SUFFIX_FACTOR) != sum(len(values(f.name)) - 1 for f in _SUFFIXES):
     raise RuntimeError("a suffix value is declared by two suffix factors")
 
-#: Composed cells in the default matrix, beyond one suffix at most: measured
-#: deployments that need two (see docs/matrix.md).
-COMPOSED: tuple[str, ...] = ()
+#: Composed families in the default matrix, beyond one suffix at most: real
+#: deployments that need two suffixes, each measured (docs/matrix.md): a
+#: WebSocket-only client through gunicorn, Redis behind gunicorn, and the Node
+#: client over long-polling.
+COMPOSED: tuple[tuple[str, ...], ...] = (
+    ("websocket", "gunicorn"),
+    ("redis", "gunicorn"),
+    ("polling", "node"),
+)
 
 
 class CellError(ValueError):
@@ -240,9 +246,10 @@ def _listing_order(cell: Cell) -> tuple:
 
 @cache
 def default_cells() -> tuple[Cell, ...]:
-    """The matrix that runs by default: one suffix at most, plus ``COMPOSED``."""
-    composed = {parse(cell_id) for cell_id in COMPOSED}
-    return tuple(c for c in possible_cells() if len(c.suffixes) <= 1 or c in composed)
+    """The matrix that runs by default: one suffix at most, plus the families of
+    ``COMPOSED``."""
+    return tuple(c for c in possible_cells()
+                 if len(c.suffixes) <= 1 or tuple(c.suffixes) in COMPOSED)
 
 
 def all_cells() -> list[Cell]:

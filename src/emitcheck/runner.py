@@ -79,13 +79,13 @@ def run_cell(cell: Cell, timing: Timing = Timing(), workdir: Path | None = None,
     ``work`` is what its server runs (default: our own, server_child.py)."""
     exp = expected(cell)
     result = CellResult(cell.id, exp.verdict, exp.why, exp.url, versions=versions())
-    reason = cell.unavailable()
-    if reason:
-        result.skipped = reason
-        return result
     limits = limits or Limits()
     live = set() if live is None else live
     try:
+        reason = cell.unavailable()
+        if reason:
+            result.skipped = reason
+            return result
         if cell.isolated:
             with limits.isolated:
                 timing = replace(timing, ready_timeout=min(timing.ready_timeout,

@@ -62,9 +62,9 @@ class Gunicorn(ServerVariant):
         assert options is not None  # conflict() rules out the modes without one
         worker = options[1]  # the --worker-class value
         if worker not in workers:
-            import importlib.metadata
+            from importlib.metadata import version
 
-            return (f"gunicorn {importlib.metadata.version('gunicorn')} has no {worker} "
+            return (f"gunicorn {version('gunicorn')} has no {worker} "
                     f"worker (it has: {', '.join(workers)})")
         if worker == "gevent" and importlib.util.find_spec("packaging") is None:
             return "gunicorn's gevent worker needs packaging: pip install 'gunicorn[gevent]'"
