@@ -1,39 +1,53 @@
 #!/usr/bin/env node
 // emitcheck's second client: the official JavaScript socket.io-client.
 //
-// Usage: node probe.js BASE_URL TRANSPORT TIMING_JSON
+// Usage: node probe.js BASE_URL TRANSPORT TIMING_JSON [TARGET_JSON]
 //   TRANSPORT: default (long-polling upgraded to WebSocket) | polling | websocket
 //   TIMING_JSON: {"interval":0.1,"quiet":1.0,"traffic":0.8,"drain":0.2,"response_timeout":2.5}
+//     plus, for an adaptive window (`emitcheck probe`), "timeout" (the bound of
+//     the quiet phase), "every" (a known cadence, or null) and the constants of
+//     emitcheck.probe._quiet: events_needed, traffic_intervals, traffic_cap_s,
+//     prompt_intervals, prompt_cap_s.
+//   TARGET_JSON (optional; emitcheck's cells leave it out):
+//     {"event":"tick","ack_event":"probe","health_path":"/health","namespace":"/",
+//      "time_field":"t"}; ack_event and time_field may be null.
 //
 // Does what the client part of emitcheck.probe.observe() does (connect, quiet,
 // traffic, drain) and prints ONE JSON object on stdout with the Observation
 // fields it fills: connect_ms, connect_error, connected_at, quiet_end,
-// traffic_end, acks, http, received. Times are epoch seconds, durations ms.
-// It always exits within quiet + traffic + drain + 3 * response_timeout + 2 s.
+// traffic_end, acks, http, received, and interval (the cadence an adaptive
+// quiet phase measured, else null). Times are epoch seconds, durations ms.
+// It always exits within its budget (see budgetS below) + 0.5 s.
 "use strict";
 
 const http = require("node:http");
+const https = require("node:https");
 const { io } = require("socket.io-client");
 
-const EVENT = "tick"; // the names server_child.py uses
-const ACK_EVENT = "probe";
 const TRANSPORTS = { default: undefined, polling: ["polling"], websocket: ["websocket"] };
 
-const [base, transport, timingJson] = process.argv.slice(2);
+const [base, transport, timingJson, targetJson] = process.argv.slice(2);
 if (!base || !(transport in TRANSPORTS) || !timingJson) {
-  process.stderr.write("usage: node probe.js BASE_URL default|polling|websocket TIMING_JSON\n");
+  process.stderr.write("usage: node probe.js BASE_URL default|polling|websocket TIMING_JSON "
+                       + "[TARGET_JSON]\n");
   process.exit(2);
 }
 const timing = { interval: 0.1, quiet: 1.0, traffic: 0.8, drain: 0.2, response_timeout: 2.5,
+                 timeout: null, every: null, events_needed: 3, traffic_intervals: 2,
+                 traffic_cap_s: 10.0, prompt_intervals: 3.0, prompt_cap_s: 1.0,
                  ...JSON.parse(timingJson) };
+// The defaults are the names server_child.py uses.
+const target = { event: "tick", ack_event: "probe", health_path: "/health", namespace: "/",
+                 time_field: "t", ...(targetJson ? JSON.parse(targetJson) : {}) };
 const responseMs = timing.response_timeout * 1000;
+const adaptive = timing.timeout !== null && timing.timeout !== undefined;
 
 // Same clock as Python's time.time() (epoch seconds), with sub-ms precision.
 const now = () => (performance.timeOrigin + performance.now()) / 1000;
 const sleep = (s) => new Promise((resolve) => setTimeout(resolve, Math.max(0, s * 1000)));
 
 const obs = { connect_ms: null, connect_error: null, connected_at: null, quiet_end: null,
-              traffic_end: null, acks: [], http: [], received: [] };
+              traffic_end: null, acks: [], http: [], received: [], interval: null };
 let socket = null;
 let finished = false;
 
@@ -51,7 +65,12 @@ function finish(code) {
 }
 
 // Backstop: every wait below is bounded, this only catches what we did not foresee.
-const budgetS = timing.quiet + timing.traffic + timing.drain + 3 * timing.response_timeout + 1.5;
+// An adaptive window: the quiet phase's bound, the longest traffic phase, and
+// one more response timeout (the last traffic round's ack and GET may overrun).
+const budgetS = adaptive
+  ? timing.timeout + Math.max(timing.traffic, timing.traffic_cap_s) + timing.drain
+    + 4 * timing.response_timeout + 1.5
+  : timing.quiet + timing.traffic + timing.drain + 3 * timing.response_timeout + 1.5;
 setTimeout(() => {
   process.stderr.write(`probe.js: still running after ${budgetS} s, giving up\n`);
   finish(3);
@@ -72,7 +91,8 @@ function httpGet(url) {
       resolve([ms, error]);
     };
     const timer = setTimeout(() => settle(null, "timeout"), responseMs);
-    const req = http.get(url, { agent: false }, (res) => {
+    const client = url.startsWith("https:") ? https : http;
+    const req = client.get(url, { agent: false }, (res) => {
       res.on("data", () => {});
       res.on("error", (err) => settle(null, `${err.code || err.name}: ${err.message}`));
       res.on("end", () => {
@@ -94,7 +114,7 @@ function connect() {
   return new Promise((resolve) => {
     const timer = setTimeout(
       () => resolve(`connect timed out after ${timing.response_timeout} s`), responseMs);
-    socket = io(base, {
+    socket = io(base + target.namespace, {
       transports: TRANSPORTS[transport],
       reconnection: false,
       forceNew: true,
@@ -103,9 +123,9 @@ function connect() {
       // GETs, which the server holds up to pingInterval when it has nothing to
       // send (python-engineio bounds those by the ping interval, not this).
     });
-    socket.on(EVENT, (data) => {
+    socket.on(target.event, (data) => {
       const arrived = now();
-      obs.received.push([data?.seq ?? null, data?.t ?? null, arrived]);
+      obs.received.push([data?.seq ?? null, sentAt(data), arrived]);
     });
     socket.once("connect", () => {
       clearTimeout(timer);
@@ -114,10 +134,21 @@ function connect() {
     socket.once("connect_error", (err) => {
       clearTimeout(timer);
       const reason = err?.message === "timeout"
-        ? `connect timed out after ${timing.response_timeout} s` : `${err?.message || err}`;
+        ? `connect timed out after ${timing.response_timeout} s`
+        // python-socketio refuses an unknown namespace with a bare string, which
+        // socket.io-client turns into an Error without a message.
+        : err?.message || "CONNECT answered with an error without a message (unknown namespace?)";
       resolve(reason);
     });
   });
+}
+
+// The server's send time in the payload's time field, in epoch seconds (a value
+// above 1e11 is taken for milliseconds: Date.now()); null when there is none.
+function sentAt(data) {
+  const value = target.time_field === null ? undefined : data?.[target.time_field];
+  if (typeof value !== "number") return null;
+  return value > 1e11 ? value / 1000 : value;
 }
 
 // python-engineio's client upgrades to WebSocket inside connect(), so the
@@ -148,13 +179,15 @@ async function traffic() {
     let sent = now();
     const start = performance.now();
     let ackMs = null;
-    if (!socket.connected) {
+    if (target.ack_event === null) {
+      ackMs = 0; // no ack event: an HTTP GET only, and no ack recorded
+    } else if (!socket.connected) {
       // python-socketio raises at once here; socket.io-client would buffer the
       // packet until the timeout.
       obs.connect_error = obs.connect_error || "during traffic: not connected";
     } else {
       try {
-        await socket.timeout(responseMs).emitWithAck(ACK_EVENT, n);
+        await socket.timeout(responseMs).emitWithAck(target.ack_event, n);
         ackMs = performance.now() - start;
       } catch (err) {
         // "operation has timed out", or "socket has been disconnected" when the
@@ -164,20 +197,61 @@ async function traffic() {
         }
       }
     }
-    obs.acks.push([sent, ackMs]);
+    if (target.ack_event !== null) obs.acks.push([sent, ackMs]);
     sent = now();
-    const [ms, error] = await httpGet(base + "/health");
+    const [ms, error] = await httpGet(base + target.health_path);
     obs.http.push([sent, ms, error]);
     if (ms === null || ackMs === null) return;
     await sleep(timing.interval - (now() - sent));
   }
 }
 
+const promptBound = (interval) =>
+  Math.min(timing.prompt_intervals * interval, timing.prompt_cap_s);
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+
+// Listen only. A fixed window (emitcheck's cells) sleeps timing.quiet; an
+// adaptive one waits for the cadence, known (every) or seen in the arrivals,
+// then sets the interval and traffic time of the rest: emitcheck.probe._quiet.
+async function quiet() {
+  if (!adaptive) return sleep(timing.quiet);
+  const start = now();
+  const deadline = start + timing.timeout;
+  let interval = timing.every;
+  if (interval !== null) {
+    await sleep(Math.min(deadline, start + Math.max(
+      timing.quiet, timing.events_needed * interval + promptBound(interval))) - now());
+  } else {
+    while (now() < deadline) {
+      const seen = obs.received.map((a) => a[2])
+        .filter((t) => t >= start - timing.response_timeout).sort((a, b) => a - b);
+      if (seen.length >= timing.events_needed) {
+        interval = median(seen.slice(1).map((t, i) => t - seen[i]));
+        // The Nth had time to arrive (not the latest: at a fast cadence it is always recent).
+        const nth = seen[timing.events_needed - 1];
+        if (now() >= Math.max(start + timing.quiet, nth + promptBound(interval))) break;
+      }
+      await sleep(0.05);
+    }
+  }
+  if (interval) {
+    obs.interval = Math.round(interval * 1000) / 1000;
+    timing.interval = obs.interval;
+  }
+  timing.traffic = Math.max(timing.traffic,
+                            Math.min(timing.traffic_intervals * timing.interval,
+                                     timing.traffic_cap_s));
+}
+
 async function main() {
   // A plain GET alongside the connect: if the connect fails, it tells a server
   // that stopped answering from one that refused the client.
   const sent = now();
-  const health = httpGet(base + "/health");
+  const health = httpGet(base + target.health_path);
   const start = performance.now();
   const error = await connect();
   if (error === null) await upgraded();
@@ -187,7 +261,7 @@ async function main() {
   if (obs.connect_ms === null) return finish(0);
   obs.connected_at = now();
 
-  await sleep(timing.quiet);
+  await quiet();
   obs.quiet_end = now();
   await traffic();
   obs.traffic_end = now();

@@ -19,6 +19,7 @@ import click
 from . import baseline, cells, environment, model, report, runner
 from . import repro as reproduce
 from .cli_app import app as app_command
+from .cli_probe import probe as probe_command
 
 #: Exit status when emitcheck itself failed in a cell (not a verdict).
 NOT_CLEAN = 3
@@ -177,6 +178,7 @@ def report_cmd(paths: tuple[Path, ...]) -> None:
 
 
 main.add_command(app_command)
+main.add_command(probe_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -167,13 +167,11 @@ def classify(obs: Observation) -> Verdict:
         if not refused and (http_timeouts or not obs.http):
             connect = "connect timed out" if "timed out" in (obs.connect_error or "") \
                 else f"connect failed ({obs.connect_error})"
-            return verdict("starved", f"{connect} and HTTP GET timed out; "
-                                      f"the work emitted {len(obs.emitted)} events")
+            return verdict("starved", f"{connect} and HTTP GET timed out{_emitted(obs)}")
         if not refused and m.http_ms is not None and _unanswered(obs.connect_error):
             return verdict("lost", f"the connection was wedged: its connect got no answer "
                                    f"({obs.connect_error}) while HTTP answered in "
-                                   f"{m.http_ms:g} ms; the work emitted {len(obs.emitted)} "
-                                   "events")
+                                   f"{m.http_ms:g} ms{_emitted(obs)}")
         http = f"HTTP answered in {m.http_ms:g} ms" if m.http_ms is not None else \
             f"HTTP failed too ({obs.http[-1].error})" if obs.http else "no HTTP GET"
         logged = f"; {_first_error_line(obs.log_tail)}" if obs.tracebacks else ""
@@ -202,6 +200,11 @@ def classify(obs: Observation) -> Verdict:
                               f"in all, p50 latency {m.latency_ms['p50']:g} ms")
 
 
+def _emitted(obs: Observation) -> str:
+    """"; the work emitted N events", where the server's emits are logged."""
+    return f"; the work emitted {len(obs.emitted)} events" if obs.emits_logged else ""
+
+
 def _window(obs: Observation) -> str:
     if obs.connected_at is None or obs.traffic_end is None:
         return "no window"
@@ -209,17 +212,27 @@ def _window(obs: Observation) -> str:
 
 
 def _judged_by_arrivals(obs: Observation, m: Metrics, verdict) -> Verdict:
-    """Someone else's server: no emit log, so judge the arrivals alone. Events
-    that arrived during the quiet phase at a cadence are delivered; events that
-    only came once the client sent traffic are delayed; none at all is silent
-    (lost and silent cannot be told apart without the server's log)."""
+    """Someone else's server: no emit log, so judge the arrivals alone. A window
+    that broke (a GET refused, the connection dropped: nobody reads this
+    server's exit status, so that is how a crash shows) is error; none at all,
+    or one and then a wedged connection (under unpatched eventlet the first
+    event can slip through: see LOST_SHARE) is silent: lost and silent cannot be
+    told apart without the server's log. Events that arrived during the quiet
+    phase are delivered, unless their timestamps say they were late; events that
+    only came once the client sent traffic are delayed."""
     arrived = [a.arrived_at for a in obs.received]
     quiet_end = obs.quiet_end or 0.0
     in_quiet = [t for t in arrived if t <= quiet_end]
-    if not arrived:
-        return verdict("silent", f"no event arrived ({_window(obs)}); without the "
-                                 f"server's emit log, lost and never emitted look the same; "
-                                 f"{_responsiveness(obs, m)}")
+    failed = [h.error for h in obs.http if h.error not in (None, "timeout")]
+    if broke := failed[0] if failed else obs.connect_error:  # no exit status to read
+        return verdict("error", f"the server went away or dropped the client during the "
+                                f"window ({broke}); {len(arrived)} events arrived")
+    # One event, then a wedged connection: see LOST_SHARE.
+    wedged = len(arrived) == 1 and any(a.ms is None for a in obs.acks)
+    if not arrived or wedged:
+        return verdict("silent", f"{'1 event, then none' if wedged else 'no event'} arrived "
+                                 f"({_window(obs)}); without the server's emit log, lost and "
+                                 f"never emitted look the same; {_responsiveness(obs, m)}")
     latency = f", p50 latency {m.latency_ms['p50']:g} ms" if m.latency_ms["p50"] is not None \
         else ""
     late = m.latency_ms["p50"] is not None and \
