@@ -11,6 +11,7 @@ start cells or check imports use a fresh interpreter (``runpytest_subprocess``).
 from __future__ import annotations
 
 import ast
+import importlib
 import json
 import os
 import re
@@ -20,7 +21,6 @@ from pathlib import Path
 
 import pytest
 
-import emitcheck.plugin
 from emitcheck import cells
 from emitcheck.expectations import expected
 
@@ -133,10 +133,14 @@ HEAVY = ("socketio", "engineio", "flask", "flask_socketio", "psutil", "rich", "e
          "gevent")
 
 
+#: The two entry points (our matrix, and the fixtures for your app): pytest loads both.
+PLUGINS = {"emitcheck", "emitcheck.plugin", "emitcheck.app_fixtures"}
+
+
 @pytest.mark.parametrize("tests, args, light", [
-    ("def test_unrelated():\n    assert True\n", (), {"emitcheck", "emitcheck.plugin"}),
+    ("def test_unrelated():\n    assert True\n", (), PLUGINS),
     ("def test_cell(emitcheck_cell):\n    assert emitcheck_cell\n",
-     ("--emitcheck-cells", ONE), {"emitcheck", "emitcheck.plugin", "emitcheck.cells"}),
+     ("--emitcheck-cells", ONE), PLUGINS | {"emitcheck.cells"}),
 ], ids=["unrelated-run", "emitcheck_cell-only"])
 def test_a_run_without_emitcheck_result_imports_nothing_heavy_and_registers_no_exit_handler(
         pytester, tests, args, light):
@@ -157,8 +161,9 @@ def test_a_run_without_emitcheck_result_imports_nothing_heavy_and_registers_no_e
     assert seen["added"] == len(seen["registered"])
 
 
-def test_the_entry_point_module_imports_only_pytest_and_the_standard_library():
-    tree = ast.parse(Path(emitcheck.plugin.__file__).read_text())
+@pytest.mark.parametrize("module", ["emitcheck.plugin", "emitcheck.app_fixtures"])
+def test_the_entry_point_module_imports_only_pytest_and_the_standard_library(module):
+    tree = ast.parse(Path(importlib.import_module(module).__file__).read_text())
     top = []
     for node in tree.body:  # module level: what loading the plugin imports
         if isinstance(node, ast.Import):

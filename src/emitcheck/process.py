@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,15 +109,26 @@ class ManagedProcess:
         files.emits.touch()
 
     @classmethod
+    def serve(cls, directory: Path, cell_id: str,
+              command: Callable[[ServerFiles, int], list[str]],
+              banner: str | None = None) -> ManagedProcess:
+        """A server of cell ``cell_id``, with its files in ``directory`` and a free
+        port: ``command(files, port)`` is its argv (the kernel-kill prefix is added).
+        With ``banner``, it is ready only once it printed that too."""
+        files, port = ServerFiles(directory), free_port()
+        server = cls([*die_with_parent_prefix(), *command(files, port)], files, port,
+                     child_env(EMITCHECK_CELL=cell_id))
+        server.banner = banner
+        return server
+
+    @classmethod
     def server_child(cls, cell_id: str, interval: float, directory: Path,
                      queue_url: str | None = None) -> ManagedProcess:
         """The server of one of our cells: server_child.py under socketio.run, fresh."""
         from .work import OurWork
 
-        files, port = ServerFiles(directory), free_port()
-        argv = [*die_with_parent_prefix(), sys.executable,
-                *OurWork().server_argv(cell_id, interval, files, port, queue_url)]
-        return cls(argv, files, port, child_env(EMITCHECK_CELL=cell_id))
+        return cls.serve(directory, cell_id, lambda files, port: [
+            sys.executable, *OurWork().server_argv(cell_id, interval, files, port, queue_url)])
 
     @classmethod
     def emitter(cls, cell_id: str, interval: float, directory: Path,

@@ -83,29 +83,21 @@ class Gunicorn(ServerVariant):
                            f"mode with OS threads: {twin.why}", DOC)
 
     def start(self, run, directory):
-        from ..process import (
-            ManagedProcess,
-            ServerFiles,
-            child_env,
-            die_with_parent_prefix,
-            free_port,
-        )
+        from ..process import ManagedProcess
         from . import variant
 
-        files, port = ServerFiles(directory), free_port()
         options = variant("mode", run.cell.mode).gunicorn_worker
         assert options is not None  # conflict() rules out the modes without one
-        command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
-                   "--workers", "1", *options,
-                   "--graceful-timeout", "1", "--log-level", "warning"]
-        if _has_control_socket_option():
-            command.append("--no-control-socket")
-        command.append(run.work.gunicorn_app(run.cell.id, run.timing.interval, files,
-                                             run.queue_url))
-        server = ManagedProcess([*die_with_parent_prefix(), *command], files, port,
-                                child_env(EMITCHECK_CELL=run.cell.id))
-        server.banner = BANNER
-        return server
+
+        def command(files, port):
+            return [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
+                    "--workers", "1", *options, "--graceful-timeout", "1",
+                    "--log-level", "warning",
+                    *(["--no-control-socket"] if _has_control_socket_option() else []),
+                    run.work.gunicorn_app(run.cell.id, run.timing.interval, files,
+                                          run.queue_url)]
+
+        return ManagedProcess.serve(directory, run.cell.id, command, banner=BANNER)
 
 
 VARIANTS = [Gunicorn("gunicorn", "gunicorn with the worker class the mode needs (gevent: -k "

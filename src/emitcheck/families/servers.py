@@ -16,21 +16,13 @@ from .base import ServerVariant
 @dataclass(eq=False)
 class Run(ServerVariant):
     def start(self, run, directory):
-        from ..process import (
-            ManagedProcess,
-            ServerFiles,
-            child_env,
-            die_with_parent_prefix,
-            free_port,
-        )
+        from ..process import ManagedProcess
 
         if run.zygotes is not None and run.zygotes.serves(run.cell):
             return run.zygotes.fork(run.cell, run.timing.interval, directory, run.queue_url)
-        files, port = ServerFiles(directory), free_port()
-        argv = [*die_with_parent_prefix(), sys.executable,
-                *run.work.server_argv(run.cell.id, run.timing.interval, files, port,
-                                      run.queue_url)]
-        return ManagedProcess(argv, files, port, child_env(EMITCHECK_CELL=run.cell.id))
+        return ManagedProcess.serve(directory, run.cell.id, lambda files, port: [
+            sys.executable, *run.work.server_argv(run.cell.id, run.timing.interval, files,
+                                                  port, run.queue_url)])
 
 
 VARIANTS = [Run("run", "socketio.run(app)")]
