@@ -165,18 +165,6 @@ def test_run_one_real_cell_as_json(tmp_path):
     assert data["versions"]["flask-socketio"]
 
 
-def test_auto_mode_resolves_as_predicted_from_what_is_installed(tmp_path):
-    from emitcheck.families import variant
-
-    auto_mode = variant("mode", "auto").resolve
-    env = dict(os.environ, TMPDIR=str(tmp_path))
-    proc = emitcheck("run", "auto-unpatched-task-socketio_sleep", "--json", env=env)
-    data = json.loads(proc.stdout)
-    assert data["async_mode"] == auto_mode()
-    assert f"resolves to {auto_mode()}" in data["why"]
-    assert proc.returncode == 0 and data["verdict"] == "delivered"
-
-
 def test_matrix_json_runs_the_selected_cells(tmp_path):
     env = dict(os.environ, TMPDIR=str(tmp_path))
     proc = emitcheck("matrix", "-k", "threading-unpatched-task-time_sleep,"

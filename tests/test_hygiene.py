@@ -211,16 +211,6 @@ def test_flasks_default_port_taken_does_not_matter(tmp_path):
     assert result.verdict == "delivered", result.evidence
 
 
-def test_a_missing_stack_is_a_skip_with_the_reason():
-    missing = [c for c in cells.all_cells() if not c.suffixes and c.unavailable()]
-    if not missing:
-        pytest.skip("eventlet and gevent are both installed in this environment")
-    result = runner.run_cell(missing[0])
-    assert result.verdict is None and result.matches
-    assert result.skipped == f"{missing[0].mode} not installed"
-    assert result.to_json()["skipped"] == result.skipped
-
-
 @pytest.mark.parametrize("cell_id", ["threading-unpatched-process-time_sleep-redis",
                                      "threading-unpatched-thread-time_sleep-gunicorn"])
 def test_nothing_remains_of_a_cell_with_several_processes(tmp_path, cell_id):
