@@ -51,6 +51,14 @@ def test_list_all_shows_composed_cells_the_default_matrix_leaves_out():
     assert "gevent-patched-task-time_sleep-polling-redis" not in default
 
 
+@pytest.mark.parametrize("command", [["run"], ["matrix", "-k"], ["repro"]])
+def test_a_cell_of_an_app_is_refused_outside_emitcheck_app(command):
+    result = invoke(*command, "threading-unpatched-app-own")
+    assert result.exit_code == 2
+    assert "is a cell of your app" in result.output and "emitcheck app MODULE:ATTR" in \
+        result.output
+
+
 def test_run_names_the_conflict_of_an_invalid_combination():
     result = invoke("run", "auto-unpatched-thread-time_sleep-gunicorn")
     assert result.exit_code == 2

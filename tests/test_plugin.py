@@ -408,6 +408,9 @@ def test_json_and_baselines_work_as_tox_runs_them(pytester):
     first = run(pytester, "--emitcheck-cells", ONE, f"--emitcheck-json={results}",
                 f"--emitcheck-save-baseline={saved}")
     first.assert_outcomes(passed=1)
+    from emitcheck.model import read_results  # what `emitcheck report` (tox's grid) reads
+
+    assert [r["cell"] for r in read_results(results)] == [ONE]
     assert [(r["cell"], r["verdict"]) for r in json.loads(results.read_text())["results"]] \
         == [(ONE, "delivered")]
     recorded = json.loads(saved.read_text())

@@ -221,6 +221,15 @@ def parse(cell_id: str) -> Cell:
     return Cell(**named)
 
 
+def parse_ours(cell_id: str) -> Cell:
+    """``parse``, refusing the cells of a user's app (they need the app)."""
+    cell = parse(cell_id)
+    if not cell.in_matrix:
+        raise CellError(f"{cell.id} is a cell of your app, not of our matrix: run it with "
+                        "'emitcheck app MODULE:ATTR --event NAME'")
+    return cell
+
+
 @cache
 def possible_cells() -> tuple[Cell, ...]:
     """Every valid combination of our values, in listing order (``list --all``);
@@ -285,10 +294,11 @@ def select(pattern: str | None) -> list[Cell]:
     chosen: dict[Cell, None] = {}
     for part in wanted:
         try:
-            chosen[parse(part)] = None  # a whole cell id names exactly that cell
+            chosen[parse_ours(part)] = None  # a whole cell id names exactly that cell
             continue
-        except CellError:
-            pass
+        except CellError as exc:
+            if "a cell of your app" in str(exc):
+                raise
         for cell in default_cells():
             if _matches(cell, part):
                 chosen[cell] = None

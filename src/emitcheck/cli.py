@@ -42,7 +42,7 @@ def _select(pattern: str | None) -> list[cells.Cell]:
 
 def _parse(cell_id: str) -> cells.Cell:
     try:
-        return cells.parse(cell_id)
+        return cells.parse_ours(cell_id)
     except cells.CellError as exc:
         raise click.UsageError(str(exc)) from None
 

@@ -33,7 +33,7 @@ from typing import Any, cast
 
 import pytest
 
-#: The user property that carries a result (its JSON form, without the observation).
+#: The user property that carries a result (its JSON form, its observation None).
 PROPERTY = "emitcheck"
 #: The cell result an ``emitcheck_result`` fixture gave its test (a CellResult).
 RESULT = pytest.StashKey[Any]()

@@ -174,7 +174,7 @@ class Session:
                 raise pytest.fail.Exception(str(exc), pytrace=False) from None
         result = self.result(cell)
         data = result.to_json()
-        del data["observation"]
+        data["observation"] = None  # kept out of reports (large), not out of the schema
         # One JSON property for the grid, and two plain ones that CI pages show as-is.
         node.user_properties += [
             (PROPERTY, json.dumps(data)),
