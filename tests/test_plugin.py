@@ -265,7 +265,8 @@ def test_a_verdict_other_than_the_measured_one_fails_naming_both_even_if_the_bod
 def test_body_passes(emitcheck_result):
     pass
 """)
-    result = run(pytester, "--emitcheck-cells", ONE)
+    # -rN: no short summary, whose lines CI=true keeps whole: one report per test
+    result = run(pytester, "--emitcheck-cells", ONE, "-rN")
     result.assert_outcomes(failed=2)
     assert output(result).count(f"{ONE}: observed delivered, expected lost") == 2
     assert started(log) == [ONE]

@@ -11,7 +11,7 @@ import sys
 import tempfile
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .families.app import DOC
@@ -61,7 +61,6 @@ class AppSpec:
     namespace: str = "/"
     triggers: tuple[str, ...] = ("connect", "get:/")
     ack: str | None = None        # an event the app acknowledges (for the traffic phase)
-    checked_mode: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         module, colon, attr = self.app.partition(":")

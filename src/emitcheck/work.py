@@ -9,7 +9,6 @@ target, triggers and cadence it gives.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -56,7 +55,3 @@ class OurWork:
 
     def settle(self, obs: Observation) -> None:
         """Our ticks carry their seq and time: arrivals need no matching."""
-
-
-def interpreter() -> str:
-    return sys.executable

@@ -32,7 +32,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # through the sys.path line above, which mypy does not follow.)
 import server_child  # type: ignore[import-not-found]  # noqa: E402
 
-MODE = sys.argv[1]
 PRELOAD = [name for name in sys.argv[3].split(",") if name]
 PR_SET_PDEATHSIG = 1
 ZYGOTE = os.getpid()
