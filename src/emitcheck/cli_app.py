@@ -54,7 +54,8 @@ def _judged(result: dict, spec: AppSpec) -> dict:
     patch = result["cell"].split("-")[1]
     if result["verdict"] == "silent":
         said = ", ".join(spec.triggers)
-        fixes = [f"the app emitted no {spec.event!r} event in namespace {spec.namespace} "
+        fixes = [f"silent is the verdict, not an error: "
+                 f"the app emitted no {spec.event!r} event in namespace {spec.namespace} "
                  f"after these triggers: {said}; give the one that starts its work: "
                  "--trigger connect | get:/PATH | emit:EVENT[:JSON]"]
     else:
