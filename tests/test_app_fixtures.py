@@ -66,3 +66,18 @@ def test_an_app_that_does_not_load_fails_the_test_with_the_reason(pytester):
     result.assert_outcomes(errors=0, failed=1)
     result.stdout.fnmatch_lines(["*did not start*"])
     result.stdout.fnmatch_lines(["*ModuleNotFoundError*a_module_nobody_installed*"])
+
+
+@pytest.mark.parametrize("factory, trigger", [
+    ("at_import()", None),
+    ("on_request()", "get:/start"),
+    ("on_event()", "emit:go:{}"),
+], ids=["at-import", "on-first-request", "on-client-event"])
+def test_work_is_seen_however_it_starts_and_silent_without_its_trigger(
+        emitcheck_serve, factory, trigger):
+    served = emitcheck_serve(f"starts:{factory}", path=APPS)
+    if trigger is not None:
+        quiet = served.observe("tick", triggers=("connect",), timeout=2)
+        assert quiet.verdict == "silent", quiet.evidence
+    started = served.observe("tick", triggers=("connect", *([trigger] if trigger else [])))
+    assert started.verdict == "delivered", started.evidence
