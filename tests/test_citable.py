@@ -244,6 +244,9 @@ def test_result_links_cite_a_docs_file_that_exists_unless_a_docs_url_is_declared
     from emitcheck.docs import docs_base
 
     url = expected("gevent-unpatched-thread-time_sleep").url
+    page, anchor = url.split("#")
+    assert anchor == "an-os-thread-under-gevent-delayed"
     if docs_base() == "docs/":
-        page, anchor = url.split("#")
-        assert (DOCS.parent / page).is_file() and anchor
+        assert (DOCS.parent / page).is_file()
+    else:  # a declared Documentation URL: the same page under it
+        assert page == docs_base() + "pitfall.md"

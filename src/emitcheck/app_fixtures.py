@@ -81,18 +81,16 @@ def _judge(cell_id: str, server, work, timing):
     from .cells import parse
     from .model import CellResult
     from .probe import observe
-    from .remedy import remedies
-    from .user_app import DOC
+    from .user_app import DOC, what_to_change
     from .verdict import classify
 
-    cell = parse(cell_id)
-    obs = observe(server, cell, timing, work=work)
+    obs = observe(server, parse(cell_id), timing, work=work)
     judged = classify(obs)
     return CellResult(cell_id, "delivered", "a working app delivers its events", DOC,
                       judged.verdict, judged.evidence, metrics=judged.metrics,
                       observation=obs,
-                      remedies=remedies(obs.async_mode or cell.mode, cell.patch,
-                                        judged.verdict))
+                      remedies=what_to_change(work.spec, cell_id, obs.async_mode,
+                                              judged.verdict))
 
 
 @pytest.fixture

@@ -19,8 +19,7 @@ from . import environment, model, report, runner
 from .cells import Cell, CellError
 from .families import variants
 from .model import Timing, results_document
-from .remedy import remedies
-from .user_app import AppError, AppSpec, UserApp, cadence_of, check, waited
+from .user_app import AppError, AppSpec, UserApp, cadence_of, check, waited, what_to_change
 
 #: The app's emits decide the window: at most this long by default.
 DEFAULT_TIMEOUT = 60.0
@@ -46,21 +45,13 @@ def _place(cell: Cell) -> tuple[str, str]:
     return "", SERVERS[cell.server]
 
 
-def _judged(result: dict, spec: AppSpec) -> dict:
-    """The result with what a reader of an app's grid needs: the remedies, how
-    long the window waited and at what cadence the app emitted."""
-    obs = model.Observation.from_dict(result["observation"]) if result["observation"] else None
-    mode = result.get("async_mode") or result["cell"].split("-")[0]
-    patch = result["cell"].split("-")[1]
-    if result["verdict"] == "silent":
-        said = ", ".join(spec.triggers)
-        fixes = [f"silent is the verdict, not an error: "
-                 f"the app emitted no {spec.event!r} event in namespace {spec.namespace} "
-                 f"after these triggers: {said}; give the one that starts its work: "
-                 "--trigger connect | get:/PATH | emit:EVENT[:JSON]"]
-    else:
-        fixes = remedies(mode, patch, result["verdict"] or "delivered")
-    return {**result, "remedies": result["remedies"] or fixes,
+def _judged(result: model.CellResult, spec: AppSpec) -> dict:
+    """The result as JSON, with what a reader of an app's grid needs: what to
+    change, how long the window waited and at what cadence the app emitted."""
+    obs = result.observation
+    mode = obs.async_mode if obs else None
+    return {**result.to_json(),
+            "remedies": what_to_change(spec, result.cell, mode, result.verdict),
             "waited_s": waited(obs) if obs else None,
             "cadence_s": cadence_of(obs) if obs else None}
 
@@ -117,7 +108,7 @@ def app(target: str, event: str, folder: Path, namespace: str, triggers: tuple[s
     except KeyboardInterrupt:
         click.echo("emitcheck: interrupted; every server was stopped", err=True)
         sys.exit(130)
-    results = [_judged(r.to_json(), spec) for r in ran]
+    results = [_judged(r, spec) for r in ran]
     env = environment.environment()
     title = f"{target}: {event!r} in {namespace} (the app's own mode: {own_mode})"
     if as_json:

@@ -61,17 +61,25 @@ def watch(obs: Observation, target: Target, timing: Timing,
           window_over: Callable[[], None]) -> None:
     """Watch one window with probe.js; fill ``obs`` with what it saw. probe.js
     disconnects before it exits, so ``window_over`` runs after that."""
-    seen = run_node_client(target.url, target.transport, timing)
+    fill(obs, run_node_client(target.url, target.transport, timing))
+    window_over()
+
+
+def fill(obs: Observation, seen: dict) -> None:
+    """Put what probe.js printed into ``obs``, as named records."""
     for name in ("connect_ms", "connect_error", "connected_at", "quiet_end", "traffic_end"):
         setattr(obs, name, seen.get(name))
     obs.acks = [Ack(*item) for item in seen.get("acks", [])]
     obs.http = [HttpGet(*item) for item in seen.get("http", [])]
     obs.received = [Arrival(*item) for item in seen.get("received", [])]
-    window_over()
 
 
-def run_node_client(base: str, transport: str, timing: Timing) -> dict:
-    """Probe the server at ``base`` with probe.js; return the fields it observed."""
+def run_node_client(base: str, transport: str, timing: Timing, *, window: dict | None = None,
+                    target: dict | None = None, bound: float | None = None) -> dict:
+    """Probe the server at ``base`` with probe.js; return the fields it observed.
+    ``window`` adds to the timing it is given (an adaptive window's constants),
+    ``target`` is its optional 4th argument (event, ack event, paths), and
+    ``bound`` replaces the default wait for it (a fixed window's)."""
     reason = node_unavailable()
     if reason:
         raise NodeClientError(reason)
@@ -79,10 +87,11 @@ def run_node_client(base: str, transport: str, timing: Timing) -> dict:
     node = shutil.which("node")
     assert node is not None  # node_unavailable() found it
     # probe.js exits within this on its own; the grace covers Node's start-up.
-    bound = (timing.quiet + timing.traffic + timing.drain + 3 * timing.response_timeout
-             + 2 + STARTUP_GRACE)
-    argv = [*die_with_parent_prefix(), node, str(directory / "probe.js"),
-            base, transport, json.dumps(asdict(timing))]
+    bound = bound or (timing.quiet + timing.traffic + timing.drain
+                      + 3 * timing.response_timeout + 2 + STARTUP_GRACE)
+    argv = [*die_with_parent_prefix(), node, str(directory / "probe.js"), base, transport,
+            json.dumps({**asdict(timing), **(window or {})}),
+            *([json.dumps(target)] if target else [])]
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, cwd=directory, start_new_session=True)
     try:
@@ -94,8 +103,8 @@ def run_node_client(base: str, transport: str, timing: Timing) -> dict:
             pass
         _, stderr = proc.communicate()
         raise NodeClientError(
-            f"node probe.js did not exit within {bound:g} s (connect, quiet, traffic, "
-            f"drain, 3 response timeouts and start-up): {_tail(stderr)}") from None
+            f"node probe.js did not exit within {bound:g} s (connect, the window, "
+            f"response timeouts and start-up): {_tail(stderr)}") from None
     lines = stdout.decode(errors="replace").strip().splitlines()
     try:
         return json.loads(lines[-1])

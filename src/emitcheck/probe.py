@@ -154,7 +154,8 @@ def watch(obs: Observation, target: Target, timing: Timing,
 
 
 #: An adaptive quiet phase ends once this many events were emitted (or arrived),
-#: the last had time to arrive, and the minimum quiet time has passed.
+#: the one that made the count had time to arrive, and the minimum quiet time
+#: has passed.
 EVENTS_NEEDED = 3
 #: An adaptive traffic phase lasts this many emit intervals (at least the
 #: fixed traffic time, at most this many seconds).

@@ -12,11 +12,8 @@ only as a refused or timed-out connection.
 
 from __future__ import annotations
 
-import json
-import shutil
 import socket
 import statistics
-import subprocess
 import time
 import urllib.error
 import urllib.parse
@@ -29,9 +26,8 @@ import socketio
 
 from . import probe as python_client
 from .environment import environment
-from .model import SCHEMA, Ack, Arrival, HttpGet, Observation, Target, Timing, Verdict
-from .node_client import STARTUP_GRACE, NodeClientError, node_dir, node_unavailable
-from .process import die_with_parent_prefix
+from .model import SCHEMA, Arrival, Observation, Target, Timing, Verdict
+from .node_client import STARTUP_GRACE, fill, node_unavailable, run_node_client
 from .verdict import PROMPT_CAP_S, PROMPT_INTERVALS, classify
 
 #: Every Socket.IO server (v4 protocol, any language) answers this GET with an
@@ -188,7 +184,7 @@ def _watch_python(obs: Observation, probe: Probe) -> None:
 
 def _watch_node(obs: Observation, probe: Probe) -> None:
     """node/probe.js with the target as its 4th argument and the adaptive
-    window's constants in its timing; bounded like node_client.run_node_client."""
+    window's constants in its timing."""
     timing, target = probe.timing(), probe.target()
     window = {"events_needed": python_client.EVENTS_NEEDED,
               "traffic_intervals": python_client.TRAFFIC_INTERVALS,
@@ -197,26 +193,12 @@ def _watch_node(obs: Observation, probe: Probe) -> None:
     wanted = {"event": target.event, "ack_event": target.ack_event,
               "health_path": target.health_path, "namespace": target.namespace,
               "time_field": probe.time_field}
-    argv = [*die_with_parent_prefix(), shutil.which("node") or "node",
-            str(node_dir() / "probe.js"), target.url, target.transport,
-            json.dumps({**asdict(timing), **window}), json.dumps(wanted)]
     bound = ((timing.timeout or 0.0) + max(timing.traffic, python_client.TRAFFIC_CAP_S)
              + timing.drain + 4 * timing.response_timeout + 2 + STARTUP_GRACE)
-    try:
-        done = subprocess.run(argv, capture_output=True, cwd=node_dir(), timeout=bound,
-                              stdin=subprocess.DEVNULL)
-        seen = json.loads(done.stdout.decode(errors="replace").strip().splitlines()[-1])
-    except subprocess.TimeoutExpired:
-        raise NodeClientError(f"node probe.js did not exit within {bound:g} s") from None
-    except (IndexError, json.JSONDecodeError):
-        raise NodeClientError(f"node probe.js exited with status {done.returncode} without "
-                              f"printing JSON: {done.stderr.decode()[-500:]}") from None
-    for name in ("connect_ms", "connect_error", "connected_at", "quiet_end", "traffic_end"):
-        setattr(obs, name, seen.get(name))
+    seen = run_node_client(target.url, target.transport, timing, window=window,
+                           target=wanted, bound=bound)
+    fill(obs, seen)
     obs.interval = seen.get("interval") or obs.interval
-    obs.acks = [Ack(*item) for item in seen.get("acks", [])]
-    obs.http = [HttpGet(*item) for item in seen.get("http", [])]
-    obs.received = [Arrival(*item) for item in seen.get("received", [])]
 
 
 def run(probe: Probe) -> Outcome:

@@ -173,6 +173,21 @@ def _trigger(parsed: tuple[str, str, object], namespace: str) -> Callable:
     return run
 
 
+def what_to_change(spec: AppSpec, cell_id: str, async_mode: str | None,
+                   verdict: str | None) -> list[str]:
+    """For an app's cell that is not delivered: the remedies from our measured
+    matrix (remedy.py), or, when the app never emitted, what would start it."""
+    from .remedy import remedies
+
+    if verdict == "silent":
+        return [f"silent is the verdict, not an error: the app emitted no {spec.event!r} "
+                f"event in namespace {spec.namespace} after these triggers: "
+                f"{', '.join(spec.triggers) or 'none'}; give the one that starts its work: "
+                "--trigger connect | get:/PATH | emit:EVENT[:JSON]"]
+    mode, patch = cell_id.split("-")[:2]
+    return remedies(async_mode or mode, patch, verdict or "delivered")
+
+
 def cadence_of(obs: Observation) -> float | None:
     """The median gap between the app's emits in the window, in seconds."""
     times = [e.at for e in obs.emitted]
