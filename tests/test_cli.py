@@ -2,11 +2,18 @@
 
 import json
 import os
+import re
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from emitcheck import cells
+from emitcheck.cells import parse
 from emitcheck.cli import main
 
 from .helpers import emitcheck
@@ -187,7 +194,7 @@ def test_matrix_json_runs_the_selected_cells(tmp_path):
 
 
 def test_matrix_grid_shows_rows_and_columns(tmp_path):
-    env = dict(os.environ, TMPDIR=str(tmp_path), COLUMNS="160")
+    env = dict(_uncoloured(), TMPDIR=str(tmp_path), COLUMNS="160")
     proc = emitcheck("matrix", "-k", "threading-unpatched-thread-time_sleep", env=env)
     assert proc.returncode == 0, proc.stderr
     assert "threading-unpatched" in proc.stdout
@@ -205,3 +212,83 @@ def test_report_keeps_one_auto_row_per_resolved_mode(tmp_path):
     assert result.exit_code == 0, result.output
     assert "auto-unpatched as eventlet" in result.output
     assert "auto-unpatched as threading" in result.output
+
+
+# -- merged skip reasons, and colours as rich decides them ------------------------------------
+
+RESULTS = Path(__file__).parent / "data" / "results" / "redis-less.json"
+
+
+def _uncoloured() -> dict:
+    """This environment without the variables that decide colours."""
+    return {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "NO_COLOR")}
+
+
+def test_report_of_the_tox_environments_gives_each_skipped_cell_its_real_reason(tmp_path):
+    """Without redis-server, the threading and eventlet environments skip a gevent
+    Redis cell for want of gevent, the gevent one for want of redis-server: the
+    merged grid says the latter, once."""
+    from emitcheck.model import read_results
+
+    no_redis = "redis-server not found on PATH (Debian: apt-get install redis-server)"
+    skipped = [r for r in read_results(RESULTS) if r["skipped"] == no_redis]
+    gevent = [r for r in skipped if r["cell"].startswith("gevent-")]
+    assert gevent
+    for env in ("eventlet", "threading"):
+        without = [{**r, "skipped": "gevent not installed",
+                    "versions": {**r["versions"], "gevent": None}} for r in gevent]
+        (tmp_path / f"{env}.json").write_text(_document(without))
+    (tmp_path / "gevent.json").write_text(_document(gevent))
+    result = invoke("report", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "gevent not installed" not in result.output
+    assert result.output.count(no_redis) == len({parse(r["cell"]).grid for r in gevent})
+
+
+def test_colours_in_a_pipe_only_with_force_color(tmp_path):
+    plain = emitcheck("report", str(RESULTS), env=_uncoloured())
+    forced = emitcheck("report", str(RESULTS), env=dict(_uncoloured(), FORCE_COLOR="1"))
+    assert plain.returncode == forced.returncode == 0, plain.stderr + forced.stderr
+    assert "\x1b[" not in plain.stdout
+    assert "\x1b[32mdelivered" in forced.stdout  # green, into a pipe
+
+
+#: An SGR sequence that sets a colour (bold or reverse are not colours).
+COLOUR = re.compile(r"\x1b\[(?:\d+;)*(?:3[0-7]|9[0-7]|38;[25])[;m]")
+
+
+def _on_a_terminal(args: list[str], env: dict, timeout: float = 60) -> str:
+    """Run with standard output on a pseudo-terminal; what it printed."""
+    main_fd, child_fd = os.openpty()
+    proc = subprocess.Popen(args, stdout=child_fd, stderr=subprocess.DEVNULL,
+                            stdin=subprocess.DEVNULL, env=env)
+    os.close(child_fd)
+    out, deadline = b"", time.monotonic() + timeout
+    try:
+        while True:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout:g} s waiting for {args} to end")
+            if select.select([main_fd], [], [], 0.5)[0]:
+                try:
+                    chunk = os.read(main_fd, 65536)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            elif proc.poll() is not None:
+                break
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+        os.close(main_fd)
+    return out.decode(errors="replace")
+
+
+@pytest.mark.parametrize("no_color", [False, True])
+def test_a_terminal_gets_colours_unless_no_color(no_color):
+    env = dict(_uncoloured(), TERM="xterm", COLUMNS="160", **({"NO_COLOR": "1"} if no_color
+                                                              else {}))
+    out = _on_a_terminal([sys.executable, "-m", "emitcheck.cli", "report", str(RESULTS)], env)
+    assert "eventlet-unpatched" in out
+    assert bool(COLOUR.search(out)) is not no_color

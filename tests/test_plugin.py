@@ -447,7 +447,8 @@ def sharing(tmp_path: Path, owner: int):
     from emitcheck.plugin_session import Session
 
     (tmp_path / f"{ONE}.lock").write_text(str(owner))
-    return Session(SimpleNamespace(option=SimpleNamespace(emitcheck_jobs=None)), tmp_path)
+    option = SimpleNamespace(emitcheck_jobs=None, emitcheck_html=None)
+    return Session(SimpleNamespace(option=option), tmp_path)
 
 
 def test_a_worker_stops_waiting_when_the_owner_of_a_cell_is_gone(tmp_path):

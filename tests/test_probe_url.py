@@ -12,6 +12,7 @@ import shutil
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -19,7 +20,8 @@ from click.testing import CliRunner
 from emitcheck import cells, remote
 from emitcheck.cli_probe import probe
 from emitcheck.model import Ack, Arrival, HttpGet, Observation
-from emitcheck.node_client import node_dir, node_unavailable
+from emitcheck.node_client import node_unavailable
+from emitcheck.node_install import NodeInstallError, ensure, node_env
 from emitcheck.process import ManagedProcess, ServerFiles, die_with_parent_prefix, free_port
 from emitcheck.verdict import classify
 
@@ -27,6 +29,8 @@ from .helpers import processes_mentioning
 
 HEALTHY = "threading-unpatched-task-socketio_sleep"
 CLIENTS = ["python", "node"]
+#: server.js and the lock file of its socket.io (installed into emitcheck's cache).
+NODE_SERVER = Path(__file__).with_name("node_server")
 
 
 def invoke(*args: str):
@@ -57,15 +61,17 @@ def cell_server(cell_id: str, tmp_path):
 
 
 def node_server(tmp_path):
-    """node/server.js: emits tick {seq, t: Date.now()} on "/" and "/live"."""
-    if shutil.which("node") is None:
+    """tests/node_server/server.js: emits tick {seq, t: Date.now()} on "/" and "/live"."""
+    node = shutil.which("node")
+    if node is None:
         pytest.skip("node not found on PATH")
-    if not (node_dir() / "node_modules" / "socket.io" / "package.json").is_file():
-        pytest.skip(f"the socket.io package is not installed: run 'npm ci --prefix {node_dir()}'")
+    try:
+        modules = ensure(NODE_SERVER) / "node_modules"
+    except NodeInstallError as exc:
+        pytest.skip(str(exc))
     port = free_port()
-    argv = [*die_with_parent_prefix(), shutil.which("node"), str(node_dir() / "server.js"),
-            str(port), "0.1"]
-    return _serving(ManagedProcess(argv, ServerFiles(tmp_path), port))
+    argv = [*die_with_parent_prefix(), node, str(NODE_SERVER / "server.js"), str(port), "0.1"]
+    return _serving(ManagedProcess(argv, ServerFiles(tmp_path), port, node_env(modules)))
 
 
 def _one_line_error(result, says: str) -> None:

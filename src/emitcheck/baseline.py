@@ -17,6 +17,9 @@ from pathlib import Path
 from .cells import CellError, parse
 from .model import SCHEMA, VERDICTS, SchemaError, check_schema
 
+#: How many ids of baseline cells that did not run a comparison names (it counts them all).
+NOT_RUN_SHOWN = 5
+
 
 class BaselineError(ValueError):
     """A baseline file that is missing or malformed; the message says which and why."""
@@ -101,6 +104,7 @@ def compare(baseline: dict, results: list[dict], env: dict) -> Comparison:
             comparison.changed.append(f"{cell_id}: {recorded[cell_id]} -> {verdict}")
     not_run = sorted(set(recorded) - set(observed))
     if not_run:
-        comparison.notes.append(f"{len(not_run)} baseline cell(s) not run here: "
-                                + ", ".join(not_run))
+        shown = ", ".join(not_run[:NOT_RUN_SHOWN])
+        more = f" and {len(not_run) - NOT_RUN_SHOWN} more" if len(not_run) > NOT_RUN_SHOWN else ""
+        comparison.notes.append(f"{len(not_run)} baseline cell(s) not run here: {shown}{more}")
     return comparison

@@ -16,17 +16,14 @@ from pathlib import Path
 
 import click
 
-from . import baseline, cells, environment, model, report, runner
+from . import baseline, cells, environment, html_report, model, report, runner
 from . import repro as reproduce
 from .cli_app import app as app_command
+from .cli_node import node_install as node_install_command
 from .cli_probe import probe as probe_command
 
 #: Exit status when emitcheck itself failed in a cell (not a verdict).
 NOT_CLEAN = 3
-
-
-def _color() -> bool:
-    return sys.stdout.isatty()
 
 
 def _width() -> int:
@@ -102,8 +99,9 @@ def run(cell_id: str, as_json: bool) -> None:
               help="Write the observed verdicts and the environment to this file.")
 @click.option("--check-baseline", type=click.Path(dir_okay=False, path_type=Path),
               help="Compare with this baseline: exit 1 and list every changed cell.")
+@html_report.html_option
 def matrix(pattern: str | None, as_json: bool, as_markdown: bool, jobs: int | None,
-           save_baseline: Path | None, check_baseline: Path | None) -> None:
+           save_baseline: Path | None, check_baseline: Path | None, html: Path | None) -> None:
     """Run many cells at once and print the grid.
 
     Exits 0 when every cell matched its expectation (with --check-baseline:
@@ -124,10 +122,13 @@ def matrix(pattern: str | None, as_json: bool, as_markdown: bool, jobs: int | No
     elif as_markdown:
         click.echo(report.markdown(results, env), nl=False)
     else:
-        click.echo(report.render(report.grid(results), color=_color(), width=_width()), nl=False)
+        report.show(report.grid(results), width=_width())
         for result in results:
             if not result["matches"]:
                 click.echo(report.summary(result))
+    if html is not None:
+        html_report.save(html, results, {"this run": env},
+                         title=f"emitcheck matrix -k {pattern}" if pattern else "emitcheck matrix")
     if save_baseline is not None:
         baseline.save(save_baseline, results, env)
         click.echo(f"baseline written to {save_baseline}", err=True)
@@ -164,7 +165,8 @@ def repro(cell_id: str, output: Path | None) -> None:
 @main.command("report")
 @click.argument("paths", nargs=-1, required=True,
                 type=click.Path(exists=True, path_type=Path))
-def report_cmd(paths: tuple[Path, ...]) -> None:
+@html_report.html_option
+def report_cmd(paths: tuple[Path, ...], html: Path | None) -> None:
     """Merge result files (JSON from --emitcheck-json or matrix --json) into one grid."""
     try:
         results = report.load(list(paths))
@@ -172,13 +174,16 @@ def report_cmd(paths: tuple[Path, ...]) -> None:
         raise click.UsageError(f"cannot read the results: {exc}") from None
     if not results:
         raise click.UsageError(f"no results found in {', '.join(map(str, paths))}")
-    click.echo(report.render(report.grid(results, "emitcheck matrix (all environments)"),
-                             color=_color(), width=_width()), nl=False)
+    report.show(report.grid(results, "emitcheck matrix (all environments)"), width=_width())
+    if html is not None:
+        html_report.save(html, results, html_report.environments_in(list(paths)),
+                         title="emitcheck matrix (all environments)")
     sys.exit(_status(results))
 
 
 main.add_command(app_command)
 main.add_command(probe_command)
+main.add_command(node_install_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

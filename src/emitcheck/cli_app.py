@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from . import environment, model, report, runner
+from . import environment, html_report, model, report, runner
 from .cells import Cell, CellError
 from .families import variants
 from .model import Timing, results_document
@@ -57,15 +57,15 @@ def _judged(result: model.CellResult, spec: AppSpec) -> dict:
 
 
 def _details(result: dict) -> list[str]:
-    lines = [f"{result['cell']}: {report.cell_label(result)}"]
+    words = report.IN_WORDS.get(result["verdict"])
+    lines = [f"{result['cell']}: {report.cell_label(result)}" + (f" ({words})" if words else "")]
     if result.get("evidence"):
         lines.append(f"  evidence: {result['evidence']}")
     if result.get("waited_s") is not None:
         cadence = f", the app emitted every {result['cadence_s']:g} s" \
             if result.get("cadence_s") else ""
         lines.append(f"  watched {result['waited_s']:g} s{cadence}")
-    lines += [f"  to change: {fix}" for fix in result.get("remedies", [])]
-    return lines
+    return lines  # what to change: under the grid, once per row
 
 
 @click.command("app")
@@ -86,9 +86,10 @@ def _details(result: dict) -> list[str]:
 @click.option("--markdown", "as_markdown", is_flag=True,
               help="Print a block to paste into a bug report about the app.")
 @click.option("--jobs", type=click.IntRange(1, 64), default=None, help="Cells run at once.")
+@html_report.html_option
 def app(target: str, event: str, folder: Path, namespace: str, triggers: tuple[str, ...],
         ack: str | None, every: float | None, timeout: float, as_json: bool,
-        as_markdown: bool, jobs: int | None) -> None:
+        as_markdown: bool, jobs: int | None, html: Path | None) -> None:
     """Run YOUR Flask-SocketIO app through the matrix and say where its events arrive.
 
     Exits 0 when every cell delivered, 1 otherwise, 2 on bad input, 3 when
@@ -119,11 +120,13 @@ def app(target: str, event: str, folder: Path, namespace: str, triggers: tuple[s
         click.echo(report.markdown(results, env, _place, "mode-patch \\ server",
                                    f"app {title}"), nl=False)
     else:
-        click.echo(report.render(report.grid(results, title, _place, "mode-patch \\ server"),
-                                 color=sys.stdout.isatty(), width=132), nl=False)
+        report.show(report.grid(results, title, _place, "mode-patch \\ server"), width=132)
         for result in results:
             if result["verdict"] != "delivered" and not result.get("skipped"):
                 click.echo("\n".join(_details(result)))
+    if html is not None:
+        html_report.save(html, results, {"this run": env}, title=f"app {title}", place=_place,
+                         corner="mode-patch \\ server")
     if any(r.get("failure") for r in results):
         sys.exit(3)
     sys.exit(0 if all(r["verdict"] == "delivered" or r.get("skipped") for r in results) else 1)

@@ -15,6 +15,7 @@ import click
 
 from . import cells, remote
 from .node_client import NodeClientError
+from .report import IN_WORDS
 
 #: Exit status when emitcheck itself failed (as cli.NOT_CLEAN).
 NOT_CLEAN = 3
@@ -77,7 +78,7 @@ def render(outcome: remote.Outcome) -> str:
     probe = outcome.probe
     lines = [f"probe {probe.url}: event {probe.event!r} on namespace {probe.namespace!r}, "
              f"{probe.client} client, {probe.transport} transport",
-             f"verdict: {outcome.verdict}",
+             f"verdict: {outcome.verdict}: {IN_WORDS.get(outcome.verdict, outcome.verdict)}",
              f"evidence: {outcome.evidence}"]
     worst = outcome.worst
     if probe.clients > 1:

@@ -1,11 +1,13 @@
 """A second, independent client: the official JavaScript socket.io-client on Node.js.
 
-``run_node_client()`` runs ``node/probe.js``, which does what the client part of
-``probe.observe()`` does (connect, quiet, traffic, drain) and prints the
-Observation fields it fills as one JSON object, so the same verdict code can
-judge what a JavaScript client sees. The Node dependencies live in emitcheck's
-``node/`` directory (``npm ci --prefix node``); ``EMITCHECK_NODE_DIR`` points
-elsewhere.
+``run_node_client()`` runs ``node/probe.js`` (shipped in the package), which
+does what the client part of ``probe.observe()`` does (connect, quiet, traffic,
+drain) and prints the Observation fields it fills as one JSON object, so the
+same verdict code can judge what a JavaScript client sees. Its socket.io-client
+is installed on first use into a cache folder (node_install.py; ``emitcheck
+node-install`` does it ahead). ``EMITCHECK_NODE_DIR`` names a prepared directory
+instead: one with its own probe.js and ``node_modules`` (``npm ci`` run in a copy
+of ``node/``); emitcheck then installs nothing.
 """
 
 from __future__ import annotations
@@ -13,13 +15,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .model import Ack, Arrival, HttpGet, Observation, Target, Timing
+from .node_install import SHIPPED, NodeInstallError, ensure, is_installed, node_env, run_bounded
 from .process import die_with_parent_prefix
 
 NODE_DIR_ENV = "EMITCHECK_NODE_DIR"
@@ -29,31 +31,46 @@ STARTUP_GRACE = 5.0
 
 
 class NodeClientError(Exception):
-    """probe.js failed, printed no JSON, or did not exit in time; says why."""
+    """The Node client cannot run, or probe.js failed, printed no JSON, or did
+    not exit in time; says why."""
 
 
-def node_dir() -> Path:
-    """Where probe.js and its node_modules are: ``EMITCHECK_NODE_DIR``, else
-    ``./node``, else the ``node/`` of the checkout emitcheck runs from (an
-    editable install)."""
-    value = os.environ.get(NODE_DIR_ENV)
-    if value:
-        return Path(value)
-    here, checkout = Path.cwd() / "node", Path(__file__).resolve().parents[2] / "node"
-    return checkout if not (here / "probe.js").is_file() and \
-        (checkout / "probe.js").is_file() else here
+@dataclass(frozen=True)
+class NodeClient:
+    """probe.js and the ``node_modules`` folder its ``require()`` reads."""
+    script: Path
+    modules: Path
+
+
+def locate() -> NodeClient:
+    """The Node client to run: ``EMITCHECK_NODE_DIR``'s, else the shipped probe.js
+    with the cache folder's modules (installed now if they are not yet)."""
+    if shutil.which("node") is None:
+        raise NodeClientError("node not found on PATH")
+    prepared = os.environ.get(NODE_DIR_ENV)
+    if prepared:
+        directory = Path(prepared)
+        if not (directory / "probe.js").is_file():
+            raise NodeClientError(
+                f"no probe.js in {directory} ({NODE_DIR_ENV} must name a directory with "
+                "probe.js and node_modules; unset, emitcheck installs its own)")
+        if not is_installed(directory):
+            raise NodeClientError(f"socket.io-client is not installed in {directory}: "
+                                  f"run 'npm ci --prefix {directory}'")
+        return NodeClient(directory / "probe.js", directory / "node_modules")
+    try:
+        return NodeClient(SHIPPED / "probe.js", ensure() / "node_modules")
+    except NodeInstallError as exc:
+        raise NodeClientError(str(exc)) from None
 
 
 def node_unavailable() -> str | None:
-    """A one-line reason when the Node client cannot run, else None."""
-    if shutil.which("node") is None:
-        return "node not found on PATH"
-    directory = node_dir()
-    if not (directory / "probe.js").is_file():
-        return f"no probe.js in {directory} (set {NODE_DIR_ENV} to emitcheck's node/ directory)"
-    if not (directory / "node_modules" / "socket.io-client" / "package.json").is_file():
-        return (f"socket.io-client is not installed in {directory}: "
-                f"run 'npm ci --prefix {directory}'")
+    """A one-line reason when the Node client cannot run, else None. The first
+    call installs socket.io-client when it is not installed yet."""
+    try:
+        locate()
+    except NodeClientError as exc:
+        return str(exc)
     return None
 
 
@@ -80,39 +97,29 @@ def run_node_client(base: str, transport: str, timing: Timing, *, window: dict |
     ``window`` adds to the timing it is given (an adaptive window's constants),
     ``target`` is its optional 4th argument (event, ack event, paths), and
     ``bound`` replaces the default wait for it (a fixed window's)."""
-    reason = node_unavailable()
-    if reason:
-        raise NodeClientError(reason)
-    directory = node_dir()
+    client = locate()
     node = shutil.which("node")
-    assert node is not None  # node_unavailable() found it
+    assert node is not None  # locate() found it
     # probe.js exits within this on its own; the grace covers Node's start-up.
     bound = bound or (timing.quiet + timing.traffic + timing.drain
                       + 3 * timing.response_timeout + 2 + STARTUP_GRACE)
-    argv = [*die_with_parent_prefix(), node, str(directory / "probe.js"), base, transport,
+    argv = [*die_with_parent_prefix(), node, str(client.script), base, transport,
             json.dumps({**asdict(timing), **(window or {})}),
             *([json.dumps(target)] if target else [])]
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, cwd=directory, start_new_session=True)
     try:
-        stdout, stderr = proc.communicate(timeout=bound)
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        _, stderr = proc.communicate()
+        done = run_bounded(argv, client.modules.parent, bound, node_env(client.modules))
+    except subprocess.TimeoutExpired as exc:
         raise NodeClientError(
             f"node probe.js did not exit within {bound:g} s (connect, the window, "
-            f"response timeouts and start-up): {_tail(stderr)}") from None
-    lines = stdout.decode(errors="replace").strip().splitlines()
+            f"response timeouts and start-up): {_tail(exc.stderr)}") from None
+    lines = done.stdout.decode(errors="replace").strip().splitlines()
     try:
         return json.loads(lines[-1])
     except (IndexError, json.JSONDecodeError):
-        raise NodeClientError(f"node probe.js exited with status {proc.returncode} "
-                              f"without printing JSON: {_tail(stderr)}") from None
+        raise NodeClientError(f"node probe.js exited with status {done.returncode} "
+                              f"without printing JSON: {_tail(done.stderr)}") from None
 
 
-def _tail(stderr: bytes) -> str:
-    text = stderr.decode(errors="replace").strip()
+def _tail(stderr: bytes | None) -> str:
+    text = (stderr or b"").decode(errors="replace").strip()
     return text[-STDERR_TAIL_CHARS:] if text else "(no stderr)"

@@ -74,6 +74,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write every cell's result as JSON (for 'emitcheck report')")
     group.addoption("--emitcheck-markdown", type=Path, default=None, metavar="FILE",
                     help="write a block to paste into a bug report (as 'matrix --markdown')")
+    group.addoption("--emitcheck-html", type=Path, default=None, metavar="FILE",
+                    help="write the grids and a timeline per cell as one self-contained HTML "
+                         "file (as 'matrix --html')")
     group.addoption("--emitcheck-save-baseline", type=Path, default=None, metavar="FILE",
                     help="write the observed verdicts and the environment to FILE")
     group.addoption("--emitcheck-check-baseline", type=Path, default=None, metavar="FILE",
@@ -86,7 +89,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def _outputs(config: pytest.Config) -> bool:
     option = config.option
     return any(value is not None for value in (
-        option.emitcheck_json, option.emitcheck_markdown, option.emitcheck_save_baseline,
+        option.emitcheck_json, option.emitcheck_markdown, option.emitcheck_html,
+        option.emitcheck_save_baseline,
         option.emitcheck_check_baseline))
 
 

@@ -27,7 +27,7 @@ from . import baseline, environment, model, report
 from .cells import Cell, CellError, parse
 from .expectations import expected
 from .model import CellResult
-from .plugin import PROPERTY, RESULT
+from .plugin import PROPERTY, RESULT, STATE
 from .runner import CellPool, longest_first
 
 #: The longest a test waits for its cell's result. Every step of a cell is bounded
@@ -67,6 +67,12 @@ class Session:
         self.pool: CellPool | None = None
         self.futures: dict[Cell, Future] = {}   # cells this process runs
         self.elsewhere: set[Cell] = set()       # cells another worker runs
+        html = config.option.emitcheck_html
+        if html is not None and shared is None:  # the controller, or a run without xdist
+            from . import html_report  # Jinja2: only when asked for
+
+            if problem := html_report.cannot_write(html):
+                raise pytest.UsageError(f"--emitcheck-html: {problem}")
 
     # -- running cells -------------------------------------------------------
 
@@ -193,6 +199,34 @@ class Session:
 
     # -- the end of the run -----------------------------------------------------
 
+    def observed(self, results: list[dict]) -> list[dict]:
+        """The results with their observations, which test reports leave out:
+        from the cells this process ran, or (under xdist) from the files the
+        workers shared."""
+        ran = {cell.id: (cell, future) for cell, future in self.futures.items()}
+        shared = self.config.stash[STATE].shared  # the xdist controller's directory
+        complete = []
+        for result in results:
+            observation = result.get("observation")
+            if observation is None and result["cell"] in ran:
+                cell, future = ran[result["cell"]]
+                if future.done():
+                    observation = self._outcome(cell, future, 0).to_json()["observation"]
+            elif observation is None and shared is not None:
+                file = shared / f"{result['cell']}.json"
+                if file.exists():
+                    observation = json.loads(file.read_text()).get("observation")
+            complete.append({**result, "observation": observation})
+        return complete
+
+    def _write_html(self, path: Path, results: list[dict], env: dict) -> None:
+        from . import html_report
+
+        try:
+            html_report.write(path, results, {"this pytest run": env})
+        except html_report.ReportError as exc:  # checked at the start; a full disk, say
+            self.config.get_terminal_writer().line(f"emitcheck: {exc}", red=True)
+
     def load_baseline(self, path: Path) -> dict:
         try:
             return baseline.load(path)
@@ -202,11 +236,15 @@ class Session:
     def finish(self, results: list[dict], recorded: dict | None) -> baseline.Comparison | None:
         """Write the files asked for; compare with the baseline when one was given."""
         option, env = self.config.option, environment.environment()
+        if option.emitcheck_json is not None or option.emitcheck_html is not None:
+            results = self.observed(results)
         if option.emitcheck_json is not None:
             _write(option.emitcheck_json,
                    json.dumps(model.results_document(results, env), indent=1))
         if option.emitcheck_markdown is not None:
             _write(option.emitcheck_markdown, report.markdown(results, env))
+        if option.emitcheck_html is not None:
+            self._write_html(option.emitcheck_html, results, env)
         if option.emitcheck_save_baseline is not None:
             baseline.save(option.emitcheck_save_baseline, results, env)
         if recorded is None:

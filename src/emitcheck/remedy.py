@@ -1,20 +1,30 @@
 """What to change, derived from the matrix we measured.
 
-An app (or a cell) that is not delivered in some mode and patching looks like
-the cells of our base grid in that row that got the same verdict; the remedy
-is the way to the nearest cell that is delivered: the fewest values changed,
-staying in the same async mode where possible, each change said as its
-value's ``remedy`` (families/).
+A cell that is not delivered leads to the nearest cell that is: the fewest
+values changed, staying in the same async mode where possible, each change
+said as its value's ``remedy`` (families/); a change that some value cannot
+say (no ``remedy`` text) is not offered. ``for_cell`` does it for our own
+cells, among the cells of the same family (the same suffixes, CPU-bound or
+not). An app (``remedies``) that is not delivered in some mode and patching
+looks like the cells of our base grid in that row that got the same verdict,
+and leads from those.
 """
 
 from __future__ import annotations
 
-from .cells import Cell, default_cells
+import re
+from collections.abc import Callable, Iterable
+from functools import cache
+
+from .cells import Cell, CellError, default_cells, possible_cells
 from .expectations import expected
+from .families.base import ModeVariant
 
 #: Changing the async mode costs more than changing how the work starts or
 #: waits: a user more easily edits a loop than moves off eventlet.
 _WEIGHT = {"mode": 2, "patch": 1, "spawn": 1, "wait": 1}
+#: How every remedy line ends: the delivered cell it leads to, in parentheses.
+_LEADS_TO = re.compile(r" \([^()]* is delivered\)$")
 
 
 def _distance(a: Cell, b: Cell) -> int:
@@ -22,8 +32,29 @@ def _distance(a: Cell, b: Cell) -> int:
 
 
 def _changes(a: Cell, b: Cell) -> str:
+    """The changes from ``a`` to ``b`` in words, or "" when some changed value
+    has no remedy text (or nothing changes)."""
     said = [b.value_of(f).remedy for f in _WEIGHT if getattr(a, f) != getattr(b, f)]
-    return " and ".join(s for s in said if s)
+    return " and ".join(said) if said and all(said) else ""
+
+
+def _nearest(sources: Iterable[Cell], targets: Iterable[Cell],
+             line: Callable[[str, Cell, Cell], str]) -> list[str]:
+    """One line per distinct change that leads from a source to a target at the
+    smallest distance any sayable change has (the first pair that shows it)."""
+    pairs = [(a, d, change) for a in sources for d in targets if (change := _changes(a, d))]
+    if not pairs:
+        return []
+    best = min(_distance(a, d) for a, d, _ in pairs)
+    found: dict[str, str] = {}
+    for a, d, change in pairs:
+        if _distance(a, d) == best and change not in found:
+            found[change] = line(change, a, d)
+    return list(found.values())
+
+
+def _delivered(cells: Iterable[Cell]) -> list[Cell]:
+    return [c for c in cells if c.mode != "auto" and expected(c).verdict == "delivered"]
 
 
 def remedies(mode: str, patch: str, verdict: str) -> list[str]:
@@ -34,15 +65,37 @@ def remedies(mode: str, patch: str, verdict: str) -> list[str]:
     cells = [c for c in default_cells() if not c.suffixes and c.mode != "auto"]
     alike = [c for c in cells if c.mode == mode and c.patch == patch
              and expected(c).verdict == verdict]
-    delivered = [c for c in cells if expected(c).verdict == "delivered"]
-    if not alike:
+    return _nearest(alike, _delivered(cells), lambda change, a, d: (
+        f"{change} (like {a.id}, {verdict} in our matrix; {d.id} is delivered)"))
+
+
+def for_cell(cell: Cell, resolved: str | None = None) -> list[str]:
+    """Ways to delivery for one of our cells that is not delivered as measured:
+    one line per change that leads to the nearest delivered cell of its family,
+    naming that cell. An ``auto`` cell is taken as the mode it ``resolved`` to
+    (or would resolve to here). [] for a cell measured delivered: no cell of
+    ours shows a way out of what it did instead."""
+    if expected(cell, resolved).verdict == "delivered":
         return []
-    best = min(_distance(a, d) for a in alike for d in delivered)
-    found: dict[str, str] = {}  # one line per change, the first cell pair that shows it
-    for a in alike:
-        for d in delivered:
-            change = _changes(a, d)
-            if _distance(a, d) == best and change and change not in found:
-                found[change] = (f"{change} (like {a.id}, {verdict} in our matrix; "
-                                 f"{d.id} is delivered)")
-    return list(found.values())
+    if cell.mode == "auto":
+        declared = cell.value_of("mode")
+        mode = resolved or (declared.resolve() if isinstance(declared, ModeVariant) else "")
+        try:
+            cell = cell.replace(mode="gevent" if mode == "gevent_uwsgi" else mode)
+        except CellError:
+            return []
+    return _nearest([cell], _delivered_in(tuple(cell.suffixes), cell.isolated),
+                    lambda change, _, d: f"{change} ({d.id} is delivered)")
+
+
+@cache
+def _delivered_in(suffixes: tuple[str, ...], isolated: bool) -> tuple[Cell, ...]:
+    """The cells of a family (its suffixes, CPU-bound or not) measured delivered."""
+    return tuple(_delivered(c for c in possible_cells()
+                            if tuple(c.suffixes) == suffixes and c.isolated == isolated))
+
+
+def change_of(line: str) -> str:
+    """A remedy line without the cells it names: what to change, alone (two
+    cells that need the same change lead to different delivered cells)."""
+    return _LEADS_TO.sub("", line)

@@ -20,10 +20,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from .cells import Cell
+from .cpu_quota import CpuQuota
 from .environment import versions
 from .expectations import expected
 from .model import CellResult, Observation, Timing
 from .probe import observe
+from .remedy import for_cell
 from .runs import CellRun, Interrupted
 from .verdict import classify
 from .work import OurWork
@@ -32,31 +34,38 @@ from .zygote import Zygotes
 #: A CPU-bound greenlet can keep a patched server from ever listening; that is
 #: its verdict (starved), found sooner than the general ready timeout.
 ISOLATED_READY_TIMEOUT = 8.0
+#: CPU-bound cells run at once when each is held to its share of a core
+#: (``cpu_quota``); without a quota, one at a time.
+ISOLATED_AT_ONCE = 2
+#: Set this environment variable to run CPU-bound cells one at a time, unconfined.
+NO_CPU_QUOTA = "EMITCHECK_NO_CPU_QUOTA"
 
 
 class Limits:
-    """How many cells start at once, and the slot isolated cells queue for.
+    """How many cells start at once, and the slots isolated cells queue for.
 
     Starting a server is CPU-bound (it imports the whole stack) while its
     window is mostly waiting: only a few servers start at once, so that the
     windows of cells already running overlap the imports of the next ones. A
-    CPU-bound cell keeps a core busy from start to stop: one at a time, so the
-    others keep a core (two at once flipped no verdict, but slowed every start).
+    CPU-bound cell keeps a core busy from start to stop unless a CPU quota
+    holds it to a share of one: with a quota, ``ISOLATED_AT_ONCE`` run at once;
+    without, one at a time, so that the others keep a core.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, isolated_at_once: int = 1) -> None:
         self.starting = threading.BoundedSemaphore(max(2, os.cpu_count() or 1))
-        self.isolated = threading.BoundedSemaphore(1)
+        self.isolated = threading.BoundedSemaphore(isolated_at_once)
 
 
 def _observe(cell: Cell, timing: Timing, workdir: Path | None, limits: Limits,
              zygotes: Zygotes | None, closing: threading.Event | None,
-             live: set[CellRun], work: OurWork | None) -> Observation:
+             live: set[CellRun], work: OurWork | None,
+             quota: CpuQuota | None) -> Observation:
     """Start the cell's processes (holding a start slot until the server listens),
     watch it, stop them all."""
     starting = contextlib.nullcontext() if cell.isolated else limits.starting
     with tempfile.TemporaryDirectory(prefix=f"emitcheck-{cell.id}-", dir=workdir) as tmp, \
-            CellRun(cell, timing, Path(tmp), zygotes, closing, work) as run:
+            CellRun(cell, timing, Path(tmp), zygotes, closing, work, quota) as run:
         live.add(run)
         try:
             with starting:
@@ -74,9 +83,11 @@ def _observe(cell: Cell, timing: Timing, workdir: Path | None, limits: Limits,
 def run_cell(cell: Cell, timing: Timing = Timing(), workdir: Path | None = None, *,
              limits: Limits | None = None, zygotes: Zygotes | None = None,
              closing: threading.Event | None = None,
-             live: set[CellRun] | None = None, work: OurWork | None = None) -> CellResult:
-    """Run one cell and judge it. Without ``zygotes``, its server starts fresh.
-    ``work`` is what its server runs (default: our own, server_child.py)."""
+             live: set[CellRun] | None = None, work: OurWork | None = None,
+             quota: CpuQuota | None = None) -> CellResult:
+    """Run one cell and judge it. Without ``zygotes``, its server starts fresh;
+    with ``quota``, a CPU-bound server is held to its share of a core once it
+    listens. ``work`` is what its server runs (default: our own, server_child.py)."""
     exp = expected(cell)
     result = CellResult(cell.id, exp.verdict, exp.why, exp.url, versions=versions())
     limits = limits or Limits()
@@ -90,9 +101,10 @@ def run_cell(cell: Cell, timing: Timing = Timing(), workdir: Path | None = None,
             with limits.isolated:
                 timing = replace(timing, ready_timeout=min(timing.ready_timeout,
                                                            ISOLATED_READY_TIMEOUT))
-                obs = _observe(cell, timing, workdir, limits, zygotes, closing, live, work)
+                obs = _observe(cell, timing, workdir, limits, zygotes, closing, live, work,
+                               quota)
         else:
-            obs = _observe(cell, timing, workdir, limits, zygotes, closing, live, work)
+            obs = _observe(cell, timing, workdir, limits, zygotes, closing, live, work, None)
     except Interrupted:
         raise
     except Exception as exc:  # our own machinery failed: this cell's result, not the run's end
@@ -104,6 +116,8 @@ def run_cell(cell: Cell, timing: Timing = Timing(), workdir: Path | None = None,
     judged = classify(obs)
     result.verdict, result.evidence = judged.verdict, judged.evidence
     result.metrics, result.observation = judged.metrics, obs
+    if cell.in_matrix and judged.verdict != "delivered":  # an app's cells: user_app's remedies
+        result.remedies = for_cell(cell, obs.async_mode)
     return result
 
 
@@ -132,7 +146,9 @@ class CellPool:
         self.timing = timing
         self.work = work
         self.workdir = workdir
-        self.limits = Limits()
+        self.quota = None if os.environ.get(NO_CPU_QUOTA) else CpuQuota()
+        held = self.quota is not None and self.quota.available()
+        self.limits = Limits(ISOLATED_AT_ONCE if held else 1)
         self.zygotes = Zygotes()
         self.closing = threading.Event()
         self.live: set[CellRun] = set()
@@ -144,7 +160,7 @@ class CellPool:
             raise Interrupted("the pool is closed")
         return run_cell(cell, self.timing, self.workdir, limits=self.limits,
                         zygotes=self.zygotes, closing=self.closing, live=self.live,
-                        work=self.work)
+                        work=self.work, quota=self.quota)
 
     def submit(self, cell: Cell) -> Future:
         return self.executor.submit(self._run, cell)

@@ -10,14 +10,19 @@ fresh, server or redis-server or emitter, every process of a cell is in its
 
 from __future__ import annotations
 
+import itertools
 import threading
 from pathlib import Path
 
 from .cells import Cell
+from .cpu_quota import CpuQuota
 from .model import Timing
 from .process import ManagedProcess, NotReady
 from .work import OurWork
 from .zygote import Zygotes
+
+#: Numbers the runs of one process (names of their CPU quota groups).
+_RUNS = itertools.count()
 
 
 class Interrupted(RuntimeError):
@@ -29,7 +34,7 @@ class CellRun:
 
     def __init__(self, cell: Cell, timing: Timing, directory: Path,
                  zygotes: Zygotes | None = None, closing: threading.Event | None = None,
-                 work: OurWork | None = None):
+                 work: OurWork | None = None, quota: CpuQuota | None = None):
         self.cell = cell
         #: What the server runs: our own work, or the user's app.
         self.work = work or OurWork()
@@ -42,6 +47,9 @@ class CellRun:
         #: Other processes whose logs count as the server's (an emitter).
         self.companions: list[ManagedProcess] = []
         self.processes: list[ManagedProcess] = []
+        #: Confines a CPU-bound server to its share of a core once it listens.
+        self.quota = quota if cell.isolated else None
+        self.group: Path | None = None
         self._lock = threading.Lock()
         self._stopped = False
 
@@ -78,9 +86,11 @@ class CellRun:
                     server.stop()
                     continue
             break
+        assert self.server is not None
+        if self.quota is not None:  # only the window: its imports ran at full speed
+            self.group = self.quota.confine(self.server.pid, f"{self.cell.id}-{next(_RUNS)}")
         for value in values:
             value.after_server(self)
-        assert self.server is not None
         return self.server
 
     def stop(self) -> None:
@@ -90,6 +100,8 @@ class CellRun:
             processes, self.processes = self.processes[::-1], []
         for process in processes:
             process.stop(grace=0.5 if self.closing.is_set() else 2.0)
+        if self.quota is not None:
+            self.quota.release(self.group)
 
     def __enter__(self) -> CellRun:
         return self

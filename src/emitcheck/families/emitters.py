@@ -46,7 +46,9 @@ class OtherProcess(Spawn):
 
 VARIANTS = [
     OtherProcess("process", "another process emits with SocketIO(message_queue=URL) and no "
-                 "app, as a Celery worker does", reproducible=False),
+                 "app, as a Celery worker does", reproducible=False,
+                 remedy="emit from the other process with SocketIO(message_queue=URL), or pass "
+                        "channel='flask-socketio' to RedisManager"),
     OtherProcess("process_manager", "another process emits with python-socketio's "
                  "RedisManager(URL, write_only=True), as its docs show", reproducible=False),
 ]

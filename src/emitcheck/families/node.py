@@ -1,6 +1,8 @@
 """``-node``: the official JavaScript socket.io-client on Node.js watches the window
 (node/probe.js, run by emitcheck/node_client.py). It must reach the Python
-client's verdict in every cell; the grid marks a cell where it does not."""
+client's verdict in every cell; the grid marks a cell where it does not.
+Asking whether it can run installs socket.io-client on first use
+(node_install.py), so a cell that cannot skips with npm's reason."""
 
 from __future__ import annotations
 

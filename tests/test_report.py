@@ -1,0 +1,289 @@
+"""What the grids say around their cells (a legend, a summary, one line per
+skip reason, what to change), merged reports, headers, and ``emitcheck run``.
+
+Layout tests read ``tests/data/results/redis-less.json``: a real run, with
+eventlet installed and no redis-server on PATH, of
+``emitcheck matrix --json -k threading-unpatched-thread-socketio_sleep,
+eventlet-unpatched-thread-time_sleep,eventlet-unpatched-task-time_sleep,
+eventlet-unpatched-task-socketio_sleep,-time_sleep-redis``. Tests that judge
+what a run prints run real cells.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from emitcheck import cells, grid_notes, report
+from emitcheck.environment import environment
+from emitcheck.expectations import expected
+from emitcheck.model import read_results
+from emitcheck.remedy import change_of, for_cell
+
+from .helpers import emitcheck
+
+DATA = Path(__file__).parent / "data" / "results" / "redis-less.json"
+NO_REDIS = "redis-server not found on PATH (Debian: apt-get install redis-server)"
+LOST = "eventlet-unpatched-thread-time_sleep"
+DELIVERED = "threading-unpatched-thread-socketio_sleep"
+PATCH_FIRST = "monkey patch first: eventlet.monkey_patch()"
+
+
+def recorded() -> list[dict]:
+    return read_results(DATA)
+
+
+def result_of(results: list[dict], cell_id: str) -> dict:
+    [found] = [r for r in results if r["cell"] == cell_id]
+    return found
+
+
+def as_other(result: dict, cell_id: str, **changes) -> dict:
+    """A recorded result moved to another cell (for layout logic only)."""
+    exp = expected(cell_id)
+    return {**result, "cell": cell_id, "expected": exp.verdict, "why": exp.why, "doc": exp.url,
+            "remedies": [], **changes}
+
+
+def text_of(results: list[dict], width: int = 160) -> str:
+    return report.render(report.grid(results), color=False, width=width)
+
+
+def redis_grids(results: list[dict]) -> list[str]:
+    return [part.title for part in report.layout(results) if "redis" in part.title]
+
+
+def table_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith(("│", "┃"))]
+
+
+# -- skips: one line per reason per grid ----------------------------------------------
+
+def test_a_skip_reason_is_one_line_per_grid_not_one_per_cell():
+    results = recorded()
+    text = text_of(results)
+    assert len(redis_grids(results)) == 2
+    assert text.count(NO_REDIS) == 2  # 77 skipped cells in two grids
+    assert f"[1] skipped: {NO_REDIS}" in text
+    assert not any("redis-server" in line for line in table_lines(text))
+
+
+def test_a_skipped_cell_in_a_grid_that_ran_says_skipped_and_the_number_of_its_reason():
+    results = recorded()
+    thread = result_of(results, LOST)
+    results += [as_other(thread, "gevent-unpatched-thread-time_sleep", verdict=None,
+                         skipped="gevent not installed"),
+                as_other(thread, "gevent-unpatched-task-time_sleep", verdict=None,
+                         skipped="gevent not installed")]
+    base = report.layout(results)[0]
+    said = grid_notes.notes(base)
+    assert said.reasons == ("skipped: gevent not installed",)
+    assert said.marks == {("gevent-unpatched", "thread-time_sleep"): 1,
+                          ("gevent-unpatched", "task-time_sleep"): 1}
+    text = text_of(results)
+    row = next(line for line in table_lines(text) if "gevent-unpatched" in line)
+    assert row.count("skipped [1]") == 2 and "not installed" not in row
+    assert text.count("gevent not installed") == 1
+
+
+def test_the_markdown_block_says_the_same_legend_summary_reasons_and_remedies():
+    results = recorded()
+    text = report.markdown(results, environment())
+    assert text.count(NO_REDIS) == 2
+    assert ("| mode-patch \\ spawn-wait | `thread-time_sleep` | `thread-socketio_sleep` | "
+            "`task-time_sleep` |") in text  # value order, whichever rows ran
+    assert "| `eventlet-unpatched` | lost | not run | starved | delivered " in text
+    assert "*a cell: its verdict, then the median latency (ms) of the events that arrived*" \
+        in text
+    assert "**4 cells: 2 delivered, 2 failing as measured, 0 unexpected**" in text
+    assert (f"- to change, `eventlet-unpatched` (`thread-time_sleep`, `task-time_sleep`): "
+            f"{PATCH_FIRST}") in text
+    assert "[pitfall.md#an-os-thread-under-eventlet-lost-and-error](" in text
+    # the details under the grids keep each cell's remedies, with the cell they lead to
+    assert f"  - to change: {PATCH_FIRST}" in text
+    assert "(eventlet-patched-thread-time_sleep is delivered)" in text
+
+
+# -- legend, summary, what to change --------------------------------------------------------
+
+def test_the_summary_counts_delivered_failing_as_measured_unexpected_and_skipped():
+    results = recorded()
+    base = grid_notes.notes(report.layout(results)[0])
+    assert base.summary == "4 cells: 2 delivered, 2 failing as measured, 0 unexpected"
+    assert base.legend == ("a cell: its verdict, then the median latency (ms) of the events "
+                           "that arrived")
+    changed = [as_other(r, r["cell"], verdict="lost") if r["cell"] == DELIVERED else r
+               for r in results]
+    said = grid_notes.notes(report.layout(changed)[0])
+    assert said.summary == "4 cells: 1 delivered, 2 failing as measured, 1 unexpected"
+    assert "! (reversed): not the verdict we measured before" in said.legend
+
+
+def test_a_change_every_failing_cell_of_a_row_needs_is_said_once_for_the_row():
+    """eventlet-unpatched: thread-time_sleep is lost (patch first), task-time_sleep
+    starved (patch first, or wait with socketio.sleep)."""
+    said = grid_notes.notes(report.layout(recorded())[0])
+    [fix] = said.fixes
+    assert fix.rows == ("eventlet-unpatched",)
+    assert fix.columns == ("thread-time_sleep", "task-time_sleep")
+    assert [change_of(way) for way in fix.ways] == [change_of(
+        result_of(recorded(), LOST)["remedies"][0])]
+    text = text_of(recorded())
+    assert text.count("to change,") == 1 and PATCH_FIRST in text
+
+
+def test_failing_cells_with_nothing_in_common_get_a_line_each():
+    results = [r if r["cell"] != "eventlet-unpatched-task-time_sleep" else
+               {**r, "remedies": r["remedies"][:1]} for r in recorded()]  # the wait change only
+    fixes = grid_notes.notes(report.layout(results)[0]).fixes
+    assert [(f.columns, [change_of(w) for w in f.ways]) for f in fixes] == [
+        (("thread-time_sleep",), [change_of(result_of(results, LOST)["remedies"][0])]),
+        (("task-time_sleep",), ["wait with socketio.sleep(), not time.sleep()"])]
+
+
+def test_a_column_failing_in_every_row_with_the_same_remedy_is_one_line():
+    lost = result_of(recorded(), LOST)
+    rows = ("threading-unpatched", "eventlet-patched", "gevent-patched")
+    results = [as_other(lost, f"{row}-process_manager-time_sleep-redis-gunicorn")
+               for row in rows]
+    [fix] = grid_notes.notes(report.layout(results)[0]).fixes
+    assert fix.rows == () and fix.columns == ("process_manager-time_sleep",)
+    assert "to change, every row (process_manager-time_sleep): " in text_of(results)
+
+
+def test_a_cell_measured_delivered_that_fails_has_no_remedy_and_says_so():
+    results = [as_other(result_of(recorded(), DELIVERED), DELIVERED, verdict="lost")]
+    text = text_of(results)
+    assert re.search(r"! lost [\d.]+ ms \(expected delivered\)", text)
+    assert "to change, threading-unpatched (thread-socketio_sleep): no remedy known" in text
+
+
+def test_every_cell_not_delivered_as_measured_has_a_remedy_leading_to_a_delivered_cell():
+    leads_to = re.compile(r"\((\S+) is delivered\)$")
+    for cell in cells.possible_cells():
+        if expected(cell).verdict == "delivered":
+            continue
+        ways = for_cell(cell)
+        assert ways, cell.id
+        for way in ways:
+            target = cells.parse(leads_to.search(way).group(1))
+            assert expected(target).verdict == "delivered", way
+            assert target.suffixes == cell.suffixes and target.isolated == cell.isolated, way
+
+
+# -- merged reports ------------------------------------------------------------------------
+
+def _as_env(result: dict, missing: str | None, reason: str) -> dict:
+    versions = {**result["versions"], **({missing: None} if missing else {})}
+    return {**result, "versions": versions, "skipped": reason}
+
+
+@pytest.mark.parametrize("order", [("eventlet", "gevent", "threading"),
+                                   ("threading", "gevent")])
+def test_a_cell_skipped_everywhere_keeps_the_reason_of_the_environment_with_its_stack(order):
+    """What tox's grid merges without redis-server: the threading and eventlet
+    environments skip a gevent cell for want of gevent, the gevent one for want
+    of redis-server; files are read in name order."""
+    cell = "gevent-patched-thread-time_sleep-redis"
+    recorded_skip = result_of(recorded(), cell)
+    assert recorded_skip["skipped"] == NO_REDIS
+    envs = {"gevent": _as_env(recorded_skip, None, NO_REDIS),
+            "threading": _as_env(recorded_skip, "gevent", "gevent not installed"),
+            "eventlet": _as_env(recorded_skip, "gevent", "gevent not installed")}
+    [merged] = report.merge([[envs[name]] for name in order])
+    assert merged["skipped"] == NO_REDIS
+
+
+def test_distinct_reasons_of_environments_with_the_stack_are_each_said_once():
+    skip = result_of(recorded(), "threading-unpatched-thread-time_sleep-redis")
+    other = "the redis Python package is not installed (pip install 'emitcheck[redis]')"
+    [merged] = report.merge([[skip], [_as_env(skip, None, other)], [skip]])
+    assert merged["skipped"] == f"{NO_REDIS}; {other}"
+
+
+# -- headers ---------------------------------------------------------------------------------
+
+def _header_fragments(text: str) -> list[list[str]]:
+    """Each column's header as the lines it was drawn on."""
+    header = [line for line in text.splitlines() if line.startswith("┃")]
+    columns = [[cell.strip() for cell in line.strip("┃").split("┃")] for line in header]
+    return [[f for f in column if f] for column in zip(*columns, strict=True)]
+
+
+@pytest.mark.parametrize("width", [72, 100, 132])  # the CLI and pytest draw 132 at least
+def test_headers_break_after_a_dash_an_underscore_or_a_space_never_inside_a_word(width):
+    results = recorded()
+    text = text_of(results, width)
+    expected_headers = [report.CORNER, *report.layout(results)[0].columns]
+    drawn = _header_fragments(text.split("\n\n")[0])
+    assert len(drawn) == len(expected_headers)
+    for header, fragments in zip(expected_headers, drawn, strict=True):
+        assert " ".join(fragments).replace("- ", "-").replace("_ ", "_") == header, fragments
+        for fragment in fragments[:-1]:
+            assert fragment[-1] in "-_" or header[header.index(fragment) + len(fragment)] == " "
+    if width >= 132:
+        assert all(len(fragments) == 1 for fragments in drawn)
+
+
+# -- emitcheck run and the grid, from real cells -------------------------------------------
+
+def _env(tmp_path: Path, **more: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "NO_COLOR")}
+    return {**env, "TMPDIR": str(tmp_path), **more}
+
+
+def test_run_of_a_lost_cell_exits_0_yet_says_it_did_not_deliver_and_what_to_change(tmp_path):
+    reason = cells.parse(LOST).unavailable()
+    if reason:
+        pytest.skip(f"{LOST} cannot run here: {reason}")
+    proc = emitcheck("run", LOST, env=_env(tmp_path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    first, *rest = proc.stdout.splitlines()
+    assert first.startswith(f"{LOST}: lost (not delivered: ")
+    assert "so the exit status is 0 (it compares with that; it does not mean delivered)" \
+        in proc.stdout
+    assert f"  to change: {PATCH_FIRST}" in proc.stdout
+    assert "(eventlet-patched-thread-time_sleep is delivered)" in proc.stdout
+    assert "  docs: " in proc.stdout and "pitfall.md#an-os-thread-under-eventlet" in proc.stdout
+    assert "latency none (no event arrived)" in proc.stdout
+    assert "None" not in proc.stdout
+
+
+def test_run_of_a_delivered_cell_says_delivered_with_its_latency(tmp_path):
+    proc = emitcheck("run", DELIVERED, env=_env(tmp_path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.startswith(f"{DELIVERED}: delivered (the events reached the client")
+    assert "not delivered" not in proc.stdout and "to change" not in proc.stdout
+    assert re.search(r"latency p50 [\d.]+ ms, p95 [\d.]+ ms, max [\d.]+ ms", proc.stdout)
+    assert "None" not in proc.stdout
+
+
+def test_a_cell_that_does_not_deliver_carries_its_remedies_in_its_result(tmp_path):
+    """What every output reads them from: the result (JSON, Markdown, HTML)."""
+    reason = cells.parse(LOST).unavailable()
+    if reason:
+        pytest.skip(f"{LOST} cannot run here: {reason}")
+    from emitcheck.runner import run_many
+
+    lost, delivered = run_many([cells.parse(LOST), cells.parse(DELIVERED)])
+    assert lost.verdict == "lost" and delivered.verdict == "delivered"
+    assert lost.remedies == for_cell(cells.parse(LOST)) and lost.remedies
+    assert lost.to_json()["remedies"][0].startswith(PATCH_FIRST)
+    assert delivered.remedies == []
+
+
+def test_a_redis_less_run_says_why_once_per_family(tmp_path):
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    proc = emitcheck("matrix", "-k", f"redis,{DELIVERED}",
+                     env=_env(tmp_path, PATH=str(empty), COLUMNS="160"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    families = {c.grid for c in cells.select("redis")}
+    assert proc.stdout.count(NO_REDIS) == len(families) == 2
+    for family in families:
+        assert re.search(rf"{re.escape(family)}: \d+ cells, all skipped\n\[1\] skipped: ",
+                         proc.stdout), family
+    assert "1 cell: 1 delivered, 0 failing as measured, 0 unexpected" in proc.stdout
