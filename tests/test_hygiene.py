@@ -91,8 +91,11 @@ def test_a_server_that_dies_at_start_is_crashed_with_its_error(tmp_path):
 
 def test_ctrl_c_in_the_middle_of_a_matrix_leaves_nothing(tmp_path):
     env = dict(os.environ, TMPDIR=str(tmp_path))
+    # As from a terminal: a run started in the background of a shell (nohup,
+    # '&') inherits SIGINT ignored, and Python then never raises KeyboardInterrupt.
     cli = subprocess.Popen([sys.executable, "-m", "emitcheck.cli", "matrix", "-k", "threading"],
-                           env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                           env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         wait_until(lambda: processes_mentioning(str(tmp_path)), 30,
                    "the matrix to start a server")
