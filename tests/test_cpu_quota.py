@@ -37,7 +37,7 @@ def test_a_confined_process_is_held_to_its_share_and_its_group_goes_with_it():
 
 
 @needs_cgroups
-def test_cpu_bound_cells_run_two_at_once_and_leave_no_group():
+def test_with_a_quota_two_cpu_bound_cells_may_run_at_once_keep_their_verdicts_and_leave_no_group():
     busy = [cells.parse("threading-unpatched-thread-busy"),
             cells.parse("threading-unpatched-task-busy_yield")]
     with runner.CellPool() as pool:

@@ -169,14 +169,14 @@ def repro(cell_id: str, output: Path | None) -> None:
 def report_cmd(paths: tuple[Path, ...], html: Path | None) -> None:
     """Merge result files (JSON from --emitcheck-json or matrix --json) into one grid."""
     try:
-        results = report.load(list(paths))
+        results, environments = report.load_with_environments(list(paths))
     except ValueError as exc:  # SchemaError, CellError: one line naming the file
         raise click.UsageError(f"cannot read the results: {exc}") from None
     if not results:
         raise click.UsageError(f"no results found in {', '.join(map(str, paths))}")
     report.show(report.grid(results, "emitcheck matrix (all environments)"), width=_width())
     if html is not None:
-        html_report.save(html, results, html_report.environments_in(list(paths)),
+        html_report.save(html, results, environments,
                          title="emitcheck matrix (all environments)")
     sys.exit(_status(results))
 

@@ -13,7 +13,6 @@ markup. Why static SVG drawn by hand: docs/html-report.md.
 from __future__ import annotations
 
 import functools
-import json
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -67,13 +66,6 @@ class GridView:
     cells: list[CellView] = field(default_factory=list)  # those that ran, grid order
 
 
-def _latency(result: dict) -> str:
-    p50 = (result.get("latency_ms") or {}).get("p50")
-    if p50 is None:
-        return ""
-    return f"{p50:.0f} ms" if p50 >= 1 else f"{p50:.1f} ms"
-
-
 def _view(result: dict, anchor: str, mark: int) -> CellView:
     if result.get("failure"):
         return CellView(result, anchor, "failure", "emitcheck failed", mark=mark,
@@ -81,7 +73,8 @@ def _view(result: dict, anchor: str, mark: int) -> CellView:
     if result.get("skipped"):
         return CellView(result, anchor, "skipped", "skipped", mark=mark, title=result["skipped"])
     verdict = result["verdict"]
-    view = CellView(result, anchor, verdict, verdict, _latency(result), title=result["evidence"])
+    view = CellView(result, anchor, verdict, verdict, report.median_latency(result),
+                    title=result["evidence"])
     if grid_notes.unexpected(result):
         view.unexpected = str(result.get("expected"))
     if grid_notes.disagrees(result):
@@ -107,7 +100,7 @@ def grids(results: list[dict], place=None) -> list[GridView]:
     what grid_notes says under each (its summary, its reasons, numbered)."""
     taken: set[str] = set()
     views = []
-    parts = report.layout(results) if place is None else report.layout(results, place)
+    parts = report.layout(results, place or report.family_and_column)
     for index, part in enumerate(parts):
         said = grid_notes.notes(part)
         cells = {key: _view(result, _anchor(result, taken), said.marks.get(key, 0))
@@ -218,22 +211,6 @@ def cannot_write(path: Path) -> str | None:
     if not os.access(folder, os.W_OK | os.X_OK):
         return f"{path}: the folder {folder} is not writable"
     return None
-
-
-def environments_in(paths: list[Path]) -> dict[str, dict]:
-    """The environment of every results file among ``paths`` (a folder: its
-    *.json, as ``report.load`` reads them), labelled by file name and date."""
-    found: dict[str, dict] = {}
-    for path in paths:
-        for file in sorted(path.glob("*.json")) if path.is_dir() else [path]:
-            try:
-                env: Any = json.loads(file.read_text()).get("environment")
-            except (OSError, ValueError, AttributeError):
-                continue  # report.load has said what is wrong with it
-            if isinstance(env, dict):
-                when = datetime.fromtimestamp(file.stat().st_mtime, timezone.utc)
-                found[f"{file.name} ({when:%Y-%m-%d %H:%M} UTC)"] = env
-    return found
 
 
 # -- for the command line (emitcheck matrix, report, app) ----------------------

@@ -255,6 +255,12 @@ def results_document(results: list[dict], environment: dict) -> dict:
 
 def read_results(path: Path) -> list[dict]:
     """The results in a file written by ``results_document`` (one-line errors)."""
+    return read_document(path)[0]
+
+
+def read_document(path: Path) -> tuple[list[dict], dict | None]:
+    """The results in a file written by ``results_document``, and the
+    environment it names (None when it names none); one-line errors."""
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
@@ -265,4 +271,5 @@ def read_results(path: Path) -> list[dict]:
     for index, result in enumerate(data["results"]):
         _require(check_schema(result, f"{path}: result {index}"), RESULT_FIELDS,
                  f"{path}: result {index}")
-    return data["results"]
+    environment = data.get("environment")
+    return data["results"], environment if isinstance(environment, dict) else None

@@ -21,8 +21,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .model import Ack, Arrival, HttpGet, Observation, Target, Timing
-from .node_install import SHIPPED, NodeInstallError, ensure, is_installed, node_env, run_bounded
-from .process import die_with_parent_prefix
+from .node_install import SHIPPED, NodeInstallError, ensure, is_installed, node_env
+from .process import die_with_parent_prefix, run_bounded
 
 NODE_DIR_ENV = "EMITCHECK_NODE_DIR"
 STDERR_TAIL_CHARS = 2000

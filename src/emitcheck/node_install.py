@@ -23,7 +23,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -31,7 +30,7 @@ import threading
 import time
 from pathlib import Path
 
-from .process import die_with_parent_prefix
+from .process import die_with_parent_prefix, run_bounded
 
 #: probe.js, package.json and package-lock.json, as shipped.
 SHIPPED = Path(__file__).with_name("node")
@@ -131,25 +130,6 @@ def install(package: Path, folder: Path, timeout: float) -> None:
                                        "remove it and try again") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-
-
-def run_bounded(argv: list[str], cwd: Path, timeout: float,
-                env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """Run ``argv`` in a session of its own and wait at most ``timeout`` s.
-    On timeout its whole process group is killed and subprocess.TimeoutExpired
-    is raised, carrying what it wrote to stderr."""
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, cwd=cwd, env=env, start_new_session=True)
-    try:
-        stdout, stderr = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        stdout, stderr = proc.communicate()
-        raise subprocess.TimeoutExpired(argv, timeout, stdout, stderr) from None
-    return subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
 
 
 #: Lines of npm's error that repeat its code (syscall, errno), trace JavaScript

@@ -40,6 +40,25 @@ def die_with_parent_prefix() -> list[str]:
     return []
 
 
+def run_bounded(argv: list[str], cwd: Path, timeout: float,
+                env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run ``argv`` in a session of its own and wait at most ``timeout`` s.
+    On timeout its whole process group is killed and subprocess.TimeoutExpired
+    is raised, carrying what it wrote to stderr."""
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=cwd, env=env, start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        stdout, stderr = proc.communicate()
+        raise subprocess.TimeoutExpired(argv, timeout, stdout, stderr) from None
+    return subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
+
+
 @dataclass
 class ServerFiles:
     directory: Path

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from rich.console import Console, ConsoleOptions, Group, RenderResult
@@ -22,7 +23,7 @@ from rich.text import Text
 from . import grid_notes
 from .cells import FACTOR_NAMES, FACTORS, parse, possible_cells, values
 from .grid_notes import disagrees, unexpected
-from .model import read_results
+from .model import read_document
 from .remedy import change_of
 
 STYLE = {"delivered": "green", "delayed": "yellow", "lost": "red", "starved": "bold red",
@@ -40,6 +41,15 @@ IN_WORDS = {
 }
 
 
+def median_latency(result: dict) -> str:
+    """The median latency of the events that arrived, as a grid cell shows it
+    ("" when none arrived)."""
+    p50 = (result.get("latency_ms") or {}).get("p50")
+    if p50 is None:
+        return ""
+    return f"{p50:.0f} ms" if p50 >= 1 else f"{p50:.1f} ms"
+
+
 def cell_label(result: dict | None, mark: int | None = None) -> str:
     """What one grid cell says: the verdict and the median latency. A skip or
     a failure of emitcheck says only that, with the number of its reason line
@@ -51,10 +61,7 @@ def cell_label(result: dict | None, mark: int | None = None) -> str:
         return "emitcheck failed" + reference
     if result.get("skipped"):
         return "skipped" + reference
-    label = result["verdict"]
-    p50 = (result.get("latency_ms") or {}).get("p50")
-    if p50 is not None:
-        label += f" {p50:.0f} ms" if p50 >= 1 else f" {p50:.1f} ms"
+    label = " ".join(filter(None, (result["verdict"], median_latency(result))))
     if unexpected(result):
         label = f"! {label} (expected {result.get('expected')})"
     if disagrees(result):
@@ -112,11 +119,11 @@ def _with_twin_verdicts(results: list[dict]) -> list[dict]:
     return marked
 
 
-def _family_and_column(cell) -> tuple[str, str]:
+def family_and_column(cell) -> tuple[str, str]:
     return cell.grid, cell.column
 
 
-def layout(results: list[dict], place=_family_and_column) -> list[Grid]:
+def layout(results: list[dict], place=family_and_column) -> list[Grid]:
     """One Grid per family of cells present in the results, base cells first.
     A cell that disagrees with its twin (a second client) is marked. ``place``
     gives a cell's grid title and column (default: its family and spawn-wait)."""
@@ -200,7 +207,7 @@ def _skipped_grid(heading: str, said: grid_notes.Notes) -> list[Text]:
             *(Text(line, style="dim") for line in _reason_lines(said)), Text("")]
 
 
-def grid(results: list[dict], title: str = "emitcheck matrix", place=_family_and_column,
+def grid(results: list[dict], title: str = "emitcheck matrix", place=family_and_column,
          corner: str = CORNER) -> Group:
     """The grids of every family, as one renderable, each followed by its
     legend, summary, skip reasons and what to change (grid_notes)."""
@@ -231,7 +238,7 @@ def _link(url: str) -> str:
     return f"[{url.rpartition('/')[2] or url}]({url})"
 
 
-def markdown(results: list[dict], env: dict, place=_family_and_column, corner: str = CORNER,
+def markdown(results: list[dict], env: dict, place=family_and_column, corner: str = CORNER,
              heading: str = "matrix") -> str:
     """A block to paste into a GitHub issue: environment, grids (each with its
     legend, summary, skip reasons and what to change), then the evidence and
@@ -379,16 +386,25 @@ def load(paths: list[Path]) -> list[dict]:
     """Read result files (or every *.json in a directory) and merge them.
     Raises SchemaError (a file that is not a results file) or CellError (an
     unknown cell id), each with one line naming the file."""
+    return load_with_environments(paths)[0]
+
+
+def load_with_environments(paths: list[Path]) -> tuple[list[dict], dict[str, dict]]:
+    """``load``, and the environment each file names, labelled by the file's
+    name and date (for the HTML page's versions table)."""
     files: list[Path] = []
     for path in paths:
         files.extend(sorted(path.glob("*.json")) if path.is_dir() else [path])
-    lists = []
+    lists, environments = [], {}
     for file in files:
-        results = read_results(file)
+        results, environment = read_document(file)
         for result in results:
             try:
                 parse(result["cell"])
             except ValueError as exc:
                 raise type(exc)(f"{file}: {exc}") from None
         lists.append(results)
-    return merge(lists)
+        if environment is not None:
+            when = datetime.fromtimestamp(file.stat().st_mtime, timezone.utc)
+            environments[f"{file.name} ({when:%Y-%m-%d %H:%M} UTC)"] = environment
+    return merge(lists), environments
