@@ -88,7 +88,7 @@ def test_combinations_that_do_not_exist_say_why(bad, says):
     ("eventlet-patched-fork-time_sleep",
      "valid spawn values: thread, task, process, process_manager"),
     ("eventlet-patched-thread-sleep", "valid wait values: time_sleep, socketio_sleep, busy"),
-    ("eventlet-patched-thread", "expected 4 to 8"),
+    ("eventlet-patched-thread", "expected 4 to 11"),
     ("eventlet-patched-thread-time_sleep-extra",
      "valid suffixes: polling, websocket, redis, gunicorn, node"),
     ("eventlet-patched-thread-time_sleep-default", "the default is left out of the id"),

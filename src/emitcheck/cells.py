@@ -256,9 +256,15 @@ def _listing_order(cell: Cell) -> tuple:
 @cache
 def default_cells() -> tuple[Cell, ...]:
     """The matrix that runs by default: one suffix at most, plus the families of
-    ``COMPOSED``."""
-    return tuple(c for c in possible_cells()
-                 if len(c.suffixes) <= 1 or tuple(c.suffixes) in COMPOSED)
+    ``COMPOSED``, except where a value says otherwise (its ``in_default``)."""
+    return tuple(c for c in possible_cells() if _in_default(c))
+
+
+def _in_default(cell: Cell) -> bool:
+    opinions = {value.in_default(cell) for value in cell.variants()}
+    if False in opinions:
+        return False
+    return True in opinions or len(cell.suffixes) <= 1 or tuple(cell.suffixes) in COMPOSED
 
 
 def all_cells() -> list[Cell]:

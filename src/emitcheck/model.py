@@ -117,6 +117,9 @@ class Emit:
     at: float
 
 
+#: Fields added within schema 1: files written before them read as empty.
+_OPTIONAL = ("facts",)
+
 _RECORDS = {"acks": Ack, "http": HttpGet, "received": Arrival, "emitted": Emit}
 
 
@@ -143,6 +146,10 @@ class Observation:
     log_tail: str = ""
     async_mode: str | None = None       # what the server reported it resolved to
     phases: dict[str, float] = field(default_factory=dict)  # seconds per step
+    #: What a cell's values observed beyond the events, as short named facts for
+    #: the evidence: the transport the client ended on, the server it landed on,
+    #: the path the events took ("transport": "polling", say).
+    facts: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -150,7 +157,8 @@ class Observation:
     @classmethod
     def from_dict(cls, data: Any, what: str = "observation") -> Observation:
         names = tuple(f.name for f in fields(cls))
-        values = dict(_require(data, names, what))
+        values = dict(_require(data, tuple(n for n in names if n not in _OPTIONAL), what))
+        values.setdefault("facts", {})
         for name, record in _RECORDS.items():
             values[name] = [_record(record, item, f"{what}: an item of {name!r}")
                             for item in values[name]]

@@ -147,10 +147,23 @@ def watch(obs: Observation, target: Target, timing: Timing,
             _traffic(client, target, obs, timing)
             obs.traffic_end = time.time()
             time.sleep(timing.drain)
+            _record_transport(client, obs)
         window_over()
     finally:
         _disconnect(client)
         obs.received.sort(key=lambda a: a.arrived_at)
+
+
+def _record_transport(client: socketio.Client, obs: Observation) -> None:
+    """The transport the client ended the window on: one that stayed on
+    long-polling where it could have upgraded (a proxy without the Upgrade
+    header) is a finding the evidence shows, not something to hide."""
+    try:
+        transport = client.transport() if client.connected else None
+    except (AttributeError, KeyError):  # a release without it, or a session just ended
+        transport = None
+    if transport:
+        obs.facts["transport"] = transport
 
 
 #: An adaptive quiet phase ends once this many events were emitted (or arrived),

@@ -114,11 +114,21 @@ def run_cell(cell: Cell, timing: Timing = Timing(), workdir: Path | None = None,
         exp = expected(cell, obs.async_mode)
         result.expected, result.why, result.doc = exp.verdict, exp.why, exp.url
     judged = classify(obs)
-    result.verdict, result.evidence = judged.verdict, judged.evidence
+    result.verdict, result.evidence = judged.verdict, judged.evidence + _facts(cell, obs)
     result.metrics, result.observation = judged.metrics, obs
     if cell.in_matrix and judged.verdict != "delivered":  # an app's cells: user_app's remedies
         result.remedies = for_cell(cell, obs.async_mode)
     return result
+
+
+def _facts(cell: Cell, obs: Observation) -> str:
+    """The facts a cell's values recorded, for its evidence. The transport the
+    client ended on is said only where it stayed on long-polling although it
+    may upgrade: that is a finding (a proxy that drops the Upgrade header)."""
+    shown = {name: fact for name, fact in obs.facts.items() if name != "transport"}
+    if obs.facts.get("transport") == "polling" and cell.transport != "polling":
+        shown = {"transport": "stayed on long-polling (never upgraded to WebSocket)", **shown}
+    return "".join(f"; {name}: {fact}" for name, fact in shown.items())
 
 
 def default_jobs() -> int:

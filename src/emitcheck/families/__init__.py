@@ -55,12 +55,17 @@ FACTORS: tuple[Factor, ...] = (
     Factor("queue", "the message queue every emit goes through", default="none"),
     Factor("server", "what serves the app", default="run"),
     Factor("client", "the probe's client", default="python"),
+    Factor("pool", "the Celery worker's pool, for work that runs as a Celery task",
+           default="none"),
+    Factor("proxy", "what stands between the client and the server", default="none"),
+    Factor("cluster", "how many server processes serve the app, and how a proxy spreads "
+           "clients over them", default="single"),
 )
 
 #: The family modules, in listing order (each declares ``VARIANTS``).
 MODULES = ("threading", "eventlet", "gevent", "auto", "patching", "spawns", "waits", "cpu",
-           "transports", "queues", "redis", "emitters", "servers", "gunicorn", "clients", "node",
-           "app")
+           "transports", "queues", "redis", "emitters", "celery", "servers", "gunicorn", "uwsgi",
+           "clients", "node", "nginx", "cluster", "app")
 
 
 def _load() -> dict[tuple[str, str], Variant]:

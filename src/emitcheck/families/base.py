@@ -71,6 +71,13 @@ class Variant:
         ``resolved`` is the async mode the server reported, once it ran."""
         return None
 
+    def in_default(self, cell: Cell) -> bool | None:
+        """Is ``cell`` in the default matrix? None leaves it to the rule of
+        ``cells.default_cells`` (one suffix at most, or a composed family); a
+        family whose cells are many says which of them run by default (False
+        wins over True)."""
+        return None
+
     def before_server(self, run: CellRun) -> None:
         """Start what the server needs first (a message queue, say)."""
 
