@@ -208,13 +208,15 @@ def _quiet(obs: Observation, timing: Timing, cadence: Callable[[], list[float]])
 def observe(server: ManagedProcess, cell: Cell, timing: Timing,
             companions: Sequence[ManagedProcess] = (),
             window_over: Callable[[], None] = lambda: None,
-            work: OurWork | None = None) -> Observation:
+            work: OurWork | None = None,
+            front: ManagedProcess | None = None) -> Observation:
     """Watch a started server through the whole window with the cell's client.
     Never raises for the server's misbehaviour: everything goes into the
     Observation. The logs of ``companions`` (an emitter in another process)
     count as the server's. They are read as the window ends, and then
     ``window_over`` runs (the runner stops the cell's processes there). What to
-    watch for, and how the work logs its emits, is the ``work``'s to say."""
+    watch for, and how the work logs its emits, is the ``work``'s to say. With
+    ``front`` (a proxy), the client connects to it instead of the server."""
     work = work or OurWork()
     obs = Observation(cell=cell.id, interval=timing.interval)
     mark = time.perf_counter()
@@ -237,6 +239,11 @@ def observe(server: ManagedProcess, cell: Cell, timing: Timing,
         window_over()
         phase("teardown")
 
+    if obs.ready_error is None and front is not None:
+        try:
+            port = front.wait_listening(timing.ready_timeout)
+        except NotReady as exc:
+            obs.ready_error = f"the proxy in front: {exc}"
     if obs.ready_error is None:
         target = work.target(f"http://127.0.0.1:{port}", cell.transport)
         cell.value_of("client").watch(obs, target, timing, over,

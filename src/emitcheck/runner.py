@@ -73,7 +73,9 @@ def _observe(cell: Cell, timing: Timing, workdir: Path | None, limits: Limits,
                 server = run.start()
                 start_s = time.perf_counter() - started
             obs = observe(server, cell, timing, run.companions, window_over=run.stop,
-                          work=run.work)
+                          work=run.work, front=run.front)
+            for value in cell.variants():
+                value.after_window(run, obs)
         finally:
             live.discard(run)
     obs.phases = {**obs.phases, "ready": round(start_s, 3)}

@@ -44,6 +44,8 @@ class CellRun:
         self.closing = closing or threading.Event()
         self.queue_url: str | None = None      # set by a queue value, for the server
         self.server: ManagedProcess | None = None
+        #: What the client connects to when not the server itself (a proxy).
+        self.front: ManagedProcess | None = None
         #: Other processes whose logs count as the server's (an emitter).
         self.companions: list[ManagedProcess] = []
         self.processes: list[ManagedProcess] = []

@@ -82,7 +82,14 @@ class Variant:
         """Start what the server needs first (a message queue, say)."""
 
     def after_server(self, run: CellRun) -> None:
-        """Start what needs the server (an emitter in another process, say)."""
+        """Start what needs the server (an emitter in another process, say). A
+        value that puts something in front of the server (a proxy) sets
+        ``run.front`` to it: the client then connects there."""
+
+    def after_window(self, run: CellRun, obs: Observation) -> None:
+        """Add what its processes saw to ``obs.facts`` (the server the client
+        landed on, say), once the window is over and they are stopped (their
+        files are still there)."""
 
 
 @dataclass(eq=False)
