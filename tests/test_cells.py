@@ -52,11 +52,35 @@ def test_suffixes_are_left_out_at_their_default_and_compose_in_factor_order():
 def test_the_default_matrix_is_one_suffix_at_most_plus_the_declared_composed_families():
     default = set(cells.default_cells())
     for cell in cells.possible_cells():
+        if any(value.in_default(cell) is not None for value in cell.variants()):
+            continue  # a family that says which of its cells run by default: below
         composed = tuple(cell.suffixes) in cells.COMPOSED
         assert (cell in default) == (len(cell.suffixes) <= 1 or composed), cell
     for family in cells.COMPOSED:  # each declared family has cells, in factor order
         members = [c for c in default if tuple(c.suffixes) == family]
         assert members and all(c.family == "-".join(family) for c in members)
+
+
+def test_a_family_can_keep_a_cell_out_of_the_default_matrix_or_take_one_in(monkeypatch):
+    """False wins: a family with many cells keeps most of them out; True takes in
+    a composed cell no COMPOSED entry names."""
+    from emitcheck.families import variant
+
+    one_suffix = cells.parse("gevent-patched-task-time_sleep-polling")
+    three = cells.parse("gevent-patched-task-time_sleep-polling-redis-gunicorn")
+    assert one_suffix in cells.default_cells() and three not in cells.default_cells()
+    monkeypatch.setattr(variant("transport", "polling"), "in_default",
+                        lambda cell: cell.queue == "redis")  # True for three, False for one
+    cells.default_cells.cache_clear()
+    try:
+        default = cells.default_cells()
+        assert three in default and one_suffix not in default
+        monkeypatch.setattr(variant("server", "gunicorn"), "in_default", lambda cell: False)
+        cells.default_cells.cache_clear()
+        assert three not in cells.default_cells()
+    finally:
+        monkeypatch.undo()
+        cells.default_cells.cache_clear()
 
 
 def test_every_value_is_declared_once_by_one_family_module():

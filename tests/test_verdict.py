@@ -34,6 +34,30 @@ def test_observation_round_trips_through_json():
     assert Observation.from_dict(json.loads(json.dumps(obs.to_dict()))) == obs
 
 
+def test_an_observation_recorded_before_facts_existed_reads_with_none():
+    raw = json.loads((RECORDED / "delivered.json").read_text())
+    assert "facts" not in raw
+    assert Observation.from_dict(raw).facts == {}
+
+
+@pytest.mark.parametrize(("transport", "ended_on", "said"), [
+    ("default", "polling", True),     # it may upgrade and never did: a proxy without Upgrade
+    ("polling", "polling", False),    # it was told to stay there
+    ("default", "websocket", False),
+])
+def test_the_evidence_says_a_client_stayed_on_long_polling_only_where_it_could_upgrade(
+        transport, ended_on, said):
+    from emitcheck.cells import Cell
+    from emitcheck.runner import _facts
+
+    obs = load("delivered")
+    obs.facts = {"transport": ended_on, "landed on": "server 2 of 2"}
+    note = _facts(Cell("threading", "unpatched", "task", "socketio_sleep",
+                       transport=transport), obs)
+    assert ("stayed on long-polling" in note) == said
+    assert note.endswith("; landed on: server 2 of 2")  # a family's facts are always said
+
+
 def test_delivered_metrics():
     m = measure(load("delivered"))
     assert m.emitted > 10 and m.received == m.emitted
