@@ -114,7 +114,7 @@ def test_combinations_that_do_not_exist_say_why(bad, says):
     ("eventlet-patched-thread-sleep", "valid wait values: time_sleep, socketio_sleep, busy"),
     ("eventlet-patched-thread", "expected 4 to 11"),
     ("eventlet-patched-thread-time_sleep-extra",
-     "valid suffixes: polling, websocket, redis, gunicorn, node"),
+     "valid suffixes: polling, websocket, redis, gunicorn"),
     ("eventlet-patched-thread-time_sleep-default", "the default is left out of the id"),
     ("eventlet-patched-thread-time_sleep-polling-websocket",
      "two transport values in 'eventlet-patched-thread-time_sleep-polling-websocket'"),

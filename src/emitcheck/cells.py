@@ -20,7 +20,6 @@ and the composed families in ``COMPOSED``.
 from __future__ import annotations
 
 import fnmatch
-import itertools
 from functools import cache
 from typing import TYPE_CHECKING, Literal, overload
 
@@ -233,16 +232,77 @@ def parse_ours(cell_id: str) -> Cell:
 @cache
 def possible_cells() -> tuple[Cell, ...]:
     """Every valid combination of our values, in listing order (``list --all``);
-    not the cells of a user's app (values with ``matrix=False``)."""
-    found = []
-    for combination in itertools.product(*(values(f.name) for f in FACTORS)):
-        try:
-            cell = Cell(*combination)
-        except CellError:  # a combination a value declares a conflict with
-            continue
-        if cell.in_matrix:
-            found.append(cell)
+    not the cells of a user's app (values with ``matrix=False``).
+
+    The full product of the values is hundreds of thousands of combinations,
+    most of them conflicts; the search chooses one factor at a time, in id
+    order, and drops a branch as soon as a chosen value's ``conflict`` can
+    already tell (``_Partial``)."""
+    choices = [[v for v in variants(f.name) if v.matrix] for f in FACTORS]
+    found: list[Cell] = []
+
+    def extend(prefix: tuple[str, ...], undecided: tuple[Variant, ...]) -> None:
+        if len(prefix) == len(FACTORS):
+            if undecided:
+                try:
+                    found.append(Cell(*prefix))  # every check, as for any id
+                except CellError:
+                    pass
+            else:  # every value's conflict already said None
+                found.append(_valid_cell(prefix))
+            return
+        for value in choices[len(prefix)]:
+            chosen = (*prefix, value.value)
+            still = _undecided(chosen, undecided + (value,))
+            if still is not None:
+                extend(chosen, still)
+
+    extend((), ())
     return tuple(sorted(found, key=_listing_order))
+
+
+def _valid_cell(chosen: tuple[str, ...]) -> Cell:
+    cell = object.__new__(Cell)
+    object.__setattr__(cell, "_values", chosen)
+    return cell
+
+
+class _Unknown(BaseException):
+    """A conflict check read a factor not chosen yet (BaseException: a check's
+    own ``except Exception`` must not take it for an answer)."""
+
+
+class _Partial:
+    """A cell whose first factors are chosen: reading any other attribute
+    (a later factor, ``replace``, ``variants``) raises ``_Unknown``."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, chosen: tuple[str, ...]):
+        self._values = chosen
+
+    def __getattr__(self, name: str) -> str:
+        index = _INDEX.get(name)
+        if index is None or index >= len(self._values):
+            raise _Unknown(name)
+        return self._values[index]
+
+
+def _undecided(chosen: tuple[str, ...], checks: tuple[Variant, ...]) -> tuple[Variant, ...] | None:
+    """None when one of ``checks`` (chosen values) already conflicts with the
+    values chosen, whatever the later factors are; else the checks that need
+    later factors to tell."""
+    partial = _Partial(chosen)
+    undecided = []
+    for declared in checks:
+        if type(declared).conflict is Variant.conflict:
+            continue
+        try:
+            if declared.conflict(partial):  # type: ignore[arg-type]
+                return None
+        except _Unknown:
+            undecided.append(declared)
+    return tuple(undecided)
 
 
 def _listing_order(cell: Cell) -> tuple:
