@@ -20,6 +20,7 @@ import pytest
 from emitcheck import cells, grid_notes, report
 from emitcheck.environment import environment
 from emitcheck.expectations import expected
+from emitcheck.families import FACTORS
 from emitcheck.model import read_results
 from emitcheck.remedy import change_of, for_cell
 
@@ -171,7 +172,10 @@ def test_every_cell_not_delivered_as_measured_has_a_remedy_leading_to_a_delivere
         for way in ways:
             target = cells.parse(leads_to.search(way).group(1))
             assert expected(target).verdict == "delivered", way
-            assert target.suffixes == cell.suffixes and target.isolated == cell.isolated, way
+            assert target.isolated == cell.isolated, way
+            changed = [f.name for f in FACTORS if f.is_suffix
+                       and getattr(target, f.name) != getattr(cell, f.name)]
+            assert len(changed) <= 1, way  # its own family, or one suffix away
 
 
 # -- merged reports ------------------------------------------------------------------------
@@ -275,14 +279,16 @@ def test_a_cell_that_does_not_deliver_carries_its_remedies_in_its_result(tmp_pat
     assert delivered.remedies == []
 
 
-def test_a_redis_less_run_says_why_once_per_family(tmp_path):
+def test_a_redis_less_run_says_why_once_per_family(tmp_path, monkeypatch):
     empty = tmp_path / "bin"
     empty.mkdir()
     proc = emitcheck("matrix", "-k", f"redis,{DELIVERED}",
                      env=_env(tmp_path, PATH=str(empty), COLUMNS="160"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    families = {c.grid for c in cells.select("redis")}
-    assert proc.stdout.count(NO_REDIS) == len(families) == 2
+    monkeypatch.setenv("PATH", str(empty))  # what the run saw: no redis-server, no nginx
+    families = {c.grid for c in cells.select("redis") if c.unavailable() == NO_REDIS}
+    assert len(families) >= 2  # the queue alone, behind gunicorn, ...
+    assert proc.stdout.count(NO_REDIS) == len(families)
     for family in families:
         assert re.search(rf"{re.escape(family)}: \d+ cells, all skipped\n\[1\] skipped: ",
                          proc.stdout), family

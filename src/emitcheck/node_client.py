@@ -89,6 +89,8 @@ def fill(obs: Observation, seen: dict) -> None:
     obs.acks = [Ack(*item) for item in seen.get("acks", [])]
     obs.http = [HttpGet(*item) for item in seen.get("http", [])]
     obs.received = [Arrival(*item) for item in seen.get("received", [])]
+    if seen.get("transport"):  # a prepared EMITCHECK_NODE_DIR's older probe.js has none
+        obs.facts["transport"] = seen["transport"]
 
 
 def run_node_client(base: str, transport: str, timing: Timing, *, window: dict | None = None,

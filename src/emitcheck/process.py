@@ -130,24 +130,29 @@ class ManagedProcess:
     @classmethod
     def serve(cls, directory: Path, cell_id: str,
               command: Callable[[ServerFiles, int], list[str]],
-              banner: str | None = None) -> ManagedProcess:
+              banner: str | None = None, env: dict[str, str] | None = None
+              ) -> ManagedProcess:
         """A server of cell ``cell_id``, with its files in ``directory`` and a free
         port: ``command(files, port)`` is its argv (the kernel-kill prefix is added).
-        With ``banner``, it is ready only once it printed that too."""
+        With ``banner``, it is ready only once it printed that too; ``env`` is
+        added to its environment."""
         files, port = ServerFiles(directory), free_port()
         server = cls([*die_with_parent_prefix(), *command(files, port)], files, port,
-                     child_env(EMITCHECK_CELL=cell_id))
+                     child_env(EMITCHECK_CELL=cell_id, **(env or {})))
         server.banner = banner
         return server
 
     @classmethod
     def server_child(cls, cell_id: str, interval: float, directory: Path,
-                     queue_url: str | None = None) -> ManagedProcess:
-        """The server of one of our cells: server_child.py under socketio.run, fresh."""
+                     queue_url: str | None = None,
+                     env: dict[str, str] | None = None) -> ManagedProcess:
+        """The server of one of our cells: server_child.py under socketio.run, fresh
+        (``env``: added to its environment)."""
         from .work import OurWork
 
         return cls.serve(directory, cell_id, lambda files, port: [
-            sys.executable, *OurWork().server_argv(cell_id, interval, files, port, queue_url)])
+            sys.executable, *OurWork().server_argv(cell_id, interval, files, port, queue_url)],
+            env=env)
 
     @classmethod
     def emitter(cls, cell_id: str, interval: float, directory: Path,

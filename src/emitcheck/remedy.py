@@ -5,7 +5,8 @@ values changed, staying in the same async mode where possible, each change
 said as its value's ``remedy`` (families/); a change that some value cannot
 say (no ``remedy`` text) is not offered. ``for_cell`` does it for our own
 cells, among the cells of the same family (the same suffixes, CPU-bound or
-not). An app (``remedies``) that is not delivered in some mode and patching
+not) and the cells one suffix away (a message queue added, sticky sessions),
+where that suffix's value says how. An app (``remedies``) that is not delivered in some mode and patching
 looks like the cells of our base grid in that row that got the same verdict,
 and leads from those.
 """
@@ -16,13 +17,15 @@ import re
 from collections.abc import Callable, Iterable
 from functools import cache
 
-from .cells import Cell, CellError, default_cells, possible_cells
+from .cells import FACTORS, Cell, CellError, default_cells, possible_cells, values
 from .expectations import expected
 from .families.base import ModeVariant
 
 #: Changing the async mode costs more than changing how the work starts or
 #: waits: a user more easily edits a loop than moves off eventlet.
-_WEIGHT = {"mode": 2, "patch": 1, "spawn": 1, "wait": 1}
+#: A suffix (a queue, a proxy's setting) counts as one change.
+_WEIGHT = {"mode": 2, "patch": 1, "spawn": 1, "wait": 1,
+           **{f.name: 1 for f in FACTORS if f.is_suffix}}
 #: How every remedy line ends: the delivered cell it leads to, in parentheses.
 _LEADS_TO = re.compile(r" \([^()]* is delivered\)$")
 
@@ -84,8 +87,23 @@ def for_cell(cell: Cell, resolved: str | None = None) -> list[str]:
             cell = cell.replace(mode="gevent" if mode == "gevent_uwsgi" else mode)
         except CellError:
             return []
-    return _nearest([cell], _delivered_in(tuple(cell.suffixes), cell.isolated),
+    return _nearest([cell], [*_delivered_in(tuple(cell.suffixes), cell.isolated),
+                             *_delivered(_one_suffix_away(cell))],
                     lambda change, _, d: f"{change} ({d.id} is delivered)")
+
+
+def _one_suffix_away(cell: Cell) -> list[Cell]:
+    """The same cell with one suffix factor set to another value (valid ones)."""
+    found = []
+    for factor in (f for f in FACTORS if f.is_suffix):
+        for value in values(factor.name):
+            if value == getattr(cell, factor.name):
+                continue
+            try:
+                found.append(cell.replace(**{factor.name: value}))
+            except CellError:
+                continue
+    return [c for c in found if c.in_matrix]
 
 
 @cache

@@ -15,8 +15,10 @@
 // Does what the client part of emitcheck.probe.observe() does (connect, quiet,
 // traffic, drain) and prints ONE JSON object on stdout with the Observation
 // fields it fills: connect_ms, connect_error, connected_at, quiet_end,
-// traffic_end, acks, http, received, and interval (the cadence an adaptive
-// quiet phase measured, else null). Times are epoch seconds, durations ms.
+// traffic_end, acks, http, received, interval (the cadence an adaptive quiet
+// phase measured, else null) and transport (what the client ended the window
+// on, polling or websocket; null when it was not connected then). Times are
+// epoch seconds, durations ms.
 // It always exits within its budget (see budgetS below) + 0.5 s.
 "use strict";
 
@@ -47,7 +49,8 @@ const now = () => (performance.timeOrigin + performance.now()) / 1000;
 const sleep = (s) => new Promise((resolve) => setTimeout(resolve, Math.max(0, s * 1000)));
 
 const obs = { connect_ms: null, connect_error: null, connected_at: null, quiet_end: null,
-              traffic_end: null, acks: [], http: [], received: [], interval: null };
+              traffic_end: null, acks: [], http: [], received: [], interval: null,
+              transport: null };
 let socket = null;
 let finished = false;
 
@@ -266,6 +269,9 @@ async function main() {
   await traffic();
   obs.traffic_end = now();
   await sleep(timing.drain);
+  // Like probe._record_transport: one that stayed on long-polling where it could
+  // have upgraded (a proxy without the Upgrade header) is a finding.
+  if (socket.connected) obs.transport = socket.io.engine.transport.name;
   finish(0);
 }
 
