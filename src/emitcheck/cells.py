@@ -150,8 +150,13 @@ class Cell:
 
     @property
     def column(self) -> str:
-        """Grid column label: how the work is started and waits."""
-        return f"{self.spawn}-{self.wait}"
+        """Grid column label: how the work is started and waits; in a grid a
+        value names (``Variant.grid``: one grid for a family whose cells have
+        different suffixes), the suffixes too."""
+        own = f"{self.spawn}-{self.wait}"
+        if any(value.grid for value in self.variants()):
+            return "-".join([own, *self.suffixes])
+        return own
 
     @property
     def family(self) -> str:
@@ -371,5 +376,4 @@ def select(pattern: str | None) -> list[Cell]:
     if not chosen:
         raise CellError(f"pattern {pattern!r} matches no cell; "
                         "run 'emitcheck list' for every valid id")
-    order = {c: i for i, c in enumerate(possible_cells())}
-    return sorted(chosen, key=order.__getitem__)
+    return sorted(chosen, key=_listing_order)

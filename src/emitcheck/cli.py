@@ -21,6 +21,8 @@ from . import repro as reproduce
 from .cli_app import app as app_command
 from .cli_node import node_install as node_install_command
 from .cli_probe import probe as probe_command
+from .cli_sweep import cache as cache_command
+from .cli_sweep import sweep as sweep_command
 
 #: Exit status when emitcheck itself failed in a cell (not a verdict).
 NOT_CLEAN = 3
@@ -184,6 +186,8 @@ def report_cmd(paths: tuple[Path, ...], html: Path | None) -> None:
 main.add_command(app_command)
 main.add_command(probe_command)
 main.add_command(node_install_command)
+main.add_command(sweep_command)
+main.add_command(cache_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

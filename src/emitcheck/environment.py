@@ -12,7 +12,8 @@ from typing import Any
 
 #: Packages named in every report, in this order; None where not installed.
 VERSIONED = ("flask", "flask-socketio", "python-socketio", "python-engineio",
-             "eventlet", "gevent", "greenlet", "simple-websocket", "redis", "gunicorn")
+             "eventlet", "gevent", "greenlet", "simple-websocket", "redis", "gunicorn",
+             "celery", "uwsgi")
 
 
 def versions() -> dict[str, str | None]:

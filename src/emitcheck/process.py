@@ -50,13 +50,21 @@ def run_bounded(argv: list[str], cwd: Path, timeout: float,
     try:
         stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        _kill_group(proc)
         stdout, stderr = proc.communicate()
         raise subprocess.TimeoutExpired(argv, timeout, stdout, stderr) from None
+    except BaseException:  # Ctrl-C: nothing it started may outlive us
+        _kill_group(proc)
+        proc.wait()
+        raise
     return subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 @dataclass

@@ -6,9 +6,9 @@ said as its value's ``remedy`` (families/); a change that some value cannot
 say (no ``remedy`` text) is not offered. ``for_cell`` does it for our own
 cells, among the cells of the same family (the same suffixes, CPU-bound or
 not) and the cells one suffix away (a message queue added, sticky sessions),
-where that suffix's value says how. An app (``remedies``) that is not delivered in some mode and patching
-looks like the cells of our base grid in that row that got the same verdict,
-and leads from those.
+where that suffix's value says how. An app (``remedies``) that is not
+delivered in some mode and patching looks like the cells of our base grid in
+that row that got the same verdict, and leads from those.
 """
 
 from __future__ import annotations

@@ -96,9 +96,10 @@ def emit_forever(emit, wait_between, interval, emit_log_path):
         wait_between(interval)
 
 
-def create_app(cell_id, emit_log_path, interval, queue_url=None):
+def create_app(cell_id, emit_log_path, interval, queue_url=None, async_mode=None):
     """The Flask app and its SocketIO, with the work started (unless another
-    process does the work: spawn process or process_manager)."""
+    process does the work: spawn process or process_manager). ``async_mode``:
+    the mode to ask for instead of the cell's (uWSGI's gevent loop: gevent_uwsgi)."""
     mode, _patch, spawn, wait = cell_id.split("-")[:4]
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
@@ -107,7 +108,7 @@ def create_app(cell_id, emit_log_path, interval, queue_url=None):
     if mode == "auto":  # as most apps do: the mode is whatever is installed
         socketio = SocketIO(app, **options)
     else:
-        socketio = SocketIO(app, async_mode=mode, **options)
+        socketio = SocketIO(app, async_mode=async_mode or mode, **options)
 
     @app.route("/health")
     def health():
@@ -117,14 +118,81 @@ def create_app(cell_id, emit_log_path, interval, queue_url=None):
     def probe(data):
         return {"echo": data, "t": time.time()}
 
-    if spawn in ("thread", "task"):
+    if os.environ.get(SECOND_SERVER):
+        serve_only(socketio, os.environ[SECOND_SERVER])
+    elif spawn in ("thread", "task"):
         wait_between = make_waiter(socketio, wait)
         make_starter(socketio, spawn)(
             lambda: emit_forever(socketio.emit, wait_between, interval, emit_log_path))
+    elif spawn in ("celery", "celery_app"):
+        add_celery_route(app, cell_id, emit_log_path, interval, queue_url)
     # init_app sets async_mode; types-Flask-SocketIO does not declare it.
     print(f"emitcheck server {cell_id}: async_mode={socketio.async_mode}",  # type: ignore[attr-defined]
           flush=True)
     return app, socketio
+
+
+# --- cluster (families/cluster.py): a second server process that runs no work ---
+#: Set in the environment of the second server of a ``two_*`` cell, to the file
+#: where it logs the clients that connect to it. It runs no work: the work runs
+#: in the first server, and its events reach this one's clients through the
+#: message queue, or not at all.
+SECOND_SERVER = "EMITCHECK_SECOND_SERVER"
+
+
+def serve_only(socketio, connect_log_path):
+    """Run no work; log each Socket.IO connect (``time transport``), so that the
+    cell can tell on which server its client landed (nginx logs a WebSocket only
+    once it closes, and the cell stops nginx first)."""
+    from flask import request
+
+    @socketio.on("connect")
+    def connected(auth=None):
+        transport = socketio.server.transport(request.sid)  # type: ignore[attr-defined]
+        with open(connect_log_path, "a") as log:
+            log.write(f"{time.time():.6f} {transport}\n")
+# --- end of cluster ---
+
+
+# --- Celery (families/celery.py): the web app starts the work as a Celery task ---
+def add_celery_route(app, cell_id, emit_log_path, interval, queue_url):
+    """``celery`` and ``celery_app`` cells: the work is a Celery task (celery_worker.py)
+    that the web app starts from a route, as apps do: ``GET /celery/start?broker=URL``
+    sends it (the cell calls it once, when the server listens). It is sent by
+    name, ``send_task``, which is what ``.delay()`` does underneath, so that
+    this file imports nothing of emitcheck (``emitcheck repro`` embeds it). The
+    broker comes with the request because only the cell knows it: without
+    ``-redis`` the web server has no queue of its own."""
+    from celery import Celery
+    from flask import request
+
+    @app.route("/celery/start")
+    def start_celery_task():
+        broker = request.args["broker"]
+        task = Celery(broker=broker).send_task(
+            "emitcheck.emit_ticks", args=(cell_id, emit_log_path, interval, broker, queue_url))
+        return task.id
+# --- end of Celery ---
+
+
+# --- uWSGI (families/uwsgi.py): uWSGI loads the app from this file ---
+#: uWSGI calls ``uwsgi_app()`` with no arguments (``--module 'server_child:uwsgi_app()'``),
+#: so the cell's parameters come from the environment, next to EMITCHECK_CELL.
+UWSGI_EMIT_LOG, UWSGI_INTERVAL, UWSGI_QUEUE_URL = (
+    "EMITCHECK_EMIT_LOG", "EMITCHECK_INTERVAL", "EMITCHECK_QUEUE_URL")
+
+
+def uwsgi_app():
+    """The WSGI app for uWSGI. Under uWSGI's gevent loop engine the cell's
+    gevent mode is Flask-SocketIO's ``gevent_uwsgi`` (WebSocket through uWSGI's
+    own API), as its deployment docs say; threading mode is threading."""
+    # uWSGI points sys.stdout at its log (stderr); the banner goes to stdout.
+    sys.stdout = open(1, "w", buffering=1, closefd=False)
+    env = os.environ
+    return create_app(_CELL, env[UWSGI_EMIT_LOG], float(env[UWSGI_INTERVAL]),
+                      env.get(UWSGI_QUEUE_URL) or None,
+                      async_mode="gevent_uwsgi" if _MODE == "gevent" else None)[0]
+# --- end of uWSGI ---
 
 
 def gunicorn_app(cell_id, emit_log_path, interval, queue_url=None):

@@ -45,6 +45,10 @@ class ZygoteError(RuntimeError):
     """A zygote did not start or did not answer; says what it waited for."""
 
 
+class StackBroken(ZygoteError):
+    """A zygote exited while importing its stack: a fresh server shows why."""
+
+
 class Zygote:
     """One zygote_child.py process for one mode, and the statuses of its servers."""
 
@@ -64,8 +68,10 @@ class Zygote:
         threading.Thread(target=self._read, daemon=True, name=f"emitcheck-zygote-{mode}").start()
         try:
             self._expect("ready", START_TIMEOUT, f"the {mode} zygote to import its stack")
-        except ZygoteError:
+        except ZygoteError as exc:
             self.stop()
+            if "got 'exited'" in str(exc):
+                raise StackBroken(f"the {mode} zygote exited importing its stack") from None
             raise
 
     def _read(self) -> None:
@@ -84,6 +90,7 @@ class Zygote:
         with self.exited:  # the zygote is gone, and with it (pdeathsig) every server
             self.statuses.setdefault(-1, -1)
             self.exited.notify_all()
+        self.answers.put("exited")  # whoever waits for an answer learns it at once
 
     def _expect(self, word: str, timeout: float, what: str) -> str:
         try:
@@ -170,10 +177,14 @@ class Zygotes:
         self._launcher = ThreadPoolExecutor(len(self.modes),
                                             thread_name_prefix="emitcheck-zygote-launcher")
         self._stopped = False
+        #: Modes whose zygote exited importing the stack: their servers start fresh.
+        self._broken: set[str] = set()
 
     def serves(self, cell: Cell) -> bool:
-        """Is this cell's server forked from a zygote (unless FRESH_SERVERS is set)?"""
-        return cell.mode in self.modes and cell.forkable and not os.environ.get(FRESH_SERVERS)
+        """Is this cell's server forked from a zygote (unless FRESH_SERVERS is set,
+        or the stack of its mode does not import: then a fresh server says why)?"""
+        return cell.mode in self.modes and cell.forkable and cell.mode not in self._broken \
+            and not os.environ.get(FRESH_SERVERS)
 
     def fork(self, cell: Cell, interval: float, directory: Path,
              queue_url: str | None) -> ForkedServer:
@@ -183,7 +194,11 @@ class Zygotes:
                 raise ZygoteError("the run is over: its zygotes were stopped")
             known = self._zygotes.get(cell.mode)
             if known is None or known.popen.poll() is not None:
-                self._zygotes[cell.mode] = self._launcher.submit(Zygote, cell.mode).result()
+                try:
+                    self._zygotes[cell.mode] = self._launcher.submit(Zygote, cell.mode).result()
+                except StackBroken:
+                    self._broken.add(cell.mode)
+                    raise
             zygote = self._zygotes[cell.mode]
         return ForkedServer(zygote, cell.id, interval, ServerFiles(directory), free_port(),
                             queue_url)

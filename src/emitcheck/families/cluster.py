@@ -54,6 +54,8 @@ from typing import ClassVar
 from .base import Expect, Variant
 
 DOC = "deployments.md#several-server-processes"
+#: One grid for the family, its suffixes in the columns.
+GRID = "two servers behind nginx"
 #: Attempts at starting server 2, when another process takes its port.
 ATTEMPTS = 3
 #: server 2's files: ``run.directory / f"{SECOND}{attempt}"``.
@@ -107,7 +109,7 @@ class TwoServers(Cluster):
 
     def in_default(self, cell):
         row, suffixes = f"{cell.mode}-{cell.patch}", "-".join(cell.suffixes)
-        return row in DEFAULT_ROWS and cell.column == "task-socketio_sleep" \
+        return row in DEFAULT_ROWS and (cell.spawn, cell.wait) == ("task", "socketio_sleep") \
             and suffixes in DEFAULT_SUFFIXES
 
     def expect(self, cell, expected: Expect, resolved=None):
@@ -229,9 +231,11 @@ def _events_via(run, obs) -> str:
 VARIANTS = [Cluster("single", "one server process"),
             TwoServers("two_ip_hash", "two server processes behind nginx with ip_hash (sticky "
                        "sessions); the work runs in the one the client is not on", doc=DOC,
+                       grid=GRID,
                        reproducible=False, balance="ip_hash",
                        remedy="give the balancer sticky sessions (ip_hash in nginx's "
                               "upstream block)"),
             TwoServers("two_round_robin", "two server processes behind nginx, round robin "
                        "(no sticky sessions); the work runs in one, the client starts on the "
-                       "other", doc=DOC, reproducible=False, balance="round_robin")]
+                       "other", doc=DOC, grid=GRID, reproducible=False,
+                       balance="round_robin")]

@@ -25,6 +25,8 @@ from typing import ClassVar
 from .base import Expect, Variant
 
 DOC = "deployments.md#nginx-in-front"
+#: One grid for the family, its suffixes in the columns.
+GRID = "nginx in front"
 
 #: The default matrix's cells with a proxy (the rest run by id): the three
 #: configs on rows where the emit is delivered, crossed with the transports and
@@ -142,10 +144,12 @@ class Nginx(Proxy):
 VARIANTS = [
     Proxy("none", "the client connects to the server directly"),
     Nginx("nginx", "nginx in front, with Flask-SocketIO's documented config (Upgrade and "
-          "Connection headers, proxy_buffering off)", doc=DOC, reproducible=False),
+          "Connection headers, proxy_buffering off)", doc=DOC, grid=GRID, reproducible=False),
     Nginx("nginx_no_upgrade", "nginx in front, the documented config without the Upgrade "
-          "and Connection headers", doc=DOC, reproducible=False, upgrade_headers=False,
+          "and Connection headers", doc=DOC, grid=GRID, reproducible=False,
+          upgrade_headers=False,
           differs="no Upgrade/Connection headers"),
     Nginx("nginx_buffered", "nginx in front, the documented config with proxy_buffering on",
-          doc=DOC, reproducible=False, buffering=True, differs="proxy_buffering on"),
+          doc=DOC, grid=GRID, reproducible=False, buffering=True,
+          differs="proxy_buffering on"),
 ]

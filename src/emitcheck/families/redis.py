@@ -60,17 +60,25 @@ class Redis(Queue):
         return rules["channel" if cell.spawn == "process_manager" else "ok"]
 
     def before_server(self, run):
-        from ..process import ManagedProcess, NotReady
+        run.queue_url = private_redis(run, "redis")
 
-        redis = run.add(ManagedProcess.redis(run.directory / "redis"))
-        try:
-            redis.wait_listening(run.timing.ready_timeout)
-        except NotReady as exc:
-            log = redis.files.stdout.read_text(errors="replace").strip().splitlines()[-3:]
-            raise RuntimeError(f"the private redis-server did not start: {exc}; "
-                               f"its log ends: {' | '.join(log)}") from None
-        run.queue_url = f"redis://127.0.0.1:{redis.port}/0"
+
+def private_redis(run, name: str) -> str:
+    """Start a private redis-server for ``run`` (files in ``name``); its URL. Also
+    the Celery cells' broker where the cell has no queue."""
+    from ..process import ManagedProcess, NotReady
+
+    redis = run.add(ManagedProcess.redis(run.directory / name))
+    try:
+        redis.wait_listening(run.timing.ready_timeout)
+    except NotReady as exc:
+        log = redis.files.stdout.read_text(errors="replace").strip().splitlines()[-3:]
+        raise RuntimeError(f"the private redis-server did not start: {exc}; "
+                           f"its log ends: {' | '.join(log)}") from None
+    return f"redis://127.0.0.1:{redis.port}/0"
 
 
 VARIANTS = [Redis("redis", "SocketIO(app, message_queue=URL) with a private redis-server, "
-                  "so every emit goes through Redis", doc=DOC, reproducible=False)]
+                  "so every emit goes through Redis", doc=DOC, reproducible=False,
+                  remedy="give every server a message queue, SocketIO(app, message_queue=URL), "
+                         "and emit from other processes through the same URL")]

@@ -18,8 +18,13 @@ class Run(ServerVariant):
     def start(self, run, directory):
         from ..process import ManagedProcess
 
+        from ..zygote import StackBroken
+
         if run.zygotes is not None and run.zygotes.serves(run.cell):
-            return run.zygotes.fork(run.cell, run.timing.interval, directory, run.queue_url)
+            try:
+                return run.zygotes.fork(run.cell, run.timing.interval, directory, run.queue_url)
+            except StackBroken:
+                pass  # a fresh server fails the same way, and its log says why
         return ManagedProcess.serve(directory, run.cell.id, lambda files, port: [
             sys.executable, *run.work.server_argv(run.cell.id, run.timing.interval, files,
                                                   port, run.queue_url)])
