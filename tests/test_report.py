@@ -163,8 +163,10 @@ def test_a_cell_measured_delivered_that_fails_has_no_remedy_and_says_so():
 
 
 def test_every_cell_not_delivered_as_measured_has_a_remedy_leading_to_a_delivered_cell():
+    """Every failing cell a grid shows (the default matrix; any other cell may say
+    "no remedy known")."""
     leads_to = re.compile(r"\((\S+) is delivered\)$")
-    for cell in cells.possible_cells():
+    for cell in cells.default_cells():
         if expected(cell).verdict == "delivered":
             continue
         ways = for_cell(cell)
@@ -175,7 +177,7 @@ def test_every_cell_not_delivered_as_measured_has_a_remedy_leading_to_a_delivere
             assert target.isolated == cell.isolated, way
             changed = [f.name for f in FACTORS if f.is_suffix
                        and getattr(target, f.name) != getattr(cell, f.name)]
-            assert len(changed) <= 1, way  # its own family, or one suffix away
+            assert len(changed) <= 2, way  # its own family, or a suffix or two away
 
 
 # -- merged reports ------------------------------------------------------------------------

@@ -5,8 +5,8 @@ values changed, staying in the same async mode where possible, each change
 said as its value's ``remedy`` (families/); a change that some value cannot
 say (no ``remedy`` text) is not offered. ``for_cell`` does it for our own
 cells, among the cells of the same family (the same suffixes, CPU-bound or
-not) and the cells one suffix away (a message queue added, sticky sessions),
-where that suffix's value says how. An app (``remedies``) that is not
+not), or where none is, among the cells a suffix or two away (a message
+queue and sticky sessions), where that suffix's value says how. An app (``remedies``) that is not
 delivered in some mode and patching looks like the cells of our base grid in
 that row that got the same verdict, and leads from those.
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from functools import cache
+from itertools import combinations, product
 
 from .cells import FACTORS, Cell, CellError, default_cells, possible_cells, values
 from .expectations import expected
@@ -87,22 +88,26 @@ def for_cell(cell: Cell, resolved: str | None = None) -> list[str]:
             cell = cell.replace(mode="gevent" if mode == "gevent_uwsgi" else mode)
         except CellError:
             return []
-    return _nearest([cell], [*_delivered_in(tuple(cell.suffixes), cell.isolated),
-                             *_delivered(_one_suffix_away(cell))],
-                    lambda change, _, d: f"{change} ({d.id} is delivered)")
+    def line(change: str, _: Cell, delivered: Cell) -> str:
+        return f"{change} ({delivered.id} is delivered)"
+
+    return _nearest([cell], _delivered_in(tuple(cell.suffixes), cell.isolated), line) or \
+        _nearest([cell], _delivered(_suffixes_away(cell)), line)
 
 
-def _one_suffix_away(cell: Cell) -> list[Cell]:
-    """The same cell with one suffix factor set to another value (valid ones)."""
-    found = []
-    for factor in (f for f in FACTORS if f.is_suffix):
-        for value in values(factor.name):
-            if value == getattr(cell, factor.name):
-                continue
-            try:
-                found.append(cell.replace(**{factor.name: value}))
-            except CellError:
-                continue
+def _suffixes_away(cell: Cell, most: int = 2) -> list[Cell]:
+    """The same cell with up to ``most`` suffix factors set to other values (valid
+    ones): a queue added, and sticky sessions, say."""
+    suffix_factors = [f.name for f in FACTORS if f.is_suffix]
+    found: dict[Cell, None] = {}
+    for count in range(1, most + 1):
+        for chosen in combinations(suffix_factors, count):
+            others = [[v for v in values(f) if v != getattr(cell, f)] for f in chosen]
+            for picked in product(*others):
+                try:
+                    found[cell.replace(**dict(zip(chosen, picked, strict=True)))] = None
+                except CellError:
+                    continue
     return [c for c in found if c.in_matrix]
 
 

@@ -5,7 +5,9 @@ Usage:
   ``python server_child.py CELL_ID EMIT_LOG INTERVAL emitter QUEUE_URL``: the work
   of a ``process`` or ``process_manager`` cell, emitting through the queue;
   gunicorn loads ``gunicorn_app(...)`` from this file for ``-gunicorn`` cells
-  (the cell id then comes from the ``EMITCHECK_CELL`` environment variable).
+  (the cell id then comes from the ``EMITCHECK_CELL`` environment variable);
+  uWSGI calls ``uwsgi_app()`` for ``-uwsgi`` cells (its parameters all come
+  from the environment).
 
 It is written the way users write their servers: monkey patching (when the
 cell asks for it) is the very first thing the process does, the background
@@ -178,8 +180,7 @@ def add_celery_route(app, cell_id, emit_log_path, interval, queue_url):
 # --- uWSGI (families/uwsgi.py): uWSGI loads the app from this file ---
 #: uWSGI calls ``uwsgi_app()`` with no arguments (``--module 'server_child:uwsgi_app()'``),
 #: so the cell's parameters come from the environment, next to EMITCHECK_CELL.
-UWSGI_EMIT_LOG, UWSGI_INTERVAL, UWSGI_QUEUE_URL = (
-    "EMITCHECK_EMIT_LOG", "EMITCHECK_INTERVAL", "EMITCHECK_QUEUE_URL")
+UWSGI_EMIT_LOG, UWSGI_INTERVAL = "EMITCHECK_EMIT_LOG", "EMITCHECK_INTERVAL"
 
 
 def uwsgi_app():
@@ -190,7 +191,6 @@ def uwsgi_app():
     sys.stdout = open(1, "w", buffering=1, closefd=False)
     env = os.environ
     return create_app(_CELL, env[UWSGI_EMIT_LOG], float(env[UWSGI_INTERVAL]),
-                      env.get(UWSGI_QUEUE_URL) or None,
                       async_mode="gevent_uwsgi" if _MODE == "gevent" else None)[0]
 # --- end of uWSGI ---
 

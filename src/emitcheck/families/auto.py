@@ -33,8 +33,13 @@ class Auto(ModeVariant):
     def expect(self, cell, expected: Expect, resolved: str | None = None):
         from ..expectations import Expectation
 
+        from ..cells import CellError
+
         mode = resolved or self.resolve()
-        concrete = cell.replace(mode="gevent" if mode == "gevent_uwsgi" else mode)
+        try:
+            concrete = cell.replace(mode="gevent" if mode == "gevent_uwsgi" else mode)
+        except CellError:  # that mode does not go with the rest: its suffixes decide
+            return None
         same = expected(concrete)
         return Expectation(same.verdict, f"SocketIO(app) resolves to {mode} here, so this is "
                            f"{concrete.id}: {same.why}", self.doc or same.doc)

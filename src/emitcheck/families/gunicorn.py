@@ -103,4 +103,6 @@ class Gunicorn(ServerVariant):
 VARIANTS = [Gunicorn("gunicorn", "gunicorn with the worker class the mode needs (gevent: -k "
                      "gevent; threading: -k gthread --threads 4; eventlet: -k eventlet where "
                      "the installed gunicorn has it)", doc=DOC, forkable=False,
-                     reproducible=False)]
+                     reproducible=False,
+                     remedy="serve the app with gunicorn and the worker class its mode needs "
+                            "(threading: -k gthread --threads 4; gevent: -k gevent)")]

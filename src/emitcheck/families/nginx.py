@@ -144,7 +144,10 @@ class Nginx(Proxy):
 VARIANTS = [
     Proxy("none", "the client connects to the server directly"),
     Nginx("nginx", "nginx in front, with Flask-SocketIO's documented config (Upgrade and "
-          "Connection headers, proxy_buffering off)", doc=DOC, grid=GRID, reproducible=False),
+          "Connection headers, proxy_buffering off)", doc=DOC, grid=GRID, reproducible=False,
+          remedy="pass the WebSocket upgrade on in nginx's /socket.io location, as "
+                 "Flask-SocketIO documents: proxy_http_version 1.1; proxy_set_header "
+                 "Upgrade $http_upgrade; proxy_set_header Connection \"Upgrade\""),
     Nginx("nginx_no_upgrade", "nginx in front, the documented config without the Upgrade "
           "and Connection headers", doc=DOC, grid=GRID, reproducible=False,
           upgrade_headers=False,
