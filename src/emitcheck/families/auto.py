@@ -31,9 +31,8 @@ class Auto(ModeVariant):
         return "threading"
 
     def expect(self, cell, expected: Expect, resolved: str | None = None):
-        from ..expectations import Expectation
-
         from ..cells import CellError
+        from ..expectations import Expectation
 
         mode = resolved or self.resolve()
         try:

@@ -17,7 +17,6 @@ from .base import ServerVariant
 class Run(ServerVariant):
     def start(self, run, directory):
         from ..process import ManagedProcess
-
         from ..zygote import StackBroken
 
         if run.zygotes is not None and run.zygotes.serves(run.cell):
