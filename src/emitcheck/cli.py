@@ -169,7 +169,10 @@ def repro(cell_id: str, output: Path | None) -> None:
                 type=click.Path(exists=True, path_type=Path))
 @html_report.html_option
 def report_cmd(paths: tuple[Path, ...], html: Path | None) -> None:
-    """Merge result files (JSON from --emitcheck-json or matrix --json) into one grid."""
+    """Merge result files (JSON from --emitcheck-json or matrix --json) into one grid,
+    or sweep documents (emitcheck sweep --json) of one package into one sweep table."""
+    if _report_sweeps(paths, html):
+        return
     try:
         results, environments = report.load_with_environments(list(paths))
     except ValueError as exc:  # SchemaError, CellError: one line naming the file
@@ -181,6 +184,34 @@ def report_cmd(paths: tuple[Path, ...], html: Path | None) -> None:
         html_report.save(html, results, environments,
                          title="emitcheck matrix (all environments)")
     sys.exit(_status(results))
+
+
+def _report_sweeps(paths: tuple[Path, ...], html: Path | None) -> bool:
+    """Merge and print sweep documents; False when ``paths`` are not sweeps."""
+    from . import sweep_report
+
+    documents = []
+    for path in paths:
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return False  # not ours to judge: the results reader says what is wrong
+        documents.append(data)
+    kinds = {sweep_report.is_sweep(doc) for doc in documents}
+    if kinds == {False}:
+        return False
+    if kinds != {True}:
+        raise click.UsageError("give either sweep documents (emitcheck sweep --json) or "
+                               "matrix results, not both")
+    if html is not None:
+        raise click.UsageError("--html draws matrix results; for sweeps, each emitcheck "
+                               "sweep --markdown is the report")
+    try:
+        merged = sweep_report.merged(documents, sweep_report.command_line(sys.argv))
+    except (ValueError, TypeError, KeyError) as exc:
+        raise click.UsageError(f"cannot merge the sweeps: {exc}") from None
+    report.show(sweep_report.terminal(merged), width=_width())
+    sys.exit(1 if merged.changes else 0)
 
 
 main.add_command(app_command)

@@ -35,7 +35,7 @@ from .cells import Cell
 from .families import variant
 from .model import Ack, Arrival, HttpGet, Observation, Target, Timing
 from .process import SERVER_BANNER, ManagedProcess, NotReady
-from .verdict import prompt_bound
+from .verdict import prompt_bound, refused_by_server
 from .work import OurWork
 
 #: The clients' own loggers report a server that went away ("packet queue is
@@ -128,14 +128,15 @@ def watch(obs: Observation, target: Target, timing: Timing,
     with ThreadPoolExecutor(1, thread_name_prefix="emitcheck-http") as side:
         health = side.submit(_get, target.url + target.health_path, timing.response_timeout)
         start = time.perf_counter()
-        try:
-            client.connect(target.url, namespaces=[target.namespace],
-                           wait_timeout=timing.response_timeout,
-                           transports=variant("transport", target.transport).transports)
+        obs.connect_error = _connect(client, target, timing)
+        if obs.connect_error is None:
             obs.connect_ms = (time.perf_counter() - start) * 1000
-        except socketio.exceptions.ConnectionError as exc:
-            obs.connect_error = str(exc) or type(exc).__name__
         obs.http.append(health.result())
+    if obs.connect_ms is None and not refused_by_server(obs.connect_error):
+        # The GET sent alongside may have been served before the connect wedged the
+        # server: one more, after the connect gave up, tells a wedged connection
+        # (answered) from a server that stopped answering (unanswered).
+        obs.http.append(_get(target.url + target.health_path, timing.response_timeout))
     try:
         if obs.connect_ms is not None:
             obs.connected_at = time.time()
@@ -152,6 +153,42 @@ def watch(obs: Observation, target: Target, timing: Timing,
     finally:
         _disconnect(client)
         obs.received.sort(key=lambda a: a.arrived_at)
+
+
+#: A connect is an HTTP request, perhaps a WebSocket handshake, and the wait for
+#: the namespaces, each bounded by the response timeout in current releases.
+CONNECT_BOUND_RESPONSES = 3
+
+
+def _connect(client: socketio.Client, target: Target, timing: Timing) -> str | None:
+    """Connect the client; None, or why it did not connect. Bounded here, not only
+    by the client: python-engineio before 4.3.4 opens a WebSocket with no timeout,
+    so a server that accepts the TCP connection and never answers the handshake
+    would hold the window for ever. A connect given up on ends when the server is
+    stopped (its socket closes)."""
+    outcome: dict[str, str | None] = {}
+    raised: list[BaseException] = []
+
+    def connect() -> None:
+        try:
+            client.connect(target.url, namespaces=[target.namespace],
+                           wait_timeout=timing.response_timeout,
+                           transports=variant("transport", target.transport).transports)
+            outcome["error"] = None
+        except socketio.exceptions.ConnectionError as exc:
+            outcome["error"] = str(exc) or type(exc).__name__
+        except BaseException as exc:  # ours to report, in the caller's thread
+            raised.append(exc)
+
+    bound = CONNECT_BOUND_RESPONSES * timing.response_timeout
+    connecting = threading.Thread(target=connect, name="emitcheck-connect", daemon=True)
+    connecting.start()
+    connecting.join(bound)
+    if raised:
+        raise raised[0]
+    if "error" not in outcome:
+        return f"connect timed out: no answer within {bound:g} s"
+    return outcome["error"]
 
 
 def _record_transport(client: socketio.Client, obs: Observation) -> None:

@@ -228,3 +228,38 @@ def _reproduce(sweep: Sweep, cell: str, sides: list[tuple[Row, dict]]) -> list[s
 
 def command_line(argv: Sequence[str]) -> str:
     return "emitcheck " + shlex.join(argv)
+
+
+def is_sweep(data: object) -> bool:
+    """Is this JSON document what ``emitcheck sweep --json`` writes?"""
+    return isinstance(data, dict) and data.get("kind") == "sweep"
+
+
+def merged(documents: Sequence[dict], command: str) -> Sweep:
+    """One sweep from several sweep documents of one package (the jobs of a CI
+    workflow, one release and Python each): their rows in Python and version
+    order, the changes found again across them. Raises ValueError naming what
+    does not fit."""
+    from packaging.version import InvalidVersion, Version
+
+    from .model import check_schema
+    from .sweep import changes
+
+    packages = {check_schema(doc, "a sweep document")["package"] for doc in documents}
+    if len(packages) != 1:
+        raise ValueError(f"these sweeps are of different packages ({', '.join(sorted(packages))})"
+                         ": merge the sweeps of one package at a time")
+    cells = list(dict.fromkeys(cell for doc in documents for cell in doc["cells"]))
+    rows = [Row(**row) for doc in documents for row in doc["rows"]]
+
+    def order(row: Row) -> tuple:
+        try:
+            version: tuple = (0, Version(row.version))
+        except InvalidVersion:
+            version = (1, row.version)
+        return (tuple(int(p) for p in row.python.split(".")[:2] if p.isdigit()), version)
+
+    rows.sort(key=order)
+    return Sweep(packages.pop(), cells, rows, command,
+                 environment=documents[0].get("environment", {}),
+                 changes=changes(rows, cells))

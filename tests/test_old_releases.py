@@ -1,0 +1,62 @@
+"""What the oldest releases need from emitcheck: a connect that gets no answer is
+bounded by emitcheck itself, not only by the client library (python-engineio
+before 4.3.4 opened a WebSocket with no timeout), and a server that stopped
+answering once the connect arrived is told from a wedged connection; cells that
+an old stack cannot have skip, saying which package is missing."""
+
+import socket
+import time
+
+import pytest
+
+from emitcheck.cells import parse
+from emitcheck.families import transports
+from emitcheck.model import Observation, Target, Timing
+from emitcheck.probe import CONNECT_BOUND_RESPONSES, watch
+from emitcheck.verdict import classify
+
+
+@pytest.fixture
+def silent_server():
+    """A real listening socket that accepts connections (the kernel's backlog)
+    and never answers: a server whose every thread is blocked."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+
+@pytest.mark.parametrize("transport", ["default", "websocket"])
+def test_a_connect_nobody_answers_ends_within_its_bound_and_is_starved(silent_server, transport):
+    timing = Timing(response_timeout=0.5)
+    obs = Observation(cell="probe-of-a-silent-server", interval=timing.interval)
+    start = time.monotonic()
+    watch(obs, Target(silent_server, transport=transport), timing)
+    took = time.monotonic() - start
+    # the connect's own bound, then the GET sent after it (the one alongside runs meanwhile)
+    assert took < (CONNECT_BOUND_RESPONSES + 1) * timing.response_timeout + 1.0
+    assert obs.connect_ms is None and obs.connect_error  # "timed out", or "Connection error"
+    assert len(obs.http) == 2, "an unanswered connect is followed by one more GET"
+    assert all(get.ms is None for get in obs.http)
+    assert classify(obs).verdict == "starved"
+
+
+@pytest.mark.parametrize("mode, missing, says", [
+    ("threading", "simple_websocket", "simple-websocket not installed"),
+    ("gevent", "geventwebsocket", "gevent-websocket not installed"),
+])
+def test_a_websocket_only_cell_skips_where_the_mode_has_no_websocket(monkeypatch, mode, missing,
+                                                                      says):
+    monkeypatch.setattr(transports, "_installed", lambda module: module != missing)
+    monkeypatch.setattr(transports, "_engineio_release", lambda: (4, 3))
+    websocket = parse(f"{mode}-unpatched-thread-time_sleep-websocket").value_of("transport")
+    assert says in websocket.unavailable(parse(f"{mode}-unpatched-thread-time_sleep-websocket"))
+    default = parse(f"{mode}-unpatched-thread-time_sleep").value_of("transport")
+    assert default.unavailable(parse(f"{mode}-unpatched-thread-time_sleep")) is None
+
+
+def test_gevent_mode_has_websocket_through_simple_websocket_from_engineio_4_8(monkeypatch):
+    monkeypatch.setattr(transports, "_installed", lambda module: module != "geventwebsocket")
+    monkeypatch.setattr(transports, "_engineio_release", lambda: (4, 8))
+    cell = parse("gevent-patched-task-time_sleep-websocket")
+    assert cell.value_of("transport").unavailable(cell) is None
