@@ -416,3 +416,35 @@ def test_ctrl_c_while_an_environment_builds_leaves_no_process_and_no_half_build(
                "uv and its byte-compiler to be gone after Ctrl-C")
     assert not list(sweep_root.glob(".*"))  # the half-built environment is gone
     assert not list(sweep_root.glob("simple-websocket-*"))  # and nothing looks complete
+
+
+# -- emitcheck report: the sweeps of several CI jobs as one ------------------------------
+
+#: Two real sweep documents, one job each (eventlet 0.37.0 and 0.38.0 on Python 3.13,
+#: recorded by .github/workflows/sweep.yml's job script on 2026-11-26).
+JOBS = sorted((Path(__file__).parent / "data" / "sweeps").glob("eventlet-*.json"))
+
+
+def test_report_merges_the_sweeps_of_several_jobs_and_finds_the_change_between_them():
+    proc = emitcheck("report", *map(str, reversed(JOBS)), env={**os.environ, "COLUMNS": "200"})
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # a verdict changed: the finding
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("│ 0.3")]
+    assert [row.split()[1] for row in rows] == ["0.37.0", "0.38.0"]  # version order
+    assert "crashed with eventlet 0.37.0 -> delivered with eventlet 0.38.0" in proc.stdout
+    assert "start_joinable_thread" in proc.stdout  # the evidence of the side that crashed
+
+
+def test_report_refuses_sweeps_mixed_with_matrix_results_in_one_line():
+    matrix = Path(__file__).parent / "data" / "results" / "matrix-sample.json"
+    proc = emitcheck("report", str(JOBS[0]), str(matrix))
+    assert proc.returncode == 2
+    assert "give either sweep documents (emitcheck sweep --json) or matrix results" \
+        in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_report_refuses_to_merge_sweeps_of_two_packages(tmp_path):
+    other = json.loads(JOBS[0].read_text())
+    other["package"] = "gevent"
+    (tmp_path / "gevent.json").write_text(json.dumps(other))
+    proc = emitcheck("report", str(JOBS[1]), str(tmp_path / "gevent.json"))
+    assert proc.returncode == 2 and "different packages (eventlet, gevent)" in proc.stderr
