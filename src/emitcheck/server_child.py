@@ -150,7 +150,10 @@ def serve_only(socketio, connect_log_path):
 
     @socketio.on("connect")
     def connected(auth=None):
-        transport = socketio.server.transport(request.sid)  # type: ignore[attr-defined]
+        try:
+            transport = socketio.server.transport(request.sid)  # type: ignore[attr-defined]
+        except KeyError:  # older python-socketio (5.1.0) wanted the Engine.IO session id
+            transport = "unknown"
         with open(connect_log_path, "a") as log:
             log.write(f"{time.time():.6f} {transport}\n")
 # --- end of cluster ---

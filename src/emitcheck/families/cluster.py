@@ -194,7 +194,8 @@ def _landed(run, obs) -> str:
     said = [f"nginx logged {count} Socket.IO request{'s' if count > 1 else ''}, "
             f"{'all ' if count > 1 else ''}to it"] if requests else []
     if connects:
-        said.append(f"its log has the client's connect over {connects[-1]}")
+        over = "" if connects[-1] == "unknown" else f" over {connects[-1]}"
+        said.append(f"its log has the client's connect{over}")
     if said:
         return f"server 2 of 2, the one without the work ({'; '.join(said)})"
     if obs.connect_ms is not None:  # connected, yet server 2 saw no connect
