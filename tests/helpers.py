@@ -48,3 +48,37 @@ def emitcheck(*args: str, env: dict | None = None, timeout: float = 120,
     """Run the installed CLI in a subprocess, bounded."""
     return subprocess.run([sys.executable, "-m", "emitcheck.cli", *args], env=env,
                           capture_output=True, text=True, timeout=timeout, **kwargs)
+
+
+def runnable(cell_id: str):
+    """The cell of ``cell_id``, or a skip saying why it cannot run here."""
+    import pytest
+
+    from emitcheck.cells import parse
+
+    cell = parse(cell_id)
+    reason = cell.unavailable()
+    if reason:
+        pytest.skip(reason)
+    return cell
+
+
+def interrupt_cli(args: list[str], env: dict, started, what: str
+                  ) -> tuple[subprocess.Popen, str]:
+    """Run ``emitcheck ARGS``, wait (bounded) until ``started()`` holds, press
+    Ctrl-C; the ended process (its pid, its exit status) and its stderr. SIGINT is
+    restored in the child, as from a terminal: a run started in the background of
+    a shell (nohup, '&') inherits it ignored, and Python then never raises
+    KeyboardInterrupt."""
+    import signal
+
+    cli = subprocess.Popen([sys.executable, "-m", "emitcheck.cli", *args],
+                           env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        wait_until(started, 60, what)
+        cli.send_signal(signal.SIGINT)
+        _, err = cli.communicate(timeout=30)
+    finally:
+        cli.kill()
+    return cli, err

@@ -14,7 +14,7 @@ from emitcheck.families import celery as family
 from emitcheck.families import variant
 from emitcheck.model import Timing
 
-from .helpers import processes_mentioning
+from .helpers import processes_mentioning, runnable
 
 SHORT = Timing(quiet=0.6, traffic=0.4, ready_timeout=20.0)
 POOLS = ("prefork", "threads", "solo", "gevent_pool", "eventlet_pool")
@@ -98,10 +98,7 @@ def test_expectations_follow_the_web_servers_queue(cell_id, verdict, says):
 
 @pytest.fixture
 def celery_cell():
-    cell = cells.parse("threading-unpatched-celery-time_sleep-redis-prefork")
-    if cell.unavailable():
-        pytest.skip(cell.unavailable())
-    return cell
+    return runnable("threading-unpatched-celery-time_sleep-redis-prefork")
 
 
 def test_a_real_worker_delivers_through_redis_and_nothing_of_it_remains(

@@ -15,7 +15,7 @@ from emitcheck.docs import doc_url
 from emitcheck.environment import environment
 from emitcheck.expectations import EXPECTED, expected
 
-from .helpers import emitcheck
+from .helpers import emitcheck, runnable
 
 DOCS = Path(__file__).parent.parent / "docs"
 BOTH_TASK_CELLS = "threading-unpatched-task-time_sleep,threading-unpatched-task-socketio_sleep"
@@ -160,9 +160,7 @@ AGREEMENT = ["threading-unpatched-thread-time_sleep",       # threading has no f
 
 @pytest.mark.parametrize("cell_id", AGREEMENT)
 def test_repro_script_agrees_with_emitcheck_run(tmp_path, cell_id):
-    cell = cells.parse(cell_id)
-    if cell.unavailable():
-        pytest.skip(cell.unavailable())
+    cell = runnable(cell_id)
     script = tmp_path / "repro.py"
     proc = emitcheck("repro", cell_id, "-o", str(script))
     assert proc.returncode == 0 and script.exists(), proc.stderr

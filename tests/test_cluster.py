@@ -16,7 +16,7 @@ from emitcheck.families import variant
 from emitcheck.model import Observation, Timing
 from emitcheck.process import ServerFiles
 
-from .helpers import processes_mentioning
+from .helpers import processes_mentioning, runnable
 
 SHORT = Timing(quiet=0.6, traffic=0.4, ready_timeout=20.0)
 ROW = "threading-unpatched-task-socketio_sleep"
@@ -110,18 +110,9 @@ def test_the_evidence_names_a_session_split_over_both_servers(tmp_path, monkeypa
                          "('Invalid session' in its log)"}
 
 
-@pytest.fixture
-def ready():
-    def check(cell_id):
-        cell = cells.parse(cell_id)
-        if cell.unavailable():
-            pytest.skip(cell.unavailable())
-        return cell
-    return check
-
-
-def test_sticky_sessions_and_redis_deliver_to_the_server_without_the_work(tmp_path, ready):
-    result = runner.run_cell(ready(f"{ROW}-polling-redis-two_ip_hash"), SHORT, workdir=tmp_path)
+def test_sticky_sessions_and_redis_deliver_to_the_server_without_the_work(tmp_path):
+    result = runner.run_cell(runnable(f"{ROW}-polling-redis-two_ip_hash"), SHORT,
+                             workdir=tmp_path)
     assert result.verdict == "delivered", result.failure or result.evidence
     facts = result.observation.facts
     assert facts["landed on"].startswith("server 2 of 2, the one without the work (nginx "
@@ -131,8 +122,9 @@ def test_sticky_sessions_and_redis_deliver_to_the_server_without_the_work(tmp_pa
     assert processes_mentioning(str(tmp_path)) == []
 
 
-def test_without_a_queue_the_other_servers_emits_are_lost(tmp_path, ready):
-    result = runner.run_cell(ready(f"{ROW}-websocket-two_round_robin"), SHORT, workdir=tmp_path)
+def test_without_a_queue_the_other_servers_emits_are_lost(tmp_path):
+    result = runner.run_cell(runnable(f"{ROW}-websocket-two_round_robin"), SHORT,
+                             workdir=tmp_path)
     assert result.verdict == "lost", result.failure or result.evidence
     assert result.observation.received == [] and result.observation.emitted
     facts = result.observation.facts

@@ -24,7 +24,7 @@ from emitcheck.runs import CellRun
 from emitcheck.verdict import classify
 from emitcheck.zygote import ForkedServer, Zygote, Zygotes
 
-from .helpers import processes_mentioning, wait_until, zygotes_of
+from .helpers import interrupt_cli, processes_mentioning, runnable, wait_until, zygotes_of
 
 THREADING = cells.parse("threading-unpatched-thread-time_sleep")
 SHORT = Timing(quiet=0.6, traffic=0.4, ready_timeout=20.0)
@@ -91,18 +91,9 @@ def test_a_server_that_dies_at_start_is_crashed_with_its_error(tmp_path):
 
 def test_ctrl_c_in_the_middle_of_a_matrix_leaves_nothing(tmp_path):
     env = dict(os.environ, TMPDIR=str(tmp_path))
-    # As from a terminal: a run started in the background of a shell (nohup,
-    # '&') inherits SIGINT ignored, and Python then never raises KeyboardInterrupt.
-    cli = subprocess.Popen([sys.executable, "-m", "emitcheck.cli", "matrix", "-k", "threading"],
-                           env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    try:
-        wait_until(lambda: processes_mentioning(str(tmp_path)), 30,
-                   "the matrix to start a server")
-        cli.send_signal(signal.SIGINT)
-        _, err = cli.communicate(timeout=30)
-    finally:
-        cli.kill()
+    cli, err = interrupt_cli(["matrix", "-k", "threading"], env,
+                             lambda: processes_mentioning(str(tmp_path)),
+                             "the matrix to start a server")
     assert cli.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
     wait_until(lambda: not processes_mentioning(str(tmp_path)), 5,
@@ -218,10 +209,7 @@ def test_flasks_default_port_taken_does_not_matter(tmp_path):
                                      "threading-unpatched-thread-time_sleep-gunicorn"])
 def test_nothing_remains_of_a_cell_with_several_processes(tmp_path, cell_id):
     """redis-server, the emitter process and the server; gunicorn's master and worker."""
-    cell = cells.parse(cell_id)
-    if cell.unavailable():
-        pytest.skip(cell.unavailable())
-    result = runner.run_cell(cell, SHORT, workdir=tmp_path)
+    result = runner.run_cell(runnable(cell_id), SHORT, workdir=tmp_path)
     assert result.verdict == "delivered", result.evidence
     assert processes_mentioning(str(tmp_path)) == []
 
@@ -233,8 +221,7 @@ def test_a_redis_server_that_does_not_start_is_the_cells_failure(tmp_path, monke
     fake.write_text("#!/bin/sh\necho 'FATAL CONFIG FILE ERROR' \nexit 1\n")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
-    if cell.unavailable():
-        pytest.skip(cell.unavailable())
+    cell = runnable(cell.id)
     result = runner.run_cell(cell, SHORT, workdir=tmp_path)
     assert result.verdict is None
     assert re.fullmatch(r"RuntimeError: the private redis-server did not start: server "

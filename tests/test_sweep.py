@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -33,7 +32,7 @@ from emitcheck.sweep import Row, bisect, changes
 from emitcheck.sweep_env import EnvSpec, Python, extras_for, first_line, self_copy
 from emitcheck.sweep_report import Sweep, markdown
 
-from .helpers import emitcheck, processes_mentioning, wait_until
+from .helpers import emitcheck, interrupt_cli, processes_mentioning, wait_until
 
 CELL = "threading-unpatched-thread-time_sleep-gunicorn"
 
@@ -400,16 +399,10 @@ def test_ctrl_c_while_an_environment_builds_leaves_no_process_and_no_half_build(
     # An empty emitcheck cache (this build is new), uv's own cache as it is (quick).
     env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path), UV_CACHE_DIR=uv_cache)
     sweep_root = tmp_path / "emitcheck" / "sweep"
-    cli = subprocess.Popen([sys.executable, "-m", "emitcheck.cli", "sweep", CELL, "--package",
-                            "simple-websocket", "--versions", "==1.0.0"],
-                           env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    try:
-        wait_until(lambda: _installing(sweep_root), 60, "uv to install into a new environment")
-        cli.send_signal(signal.SIGINT)
-        _, err = cli.communicate(timeout=30)
-    finally:
-        cli.kill()
+    cli, err = interrupt_cli(["sweep", CELL, "--package", "simple-websocket",
+                              "--versions", "==1.0.0"], env,
+                             lambda: _installing(sweep_root),
+                             "uv to install into a new environment")
     assert cli.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
     wait_until(lambda: not processes_mentioning(str(tmp_path)), 5,

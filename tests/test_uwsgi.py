@@ -18,19 +18,9 @@ from emitcheck.model import Timing
 from emitcheck.process import ManagedProcess, ServerFiles
 from emitcheck.runs import CellRun
 
-from .helpers import processes_mentioning, wait_until
+from .helpers import processes_mentioning, runnable, wait_until
 
 SHORT = Timing(quiet=0.6, traffic=0.4, ready_timeout=30.0)
-
-
-@pytest.fixture
-def ready():
-    def check(cell_id):
-        cell = cells.parse(cell_id)
-        if cell.unavailable():
-            pytest.skip(cell.unavailable())
-        return cell
-    return check
 
 
 def test_uwsgi_ids_compose_with_transports_the_node_client_and_nginx():
@@ -155,8 +145,8 @@ def test_every_gevent_cell_is_its_socketio_run_twin():
             assert expected(cell).verdict == expected(cell.replace(server="run")).verdict, cell
 
 
-def test_a_documented_gevent_cell_delivers_through_uwsgi_and_leaves_nothing(tmp_path, ready):
-    cell = ready("gevent-unpatched-task-socketio_sleep-websocket-uwsgi")
+def test_a_documented_gevent_cell_delivers_through_uwsgi_and_leaves_nothing(tmp_path):
+    cell = runnable("gevent-unpatched-task-socketio_sleep-websocket-uwsgi")
     result = runner.run_cell(cell, SHORT, workdir=tmp_path)
     assert result.verdict == result.expected == "delivered", result.failure or result.evidence
     assert result.observation.async_mode == "gevent_uwsgi"
@@ -164,8 +154,8 @@ def test_a_documented_gevent_cell_delivers_through_uwsgi_and_leaves_nothing(tmp_
 
 
 def test_threading_under_uwsgi_raises_on_the_websocket_upgrade_and_stays_polling(
-        tmp_path, ready):
-    result = runner.run_cell(ready("threading-unpatched-thread-time_sleep-uwsgi"), SHORT,
+        tmp_path):
+    result = runner.run_cell(runnable("threading-unpatched-thread-time_sleep-uwsgi"), SHORT,
                              workdir=tmp_path)
     assert result.verdict == "error", result.failure or result.evidence
     assert "stayed on long-polling" in result.evidence
@@ -180,10 +170,10 @@ def _alive(proc: psutil.Process) -> bool:
         return False
 
 
-def test_no_worker_outlives_a_killed_master_even_with_its_hub_blocked(tmp_path, ready):
+def test_no_worker_outlives_a_killed_master_even_with_its_hub_blocked(tmp_path):
     """What happens when emitcheck dies: the kernel kills the master (process.py),
     and --no-orphans takes its worker with it; the HTTP router follows by itself."""
-    cell = ready("gevent-unpatched-task-time_sleep-uwsgi")  # time.sleep blocks the hub
+    cell = runnable("gevent-unpatched-task-time_sleep-uwsgi")  # time.sleep blocks the hub
     with CellRun(cell, SHORT, tmp_path) as run:
         server = run.start()
         children = psutil.Process(server.pid).children(recursive=True)

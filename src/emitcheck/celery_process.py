@@ -1,5 +1,5 @@
 """The processes of a Celery cell (families/celery.py): its broker, a real Celery
-worker, and the request that makes the web app call ``.delay()``.
+worker, and the request that makes the web app send the task.
 
 The broker is the cell's redis-server: the ``-redis`` queue's own when the
 cell has one, else a private one started the same way. The worker is
@@ -8,7 +8,7 @@ cell has one, else a private one started the same way. The worker is
 other workers), in its own process group, its files in the cell's directory.
 It starts while the web server does, and counts as the server (its log is
 read as the server's). Once the web server listens, the cell asks its route
-to call ``emit_ticks.delay(...)`` and waits, bounded, for the first tick.
+to send ``emitcheck.emit_ticks`` and waits, bounded, for the first tick.
 """
 
 from __future__ import annotations
@@ -22,19 +22,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .families.redis import private_redis
-from .process import ManagedProcess, ServerFiles, child_env, die_with_parent_prefix
+from .process import ManagedProcess, ServerFiles, child_env, die_with_parent_prefix, log_end
 
 if TYPE_CHECKING:
     from .runs import CellRun
 
 #: What the worker logs once it consumes tasks ("celery@HOST ready.").
 READY_LINE = " ready."
-#: The web app's route that calls ``.delay()`` (server_child.add_celery_route).
+#: The web app's route that sends the task (server_child.add_celery_route).
 ROUTE = "/celery/start"
-#: Seconds for the task's first tick once the route answered (the worker
-#: imports Flask-SocketIO when the task starts; bounded, and one that never
-#: ticks is the verdict's business: "the work emitted nothing").
-FIRST_EMIT_TIMEOUT = 20.0
 #: Seconds a stopping worker gets before SIGKILL. Its task never ends, and a
 #: warm shutdown (SIGTERM) waits for running tasks: the threads, solo, gevent
 #: and eventlet pools would never exit by themselves.
@@ -58,7 +54,7 @@ class CeleryWorker(ManagedProcess):
         self.broker = broker
         self.pool = pool
         #: What the web app's route answered (the task's id), or why it failed.
-        self.delay_outcome = "not called"
+        self.send_outcome = "not sent"
 
     def stop(self, grace: float = 2.0) -> None:
         super().stop(grace=min(grace, STOP_GRACE))
@@ -75,9 +71,8 @@ class CeleryWorker(ManagedProcess):
             if status is not None or time.monotonic() > deadline:
                 what = f"exited with status {status}" if status is not None else \
                     f"did not log 'celery@... ready.' within {timeout:g} s"
-                tail = " | ".join(self.log().strip().splitlines()[-3:])
                 raise RuntimeError(f"the Celery worker ({self.pool} pool) {what}; "
-                                   f"its log ends: {tail or '(empty)'}")
+                                   f"its log ends: {log_end(self.files.stderr)}")
             time.sleep(0.05)
 
 
@@ -94,7 +89,7 @@ def worker_of(run: CellRun) -> CeleryWorker | None:
 
 
 def start_task(run: CellRun, worker: CeleryWorker) -> None:
-    """Once worker and web server are up: the web app's route calls ``.delay()``;
+    """Once worker and web server are up: the web app's route sends the task;
     then wait (bounded) until the task's first tick is logged."""
     assert run.server is not None  # after_server: the server was started
     worker.wait_ready(run.timing.ready_timeout)
@@ -102,15 +97,11 @@ def start_task(run: CellRun, worker: CeleryWorker) -> None:
     url = f"http://127.0.0.1:{run.server.port}{ROUTE}?{query}"
     try:
         with urllib.request.urlopen(url, timeout=run.timing.response_timeout) as answer:
-            worker.delay_outcome = f"task {answer.read().decode()[:36]} sent"
+            worker.send_outcome = f"task {answer.read().decode()[:36]} sent"
     except urllib.error.HTTPError as exc:  # the route raised: its traceback is in the log
-        worker.delay_outcome = f"the route calling .delay() answered HTTP {exc.code}"
+        worker.send_outcome = f"the route sending the task answered HTTP {exc.code}"
         return
     except OSError as exc:  # the server did not answer: the window will say so
-        worker.delay_outcome = f"the route calling .delay() did not answer ({exc})"
+        worker.send_outcome = f"the route sending the task did not answer ({exc})"
         return
-    emits = run.server.files.emits
-    deadline = time.monotonic() + min(FIRST_EMIT_TIMEOUT, run.timing.ready_timeout)
-    while time.monotonic() < deadline and worker.exited() is None \
-            and not emits.read_text().strip():
-        time.sleep(0.02)
+    run.wait_first_emit(worker)

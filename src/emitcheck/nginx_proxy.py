@@ -29,12 +29,19 @@ import json
 import os
 import pwd
 import shutil
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .process import ManagedProcess, NotReady, ServerFiles, die_with_parent_prefix, free_port
+from .process import (
+    ManagedProcess,
+    NotReady,
+    ServerFiles,
+    die_with_parent_prefix,
+    free_port,
+    log_end,
+    start_listening,
+)
 
 if TYPE_CHECKING:
     from .runs import CellRun
@@ -49,6 +56,10 @@ ERROR_TAIL_LINES = 5
 ATTEMPTS = 3
 
 _TEMP_PATHS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+#: The documented ``include proxy_params``, written out (see the module's docstring).
+_PROXY_PARAMS = "".join(f"            proxy_set_header {header};\n" for header in (
+    "Host $http_host", "X-Real-IP $remote_addr",
+    "X-Forwarded-For $proxy_add_x_forwarded_for", "X-Forwarded-Proto $scheme"))
 #: One JSON object per request (``escape=json``): what ``Request`` reads back.
 _LOG_FORMAT = (
     "'{\"msec\":\"$msec\",\"method\":\"$request_method\",\"uri\":\"$uri\","
@@ -109,19 +120,11 @@ http {{
         server_name _;
 
         location / {{
-            proxy_set_header Host $http_host;
-            proxy_set_header X-Real-IP $remote_addr;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_pass {first};
+{_PROXY_PARAMS}            proxy_pass {first};
         }}
 
         location /socket.io {{
-            proxy_set_header Host $http_host;
-            proxy_set_header X-Real-IP $remote_addr;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_http_version 1.1;
+{_PROXY_PARAMS}            proxy_http_version 1.1;
             proxy_buffering {"on" if buffering else "off"};
 {upgrade}            proxy_pass {socketio};
         }}
@@ -141,7 +144,8 @@ def start_nginx(run: CellRun, directory: Path, upstream_ports: list[int], *,
     binary = nginx_binary()
     if binary is None:
         raise RuntimeError(nginx_unavailable())
-    for attempt in range(1, ATTEMPTS + 1):
+
+    def start(attempt: int) -> ManagedProcess:
         place = directory / f"try{attempt}" if attempt > 1 else directory
         place.mkdir(parents=True, exist_ok=True)
         port = free_port()
@@ -152,17 +156,15 @@ def start_nginx(run: CellRun, directory: Path, upstream_ports: list[int], *,
         # -e: the log nginx writes to before it has read the config
         argv = [*die_with_parent_prefix(), binary, "-p", str(place), "-c", str(config),
                 "-e", str(place / "error.log")]
-        nginx = run.add(ManagedProcess(argv, ServerFiles(place), port))
-        try:
-            nginx.wait_listening(run.timing.ready_timeout)
-            return nginx
-        except NotReady as exc:
-            if attempt < ATTEMPTS and _port_taken(nginx):
-                nginx.stop()
-                continue
-            raise RuntimeError(f"nginx did not start: {exc}; its error log ends: "
-                               f"{error_tail(place)}") from None
-    raise AssertionError("unreachable: the last attempt returns or raises")
+        return run.add(ManagedProcess(argv, ServerFiles(place), port))
+
+    nginx = start_listening(start, run.timing.ready_timeout, ATTEMPTS, taken=_port_taken)
+    try:
+        nginx.wait_listening(run.timing.ready_timeout)
+    except NotReady as exc:
+        raise RuntimeError(f"nginx did not start: {exc}; its error log ends: "
+                           f"{error_tail(nginx.files.directory)}") from None
+    return nginx
 
 
 def _port_taken(nginx: ManagedProcess) -> bool:
@@ -171,11 +173,7 @@ def _port_taken(nginx: ManagedProcess) -> bool:
 
 def error_tail(directory: Path) -> str:
     """The last lines of nginx's error log in ``directory``, on one line."""
-    try:
-        lines = (directory / "error.log").read_text(errors="replace").strip().splitlines()
-    except FileNotFoundError:
-        return "(no error log)"
-    return " | ".join(lines[-ERROR_TAIL_LINES:]) or "(empty)"
+    return log_end(directory / "error.log", ERROR_TAIL_LINES)
 
 
 @dataclass(frozen=True)
@@ -224,8 +222,3 @@ def _listed(value: str) -> tuple[str, ...]:
 def socketio_requests(directory: Path) -> list[Request]:
     return [r for r in requests(directory) if r.uri.startswith("/socket.io")]
 
-
-def upstream_counts(directory: Path) -> Counter[str]:
-    """How many /socket.io requests each upstream (``127.0.0.1:PORT``) served
-    (the last one nginx tried, when it tried several)."""
-    return Counter(r.upstreams[-1] for r in socketio_requests(directory) if r.upstreams)

@@ -289,3 +289,31 @@ class ManagedProcess:
             self.popen.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             pass
+
+
+def start_listening(start: Callable[[int], ManagedProcess], timeout: float, attempts: int = 3,
+                    taken: Callable[[ManagedProcess], bool] = ManagedProcess.port_taken
+                    ) -> ManagedProcess:
+    """Start a process with ``start(attempt)`` (1, 2, ...) and wait until it listens.
+    When another process took its port between our pick and its bind (``taken``),
+    stop it and start again, up to ``attempts`` times. Returns the last one started,
+    listening or not: its ``wait_listening`` gives the same answer again at once."""
+    for attempt in range(1, attempts + 1):
+        process = start(attempt)
+        try:
+            process.wait_listening(timeout)
+        except NotReady:
+            if attempt < attempts and taken(process):
+                process.stop()
+                continue
+        break
+    return process
+
+
+def log_end(path: Path, lines: int = 3) -> str:
+    """The last ``lines`` lines of a log, on one line (for a one-line error)."""
+    try:
+        text = path.read_text(errors="replace").strip()
+    except FileNotFoundError:
+        return "(no log)"
+    return " | ".join(text.splitlines()[-lines:]) or "(empty)"

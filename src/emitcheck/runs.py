@@ -12,15 +12,21 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from pathlib import Path
 
 from .cells import Cell
 from .cpu_quota import CpuQuota
 from .model import Timing
-from .process import ManagedProcess, NotReady
+from .process import ManagedProcess, start_listening
 from .work import OurWork
 from .zygote import Zygotes
 
+#: Seconds to let work in another process (an emitter, a Celery worker) import
+#: its stack and emit once before the window opens, so the window sees it at its
+#: cadence (bounded; work that never emits is the verdict's business: "the work
+#: emitted nothing").
+FIRST_EMIT_TIMEOUT = 20.0
 #: Numbers the runs of one process (names of their CPU quota groups).
 _RUNS = itertools.count()
 
@@ -78,22 +84,24 @@ class CellRun:
         for value in values:
             value.before_server(self)
         server_value = self.cell.value_of("server")
-        for attempt in range(1, attempts + 1):
-            server = self.add(server_value.start(self, self.directory / f"try{attempt}"))
-            self.server = server
-            try:
-                server.wait_listening(self.timing.ready_timeout)
-            except NotReady:
-                if attempt < attempts and server.port_taken():
-                    server.stop()
-                    continue
-            break
-        assert self.server is not None
+        self.server = start_listening(
+            lambda attempt: self.add(server_value.start(self, self.directory / f"try{attempt}")),
+            self.timing.ready_timeout, attempts)
         if self.quota is not None:  # only the window: its imports ran at full speed
             self.group = self.quota.confine(self.server.pid, f"{self.cell.id}-{next(_RUNS)}")
         for value in values:
             value.after_server(self)
         return self.server
+
+    def wait_first_emit(self, worker: ManagedProcess) -> None:
+        """Wait (bounded) until the work in ``worker`` logged its first emit to the
+        server's emit log, or ``worker`` exited."""
+        assert self.server is not None  # after the server started
+        emits = self.server.files.emits
+        deadline = time.monotonic() + min(FIRST_EMIT_TIMEOUT, self.timing.ready_timeout)
+        while time.monotonic() < deadline and worker.exited() is None \
+                and not emits.read_text().strip():
+            time.sleep(0.02)
 
     def stop(self) -> None:
         """Stop every process of the cell, last started first. Idempotent."""

@@ -1,7 +1,7 @@
 """Work that runs as a Celery task in a real Celery worker (issue 12).
 
-The ``celery`` and ``celery_app`` spawns: the web app's route calls
-``emit_ticks.delay(...)`` (server_child.add_celery_route) and a Celery worker
+The ``celery`` and ``celery_app`` spawns: the web app's route sends the task
+``emitcheck.emit_ticks`` (server_child.add_celery_route) and a Celery worker
 runs the task (celery_worker.py), which emits ticks as the other work does.
 ``celery`` emits with ``SocketIO(message_queue=URL)`` and no app, the way
 Flask-SocketIO documents for other processes; ``celery_app`` with the web
@@ -19,7 +19,6 @@ entry point does it, before anything else).
 from __future__ import annotations
 
 import importlib.util
-import shutil
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -96,12 +95,12 @@ class CeleryPool(Pool):
         return None
 
     def unavailable(self, cell):
+        from .redis import redis_unavailable
+
         if importlib.util.find_spec("celery") is None:
             return "celery not installed (pip install 'emitcheck[celery]')"
-        if shutil.which("redis-server") is None:
-            return "redis-server not found on PATH (Debian: apt-get install redis-server)"
-        if importlib.util.find_spec("redis") is None:
-            return "the redis Python package is not installed (pip install 'emitcheck[redis]')"
+        if reason := redis_unavailable():  # the broker
+            return reason
         if self.patches and importlib.util.find_spec(self.patches) is None:
             return f"{self.patches} not installed"
         return None
@@ -153,7 +152,7 @@ class CeleryPool(Pool):
             return
         obs.facts["worker"] = f"celery {version('celery')}, {self.celery_pool} pool"
         received = " received" in worker.log()  # "Task emitcheck.emit_ticks[ID] received"
-        obs.facts["task"] = worker.delay_outcome + (
+        obs.facts["task"] = worker.send_outcome + (
             ", received by the worker" if received else ", never received by the worker")
         obs.facts["events via"] = _events_via(run.cell)
 
@@ -166,26 +165,24 @@ def _events_via(cell) -> str:
     return "the Redis queue"
 
 
-_POOL: dict[str, Any] = {"reproducible": False, "doc": DOC, "grid": GRID}
+_FAMILY: dict[str, Any] = {"reproducible": False, "doc": DOC, "grid": GRID}
 VARIANTS = [
-    CelerySpawn("celery", "the web app calls .delay(); a Celery worker's task emits with "
-                "SocketIO(message_queue=URL) and no app", doc=DOC, grid=GRID,
-                reproducible=False,
-                remedy="emit from the Celery task with SocketIO(message_queue=URL)"),
-    CelerySpawn("celery_app", "the web app calls .delay(); a Celery worker's task emits with "
-                "the app's own socketio, imported into the worker", doc=DOC, grid=GRID,
-                reproducible=False),
+    CelerySpawn("celery", "the web app sends a task (.delay()); a Celery worker's task emits "
+                "with SocketIO(message_queue=URL) and no app",
+                remedy="emit from the Celery task with SocketIO(message_queue=URL)", **_FAMILY),
+    CelerySpawn("celery_app", "the web app sends a task (.delay()); a Celery worker's task "
+                "emits with the app's own socketio, imported into the worker", **_FAMILY),
     Pool("none", "no Celery worker"),
     CeleryPool("prefork", "a Celery worker with the prefork pool (Celery's default): the "
-               "task runs in a forked child", celery_pool="prefork", **_POOL),
+               "task runs in a forked child", celery_pool="prefork", **_FAMILY),
     CeleryPool("threads", "a Celery worker with the threads pool", celery_pool="threads",
-               **_POOL),
+               **_FAMILY),
     CeleryPool("solo", "a Celery worker with the solo pool: the task runs in the worker's "
-               "main thread", celery_pool="solo", **_POOL),
+               "main thread", celery_pool="solo", **_FAMILY),
     CeleryPool("gevent_pool", "a Celery worker with the gevent pool (Celery monkey patches "
                "the worker with gevent first)", celery_pool="gevent", patches="gevent",
-               **_POOL),
+               **_FAMILY),
     CeleryPool("eventlet_pool", "a Celery worker with the eventlet pool (Celery monkey "
                "patches the worker with eventlet first)", celery_pool="eventlet",
-               patches="eventlet", **_POOL),
+               patches="eventlet", **_FAMILY),
 ]

@@ -135,23 +135,22 @@ class TwoServers(Cluster):
 
     def after_server(self, run):
         from ..nginx_proxy import start_nginx
-        from ..process import ManagedProcess, NotReady
+        from ..process import ManagedProcess, NotReady, start_listening
         from ..server_child import SECOND_SERVER
 
         assert run.server is not None  # after_server runs once the server started
-        for attempt in range(1, ATTEMPTS + 1):
+
+        def start(attempt: int) -> ManagedProcess:
             place = run.directory / f"{SECOND}{attempt}"
-            second = run.add(ManagedProcess.server_child(
+            return run.add(ManagedProcess.server_child(
                 run.cell.id, run.timing.interval, place, run.queue_url,
                 env={SECOND_SERVER: str(place / CONNECT_LOG)}), companion=True)
-            try:
-                second.wait_listening(run.timing.ready_timeout)
-                break
-            except NotReady as exc:
-                if attempt < ATTEMPTS and second.port_taken():
-                    second.stop()
-                    continue
-                raise RuntimeError(f"server 2 did not start: {exc}") from None
+
+        second = start_listening(start, run.timing.ready_timeout, ATTEMPTS)
+        try:
+            second.wait_listening(run.timing.ready_timeout)
+        except NotReady as exc:
+            raise RuntimeError(f"server 2 did not start: {exc}") from None
         # Server 2 first: where ip_hash sends loopback clients, where round robin
         # starts, and where the documented config sends every other path.
         run.front = start_nginx(run, run.directory / "nginx", [second.port, run.server.port],

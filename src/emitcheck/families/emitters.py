@@ -9,15 +9,9 @@ server and logs its emits to the server's emit log.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from .spawns import Spawn
-
-#: Seconds to let the emitter import its stack before the window opens, so the
-#: window sees it at its cadence (bounded; one that never emits is the verdict's
-#: business: "the work emitted nothing").
-FIRST_EMIT_TIMEOUT = 20.0
 
 
 @dataclass(eq=False)
@@ -38,10 +32,7 @@ class OtherProcess(Spawn):
                                                  run.directory / "emitter",
                                                  run.server.files.emits, run.queue_url),
                           companion=True)
-        deadline = time.monotonic() + min(FIRST_EMIT_TIMEOUT, run.timing.ready_timeout)
-        while time.monotonic() < deadline and emitter.exited() is None \
-                and not run.server.files.emits.read_text().strip():
-            time.sleep(0.02)
+        run.wait_first_emit(emitter)
 
 
 VARIANTS = [

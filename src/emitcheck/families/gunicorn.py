@@ -18,9 +18,6 @@ from dataclasses import dataclass
 from .base import Expect, ServerVariant
 
 DOC = "pitfall.md#gunicorn"
-#: What server_child.py prints once the app is loaded: gunicorn's master
-#: listens before its worker has loaded the app, so readiness waits for it.
-BANNER = "async_mode="
 
 
 @functools.cache
@@ -83,7 +80,7 @@ class Gunicorn(ServerVariant):
                            f"mode with OS threads: {twin.why}", DOC)
 
     def start(self, run, directory):
-        from ..process import ManagedProcess
+        from ..process import SERVER_BANNER, ManagedProcess
         from . import variant
 
         options = variant("mode", run.cell.mode).gunicorn_worker
@@ -97,7 +94,9 @@ class Gunicorn(ServerVariant):
                     run.work.gunicorn_app(run.cell.id, run.timing.interval, files,
                                           run.queue_url)]
 
-        return ManagedProcess.serve(directory, run.cell.id, command, banner=BANNER)
+        # gunicorn's master listens before its worker has loaded the app:
+        # readiness also waits for what server_child.py prints once it is loaded.
+        return ManagedProcess.serve(directory, run.cell.id, command, banner=SERVER_BANNER)
 
 
 VARIANTS = [Gunicorn("gunicorn", "gunicorn with the worker class the mode needs (gevent: -k "

@@ -40,14 +40,19 @@ def _expectations():
     }
 
 
+def redis_unavailable() -> str | None:
+    """Why a private redis-server cannot run here (one line), or None."""
+    if shutil.which("redis-server") is None:
+        return "redis-server not found on PATH (Debian: apt-get install redis-server)"
+    if importlib.util.find_spec("redis") is None:
+        return "the redis Python package is not installed (pip install 'emitcheck[redis]')"
+    return None
+
+
 @dataclass(eq=False)
 class Redis(Queue):
     def unavailable(self, cell):
-        if shutil.which("redis-server") is None:
-            return "redis-server not found on PATH (Debian: apt-get install redis-server)"
-        if importlib.util.find_spec("redis") is None:
-            return "the redis Python package is not installed (pip install 'emitcheck[redis]')"
-        return None
+        return redis_unavailable()
 
     def expect(self, cell, expected: Expect, resolved=None):
         from . import variant
@@ -66,15 +71,14 @@ class Redis(Queue):
 def private_redis(run, name: str) -> str:
     """Start a private redis-server for ``run`` (files in ``name``); its URL. Also
     the Celery cells' broker where the cell has no queue."""
-    from ..process import ManagedProcess, NotReady
+    from ..process import ManagedProcess, NotReady, log_end
 
     redis = run.add(ManagedProcess.redis(run.directory / name))
     try:
         redis.wait_listening(run.timing.ready_timeout)
     except NotReady as exc:
-        log = redis.files.stdout.read_text(errors="replace").strip().splitlines()[-3:]
         raise RuntimeError(f"the private redis-server did not start: {exc}; "
-                           f"its log ends: {' | '.join(log)}") from None
+                           f"its log ends: {log_end(redis.files.stdout)}") from None
     return f"redis://127.0.0.1:{redis.port}/0"
 
 

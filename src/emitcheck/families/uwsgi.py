@@ -55,8 +55,6 @@ from .base import Expect, ServerVariant
 DOC = "deployments.md#uwsgi"
 #: One grid for the family, its suffixes in the columns.
 GRID = "uWSGI"
-#: What server_child.py prints once the worker has loaded the app.
-BANNER = "async_mode="
 INSTALL = "pip install 'emitcheck[uwsgi]', which compiles it: a C compiler and the Python headers"
 #: The suffix factors uWSGI cells keep at their default (factor: default value).
 #: -redis under uWSGI varies from run to run (unpatched gevent's Redis listener
@@ -151,7 +149,7 @@ class UWSGI(ServerVariant):
                            f"as under socketio.run: {twin.why}{bursts}", DOC)
 
     def start(self, run, directory):
-        from ..process import ManagedProcess
+        from ..process import SERVER_BANNER, ManagedProcess
         from ..server_child import UWSGI_EMIT_LOG, UWSGI_INTERVAL
 
         uwsgi = binary()
@@ -171,7 +169,8 @@ class UWSGI(ServerVariant):
                       for arg in ("--env", f"{name}={value}")),
                     "--module", "emitcheck.server_child:uwsgi_app()"]
 
-        return ManagedProcess.serve(directory, run.cell.id, command, banner=BANNER)
+        # Ready once the worker loaded the app (--lazy-apps), not when the router listens.
+        return ManagedProcess.serve(directory, run.cell.id, command, banner=SERVER_BANNER)
 
 
 VARIANTS = [UWSGI(
