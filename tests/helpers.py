@@ -1,6 +1,7 @@
 """Helpers shared by the tests that start real servers or the CLI."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -63,22 +64,42 @@ def runnable(cell_id: str):
     return cell
 
 
-def interrupt_cli(args: list[str], env: dict, started, what: str
-                  ) -> tuple[subprocess.Popen, str]:
+def interrupt_cli(args: list[str], env: dict, started, what: str,
+                  signum: int = signal.SIGINT) -> tuple[subprocess.Popen, str]:
     """Run ``emitcheck ARGS``, wait (bounded) until ``started()`` holds, press
-    Ctrl-C; the ended process (its pid, its exit status) and its stderr. SIGINT is
-    restored in the child, as from a terminal: a run started in the background of
-    a shell (nohup, '&') inherits it ignored, and Python then never raises
-    KeyboardInterrupt."""
-    import signal
-
+    Ctrl-C (or send ``signum``: SIGTERM, SIGHUP, SIGKILL); the ended process (its
+    pid, its exit status) and its stderr. SIGINT is restored in the child, as from
+    a terminal: a run started in the background of a shell (nohup, '&') inherits
+    it ignored, and Python then never raises KeyboardInterrupt."""
     cli = subprocess.Popen([sys.executable, "-m", "emitcheck.cli", *args],
                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         wait_until(started, 60, what)
-        cli.send_signal(signal.SIGINT)
+        cli.send_signal(signum)
         _, err = cli.communicate(timeout=30)
     finally:
         cli.kill()
+        cli.wait()
     return cli, err
+
+
+def processes_with_marker(marker: str) -> list[int]:
+    """Pids of the live processes (zombies excepted: their environment reads empty)
+    whose environment carries ``marker`` as one of the words of EMITCHECK_RUN,
+    emitcheck's run marker: every process a run starts has it, and its
+    descendants inherit it. (Read here, not with emitcheck's own code: the
+    tests check that code.)"""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as env:
+                entries = env.read().split(b"\0")
+        except OSError:  # gone, or not ours to read
+            continue
+        if any(entry.startswith(b"EMITCHECK_RUN=") and marker.encode() in entry[14:].split()
+               for entry in entries):
+            found.append(int(name))
+    return found

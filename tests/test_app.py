@@ -86,6 +86,10 @@ def test_an_event_the_app_never_emits_is_the_verdict_silent_not_an_error(tmp_pat
     ("no_socketio:app", "is a Flask app with no SocketIO"),
     ("no_socketio:settings", "is a dict, not a SocketIO object, a Flask app or a factory"),
     ("ticker_task", "is not MODULE:ATTR"),
+    ("plain_socketio:sio", "is a socketio.Server, not a Flask-SocketIO app: emitcheck "
+                           "app serves Flask-SocketIO apps; run your server as you do and "
+                           "check it with: emitcheck probe"),
+    ("plain_socketio:app", "is a socketio.WSGIApp, not a Flask-SocketIO app"),
 ])
 def test_an_app_that_cannot_be_loaded_is_a_one_line_error(tmp_path, target, says):
     proc = _app(tmp_path, target, "--event", "tick", timeout=60)
@@ -98,6 +102,13 @@ def test_an_app_that_cannot_be_loaded_is_a_one_line_error(tmp_path, target, says
     (["--trigger", "post:/x"], "is not one of: connect, get:/PATH, emit:EVENT[:JSON]"),
     (["--trigger", "emit:go:{oops"], "the payload is not JSON"),
     (["--namespace", "chat"], "must start with '/'"),
+    (["-k", "nosuchrow"], "-k 'nosuchrow' matches none of the app's cells: auto-unpatched-app-own"),
+    (["--setup", "configure"], "--setup 'configure' is not MODULE:FUNCTION"),
+    (["--setup", "ticker_task:nothing_here"], "--setup ticker_task:nothing_here: AttributeError"),
+    (["--env", "NOEQUALS"], "--env 'NOEQUALS': expected NAME=VALUE"),
+    (["--auth", "[1]"], "a JSON list, not an object"),
+    (["--header", "NoColon"], "no ':' between a header name and its value"),
+    (["--query", "token"], "no '=' between a parameter name and its value"),
 ])
 def test_bad_options_are_one_line_errors(tmp_path, args, says):
     proc = _app(tmp_path, "ticker_task:socketio", "--event", "tick", *args, timeout=60)

@@ -81,3 +81,21 @@ def test_work_is_seen_however_it_starts_and_silent_without_its_trigger(
         assert quiet.verdict == "silent", quiet.evidence
     started = served.observe("tick", triggers=("connect", *([trigger] if trigger else [])))
     assert started.verdict == "delivered", started.evidence
+
+
+SHAPES = APPS / "shapes"
+
+
+def test_the_fixtures_connect_with_credentials_and_name_a_refusal_without(emitcheck_serve):
+    served = emitcheck_serve("auth_token:socketio", mode="threading-unpatched", path=SHAPES)
+    refused = served.observe("balance", timeout=5)
+    assert refused.verdict == "error" and "unauthorized" in refused.evidence
+    assert any("--auth JSON" in line for line in refused.remedies)
+    given = served.observe("balance", auth={"token": "s3cret"}, timeout=5)
+    assert given.verdict == "delivered", given.evidence
+
+
+def test_the_fixtures_run_the_set_up_a_main_would(emitcheck_serve):
+    served = emitcheck_serve("needs_setup:socketio", mode="threading-unpatched", path=SHAPES,
+                             setup="needs_setup:start_feed")
+    assert served.observe("gauge", timeout=5).verdict == "delivered"

@@ -292,3 +292,134 @@ def test_a_terminal_gets_colours_unless_no_color(no_color):
     out = _on_a_terminal([sys.executable, "-m", "emitcheck.cli", "report", str(RESULTS)], env)
     assert "eventlet-unpatched" in out
     assert bool(COLOUR.search(out)) is not no_color
+
+
+# -- issue 20: every input validated up front, every output path checked before the run ------
+
+SAMPLE = Path(__file__).parent / "data" / "results" / "matrix-sample.json"
+
+
+@pytest.fixture
+def no_cell_may_run(monkeypatch):
+    """Any cell the command would run fails the test: what it checks comes first."""
+    from emitcheck import runner
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a cell ran before the input was checked")
+    monkeypatch.setattr(runner, "run_many", refuse)
+
+
+def _sample_with(tmp_path, **changes) -> Path:
+    document = json.loads(SAMPLE.read_text())
+    document["results"][0].update(changes)
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(document))
+    return path
+
+
+def test_report_of_a_result_whose_field_has_the_wrong_type_is_one_line_not_a_traceback(
+        tmp_path):
+    path = _sample_with(tmp_path, latency_ms={"p50": "12", "p95": None, "max": None})
+    result = invoke("report", str(path))
+    assert result.exit_code == 2, result.output
+    assert f"{path}: result 0: 'latency_ms.p50' is the string '12', expected a number or " \
+           "null" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_report_refuses_the_verdict_teleported(tmp_path):
+    path = _sample_with(tmp_path, verdict="teleported")
+    result = invoke("report", str(path))
+    assert result.exit_code == 2
+    assert "'verdict' is 'teleported', expected one of delivered, delayed, lost, starved, " \
+           "error, crashed, silent" in result.output
+
+
+def test_check_baseline_whose_environment_is_not_an_object_exits_2_before_any_cell_runs(
+        tmp_path, no_cell_may_run):
+    path = tmp_path / "baseline.json"
+    path.write_text(json.dumps({"schema": 1, "environment": ["CPython"], "verdicts": {
+        "threading-unpatched-thread-time_sleep": "delivered"}}))
+    result = invoke("matrix", "-k", "threading-unpatched-thread-time_sleep",
+                    "--check-baseline", str(path))
+    assert result.exit_code == 2, result.output
+    assert f"baseline {path}: 'environment' is a list, expected an object" in result.output
+
+
+def test_check_baseline_with_no_verdicts_exits_2_before_any_cell_runs(tmp_path,
+                                                                       no_cell_may_run):
+    path = tmp_path / "baseline.json"
+    path.write_text(json.dumps({"schema": 1, "environment": {}, "verdicts": {}}))
+    result = invoke("matrix", "-k", "threading-unpatched-thread-time_sleep",
+                    "--check-baseline", str(path))
+    assert result.exit_code == 2, result.output
+    assert "has no verdicts, so it checks nothing" in result.output
+
+
+@pytest.mark.parametrize("where", ["a-file/baseline.json", "a-folder"])
+def test_save_baseline_to_an_unwritable_path_exits_2_before_any_cell_runs(tmp_path, where,
+                                                                          no_cell_may_run):
+    (tmp_path / "a-file").write_text("")
+    (tmp_path / "a-folder").mkdir()
+    result = invoke("matrix", "-k", "threading-unpatched-thread-time_sleep",
+                    "--save-baseline", str(tmp_path / where))
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--save-baseline'" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "a-folder"]
+
+
+def test_a_run_where_no_cell_got_a_verdict_writes_no_baseline_and_says_so(tmp_path,
+                                                                          monkeypatch):
+    from emitcheck import runner
+    from emitcheck.model import CellResult
+
+    cell = "threading-unpatched-thread-time_sleep"
+    monkeypatch.setattr(runner, "run_many", lambda selected, jobs=None: [
+        CellResult(cell, "delivered", "why", "doc", skipped="not here")])
+    target = tmp_path / "baseline.json"
+    result = invoke("matrix", "-k", cell, "--save-baseline", str(target))
+    assert result.exit_code == 2, result.output
+    assert f"no baseline written to {target}: no cell got a verdict" in result.output
+    assert not target.exists()
+
+
+def test_a_misspelt_id_in_a_k_list_exits_2_naming_it_instead_of_being_dropped(
+        no_cell_may_run):
+    result = invoke("matrix", "-k", "threading-unpatched-thread-time_sleep,"
+                                    "threading-unpatched-thread-time_slep")
+    assert result.exit_code == 2, result.output
+    assert "pattern 'threading-unpatched-thread-time_slep' (in " in result.output
+    assert "unknown wait 'time_slep'; valid wait values: time_sleep" in result.output
+
+
+def test_a_conflicting_full_id_in_k_names_the_conflict_not_matches_no_cell(no_cell_may_run):
+    result = invoke("matrix", "-k", "auto-unpatched-thread-time_sleep-gunicorn")
+    assert result.exit_code == 2, result.output
+    assert "auto mode has no gunicorn worker class" in result.output
+    assert "matches no cell" not in result.output
+
+
+def test_the_readme_s_cell_counts_are_what_emitcheck_list_prints():
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    said = re.search(r"`emitcheck list` prints it \(([\d,]+) cells;.*?`emitcheck list --all` "
+                     r"every valid cell \(([\d,]+)\)", readme, re.S)
+    assert said, "the README no longer says how many cells emitcheck list prints"
+    default, everything = (int(n.replace(",", "")) for n in said.groups())
+    assert default == len(invoke("list").output.splitlines())
+    assert everything == len(invoke("list", "--all").output.splitlines())
+
+
+@pytest.mark.parametrize("option", ["--json", "--markdown"])
+def test_sweep_to_an_unwritable_file_exits_2_before_any_release_is_listed(tmp_path, monkeypatch,
+                                                                          option):
+    from emitcheck import index
+
+    def offline(*args, **kwargs):
+        raise AssertionError("the package index was asked before the paths were checked")
+    monkeypatch.setattr(index, "releases", offline)
+    (tmp_path / "a-file").write_text("")
+    result = invoke("sweep", "threading-unpatched-thread-time_sleep", "--package", "gevent",
+                    option, str(tmp_path / "a-file" / "sweep.out"))
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for '{option}'" in result.output
+    assert "a-file is a file, not a folder" in result.output

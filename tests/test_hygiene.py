@@ -102,7 +102,8 @@ def test_ctrl_c_in_the_middle_of_a_matrix_leaves_nothing(tmp_path):
 
 
 def test_a_killed_parent_takes_its_servers_along(tmp_path):
-    """SIGKILL leaves no chance for cleanup code: the kernel (pdeathsig) does it."""
+    """SIGKILL leaves no chance for cleanup code: the kernel (pdeathsig) and the
+    warden do it, the warden removing the cells' directories too."""
     env = dict(os.environ, TMPDIR=str(tmp_path))
     cli = subprocess.Popen([sys.executable, "-m", "emitcheck.cli", "matrix", "-k", "threading"],
                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -116,6 +117,8 @@ def test_a_killed_parent_takes_its_servers_along(tmp_path):
     wait_until(lambda: not processes_mentioning(str(tmp_path)), 5,
                "the servers to be gone after SIGKILL of the CLI")
     wait_until(lambda: not zygotes_of(cli.pid), 5, "the zygote to be gone after SIGKILL")
+    wait_until(lambda: not list(tmp_path.glob("emitcheck-*")), 10,
+               "the cells' directories to be removed after SIGKILL")
 
 
 def test_a_pytest_timeout_leaves_nothing(tmp_path):

@@ -39,10 +39,11 @@ def _need(*tools: str) -> None:
 
 
 def _environ(**extra: str) -> dict[str, str]:
-    """This environment without what would point emitcheck at the repository
-    or at a prepared Node directory."""
+    """This environment without what would point emitcheck at the repository,
+    at a prepared Node directory or at a cache folder of its own."""
     env = {name: value for name, value in os.environ.items()
-           if name not in ("EMITCHECK_NODE_DIR", "PYTHONPATH", "VIRTUAL_ENV", "NODE_PATH")}
+           if name not in ("EMITCHECK_NODE_DIR", "EMITCHECK_CACHE_DIR", "PYTHONPATH",
+                           "VIRTUAL_ENV", "NODE_PATH")}
     return {**env, **extra}
 
 
@@ -174,6 +175,7 @@ def test_an_install_that_finds_the_folder_taken_keeps_the_one_there(tmp_path, mo
     loser must neither fail nor disturb the winner's folder."""
     _need("node", "npm")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("EMITCHECK_CACHE_DIR", raising=False)
     first = node_install.ensure()
     marker = first / "node_modules" / "socket.io-client" / "package.json"
     before = marker.stat().st_ino

@@ -472,3 +472,45 @@ def test_a_worker_waits_for_a_live_owner_bounded_and_names_what_it_waited_for(
     assert result.failure == (f"waited 0.3 s for the pytest-xdist worker running it "
                               f"(pid {os.getpid()}) to write {tmp_path / (ONE + '.json')}")
     assert live.pool is None  # it never ran the cell itself
+
+
+# -- Ctrl-C is pytest's (issue 20; a whole run: tests/test_plugin_interrupt.py) ----------
+
+def test_ctrl_c_while_a_test_waits_for_its_cell_goes_on_to_pytest():
+    """KeyboardInterrupt while waiting for the result reaches pytest, which ends
+    the session as interrupted: it is not the cell's "emitcheck itself failed"."""
+    from concurrent.futures import Future
+    from types import SimpleNamespace
+
+    from emitcheck.plugin_session import Session
+
+    option = SimpleNamespace(emitcheck_jobs=None, emitcheck_html=None)
+    session = Session(SimpleNamespace(option=option), None)
+    waiting: Future = Future()
+    waiting.set_exception(KeyboardInterrupt())  # what future.result() raises on Ctrl-C
+    session.futures[cells.parse(ONE)] = waiting
+    with pytest.raises(KeyboardInterrupt):
+        session.result(cells.parse(ONE))
+
+
+@pytest.mark.parametrize("how", ["cancelled", "interrupted"])
+def test_a_cell_stopped_by_the_end_of_a_workers_session_stops_the_worker_waiting_for_it(
+        tmp_path, how):
+    """Under xdist the worker that ran the cell was interrupted (its pool cancelled
+    the cell, or stopped it running): the worker waiting for it ends its session
+    as interrupted, rather than failing the test as emitcheck's own failure."""
+    from concurrent.futures import Future
+
+    from emitcheck.runs import Interrupted
+
+    stopped: Future = Future()
+    if how == "cancelled":
+        stopped.cancel()
+    else:
+        stopped.set_exception(Interrupted("the pool is closed"))
+    sharing(tmp_path, owner=os.getpid())._publish(cells.parse(ONE), stopped)
+    with pytest.raises(pytest.exit.Exception) as ended:
+        sharing(tmp_path, owner=os.getpid()).result(cells.parse(ONE))
+    assert ended.value.returncode == pytest.ExitCode.INTERRUPTED
+    assert f"{ONE} was stopped: the session of the pytest-xdist worker running it " \
+           f"(pid {os.getpid()}) ended" in ended.value.msg

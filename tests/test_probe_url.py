@@ -264,13 +264,16 @@ def test_the_send_time_is_read_in_seconds_or_milliseconds(payload, expected):
     assert remote.sent_at(payload, "t") == expected
 
 
-def test_bursts_are_arrivals_within_a_tenth_of_the_cadence():
+def test_bursts_without_a_reference_are_gaps_a_hundredth_of_the_longest_silence():
+    """No send times, no --every: the shape of the gaps. Two gaps of 5 ms beside a
+    silence of 1.2 s are half the gaps after the first: in bursts."""
     obs = Observation(cell="x", interval=0.1, emits_logged=False, connected_at=0.0,
                       quiet_end=1.0)
     obs.received = [Arrival(None, None, t) for t in (0.1, 0.2, 0.3, 1.5, 1.505, 1.51)]
     got = remote.arrivals(obs)
-    assert (got["events"], got["while_quiet"], got["bursts"]) == (6, 3, 2)
+    assert (got["events"], got["while_quiet"], got["bursts"], got["in_bursts"]) == (6, 3, 2, 3)
     assert got["cadence_of"] == "arrivals" and got["max_gap_s"] == 1.2
+    assert got["bursts_by"] == "shape" and got["held"]
 
 
 def test_one_event_then_a_wedged_connection_is_silent_not_delivered():

@@ -295,3 +295,44 @@ def test_a_redis_less_run_says_why_once_per_family(tmp_path, monkeypatch):
         assert re.search(rf"{re.escape(family)}: \d+ cells, all skipped\n\[1\] skipped: ",
                          proc.stdout), family
     assert "1 cell: 1 delivered, 0 failing as measured, 0 unexpected" in proc.stdout
+
+
+# -- text the terminal cannot encode (issue 20) -------------------------------------------
+
+#: A skip reason no ASCII terminal can show as it is (grid_notes prints it under the grid).
+NOT_ASCII = "needs “redis-server” for the event é"
+
+
+def _not_ascii_results(tmp_path: Path) -> Path:
+    import json
+
+    document = json.loads(DATA.read_text())
+    for result in document["results"]:
+        if result["skipped"]:
+            result["skipped"] = NOT_ASCII
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return path
+
+
+def test_a_report_on_an_ascii_terminal_escapes_what_it_cannot_encode_instead_of_raising(
+        tmp_path):
+    from click.testing import CliRunner
+
+    from emitcheck.cli import main
+
+    result = CliRunner(charset="ascii").invoke(main, ["report",
+                                                      str(_not_ascii_results(tmp_path))])
+    assert result.exception is None or isinstance(result.exception, SystemExit), \
+        repr(result.exception)
+    assert result.exit_code == 0, result.output
+    assert "[1] skipped: needs \\u201credis-server\\u201d for the event \\xe9" in result.output
+
+
+def test_pythonioencoding_ascii_prints_the_grid_with_escapes_and_exits_as_measured(tmp_path):
+    proc = emitcheck("report", str(_not_ascii_results(tmp_path)),
+                     env=_env(tmp_path, PYTHONIOENCODING="ascii", COLUMNS="160"))
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and "UnicodeEncodeError" not in proc.stderr
+    assert "needs \\u201credis-server\\u201d for the event \\xe9" in proc.stdout
+    assert "eventlet-unpatched" in proc.stdout

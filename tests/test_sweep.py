@@ -348,7 +348,8 @@ def test_bisect_over_real_releases_brackets_the_change_with_evidence(sweepable):
 def test_a_release_uv_cannot_install_is_a_row_with_uv_s_reason_not_an_abort(sweepable):
     done, document = _sweep(CELL, "--package", "simple-websocket", "--versions", "==1.0.0",
                             "--with", "python-socketio<1")
-    assert done.returncode == 0, done.stderr  # nothing ran, so nothing changed
+    assert done.returncode == 3, done.stderr  # nothing ran: no answer (not "no change")
+    assert "no release of simple-websocket could be installed (1 tried)" in done.stderr
     [listed] = document["rows"]
     assert listed["reason"].startswith("cannot be installed: No solution found")
     assert "python-socketio" in listed["reason"] and listed["results"] == []
@@ -363,6 +364,34 @@ def test_an_unknown_package_or_release_is_one_line_and_status_2(sweepable):
                      timeout=60)
     assert done.returncode == 2
     assert "9.9 is not a release of simple-websocket" in done.stderr
+
+
+def test_a_sweep_where_no_release_installs_exits_3_saying_so_not_no_cell_changed(monkeypatch,
+                                                                                 tmp_path):
+    """No network: the index, uv and the environments are stand-ins; what is tested
+    is what the command says and its exit status when every row has uv's reason."""
+    import emitcheck.sweep as sweep_module
+    import emitcheck.sweep_env as sweep_env
+
+    monkeypatch.setattr(sweep_env, "find_uv", lambda: "uv")
+    monkeypatch.setattr(sweep_env, "find_python",
+                        lambda asked, uv: Python("3.11", sys.executable, "3.11.7"))
+    monkeypatch.setattr(index, "index", lambda: index.Index("https://index.invalid/simple",
+                                                            "default"))
+    monkeypatch.setattr(index, "releases", lambda package, where=None:
+                        [Version("1.0.0"), Version("1.1.0")])
+    monkeypatch.setattr(sweep_module.Sweeper, "row", lambda self, python, version: Row(
+        python.asked, version, reason=f"{sweep_module.NOT_INSTALLED}: No solution found "
+                                      "when resolving dependencies"))
+    markdown_file = tmp_path / "sweep.md"
+    result = CliRunner().invoke(main, ["sweep", CELL, "--package", "simple-websocket",
+                                       "--markdown", str(markdown_file)])
+    assert result.exit_code == 3, result.output
+    assert "no release of simple-websocket could be installed (2 tried), so no verdict was " \
+           "compared; cannot be installed: No solution found" in result.output
+    assert "no cell changed" not in result.output.lower()
+    assert "no cell changed" not in markdown_file.read_text().lower()
+    assert "No release ran" in markdown_file.read_text()
 
 
 def test_uv_missing_is_one_line_saying_how_to_install_it(monkeypatch):

@@ -64,17 +64,28 @@ class Served:
     results: list = field(default_factory=list)
 
     def observe(self, event: str, namespace: str = "/", triggers=("connect",),
-                ack: str | None = None, every: float | None = None, timeout: float = 30.0):
-        """One window on the served app; the result has .verdict, .evidence, .remedies."""
+                ack: str | None = None, every: float | None = None, timeout: float = 30.0,
+                auth: dict | None = None, headers: dict | None = None,
+                query: dict | None = None):
+        """One window on the served app; the result has .verdict, .evidence, .remedies.
+        ``auth``, ``headers`` and ``query`` are what the client connects with."""
         from dataclasses import replace
 
         from .model import Timing
         from .user_app import UserApp
 
         spec = replace(self.spec, event=event, namespace=namespace,
-                       triggers=tuple(triggers), ack=ack)
+                       triggers=tuple(triggers), ack=ack,
+                       credentials=_credentials(auth, headers, query))
         return _judge(self.cell, self.run.server, UserApp(spec),
                       Timing(timeout=timeout, every=every))
+
+
+def _credentials(auth: dict | None, headers: dict | None, query: dict | None):
+    """The fixtures' keyword arguments as model.Credentials."""
+    from .model import Credentials
+
+    return Credentials(auth, tuple((headers or {}).items()), tuple((query or {}).items()))
 
 
 def _judge(cell_id: str, server, work, timing):
@@ -89,8 +100,7 @@ def _judge(cell_id: str, server, work, timing):
     return CellResult(cell_id, "delivered", "a working app delivers its events", DOC,
                       judged.verdict, judged.evidence, metrics=judged.metrics,
                       observation=obs,
-                      remedies=what_to_change(work.spec, cell_id, obs.async_mode,
-                                              judged.verdict))
+                      remedies=what_to_change(work.spec, cell_id, obs, judged.verdict))
 
 
 @pytest.fixture
@@ -104,10 +114,14 @@ def emitcheck_serve(tmp_path_factory: pytest.TempPathFactory):
     runs: list[CellRun] = []
 
     def serve(target: str, mode: str = "threading-unpatched", server: str = "run",
-              path: str | Path = ".") -> Served:
+              path: str | Path = ".", setup: str | None = None,
+              env: dict | None = None) -> Served:
+        """``setup``: ``MODULE:FUNCTION`` called once the app is loaded (what its
+        main() sets up); ``env``: set in the app's process environment."""
         row_mode, _, patch = mode.partition("-")
         cell = Cell(row_mode, patch or "unpatched", "app", "own", server=server)
-        spec = AppSpec(target, "", str(path), triggers=())
+        spec = AppSpec(target, "", str(path), triggers=(), setup=setup,
+                       env=tuple((env or {}).items()))
         directory = Path(tempfile.mkdtemp(prefix=f"{cell.id}-",
                                           dir=tmp_path_factory.getbasetemp()))
         run = CellRun(cell, Timing(), directory, work=UserApp(spec))
@@ -133,11 +147,12 @@ def emitcheck_observe():
 
     def observe(url: str, event: str, namespace: str = "/", ack: str | None = None,
                 every: float | None = None, timeout: float = 30.0,
-                transport: str = "default") -> CellResult:
+                transport: str = "default", auth: dict | None = None,
+                headers: dict | None = None, query: dict | None = None) -> CellResult:
         timing = Timing(timeout=timeout, every=every)
         obs = Observation(cell=url, interval=timing.interval, emits_logged=False)
-        watch(obs, Target(url.rstrip("/"), transport, event, ack, SOCKETIO_GET, namespace),
-              timing)
+        watch(obs, Target(url.rstrip("/"), transport, event, ack, SOCKETIO_GET, namespace,
+                          _credentials(auth, headers, query)), timing)
         judged = classify(obs)
         return CellResult(url, "delivered", "a working server delivers its events", "",
                           judged.verdict, judged.evidence, metrics=judged.metrics,

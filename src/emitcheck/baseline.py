@@ -15,14 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .cells import CellError, parse
-from .model import SCHEMA, VERDICTS, SchemaError, check_schema
+from .model import ENVIRONMENT, SCHEMA, VERDICTS, SchemaError, check, check_schema
 
 #: How many ids of baseline cells that did not run a comparison names (it counts them all).
 NOT_RUN_SHOWN = 5
 
 
-class BaselineError(ValueError):
-    """A baseline file that is missing or malformed; the message says which and why."""
+class BaselineError(SchemaError):
+    """A baseline file that is missing or malformed; the message says which and why,
+    in one line."""
 
 
 @dataclass
@@ -47,33 +48,50 @@ def make(results: list[dict], env: dict) -> dict:
 
 def save(path: Path, results: list[dict], env: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(make(results, env), indent=1, sort_keys=True) + "\n")
+    path.write_text(json.dumps(make(results, env), indent=1, sort_keys=True) + "\n",
+                    encoding="utf-8")
 
 
 def load(path: Path) -> dict:
+    """The baseline in ``path``, or a one-line BaselineError naming the file and
+    the field: the schema, an ``environment`` object (if any) whose fields are of
+    their types, and a ``verdicts`` object of at least one valid cell id, each
+    with a verdict among VERDICTS (a baseline with none checks nothing)."""
+    what = f"baseline {path}"
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise BaselineError(f"baseline {path} does not exist; write one with "
-                            "--save-baseline") from None
+        raise BaselineError(f"{what} does not exist; write one with --save-baseline") from None
     except (OSError, ValueError) as exc:
-        raise BaselineError(f"baseline {path} is not valid JSON: {exc}") from None
+        raise BaselineError(f"{what} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BaselineError(f"{what} is not valid JSON: nested too deep") from None
     try:
-        check_schema(data, f"baseline {path}")
+        data = check_schema(data, what)
+        if data.get("environment") is not None:
+            check(data["environment"], ENVIRONMENT, what, "environment")
     except SchemaError as exc:
         raise BaselineError(str(exc)) from None
     if not isinstance(data.get("verdicts"), dict):
-        raise BaselineError(f"baseline {path} has no 'verdicts' object "
+        raise BaselineError(f"{what} has no 'verdicts' object "
                             "(expected {\"environment\": ..., \"verdicts\": {cell: verdict}})")
+    if not data["verdicts"]:
+        raise BaselineError(f"{what} has no verdicts, so it checks nothing: save one from a "
+                            "run where cells got a verdict (not all skipped or failed)")
     for cell_id, verdict in data["verdicts"].items():
         try:
             parse(cell_id)
         except CellError as exc:
-            raise BaselineError(f"baseline {path}: {exc}") from None
+            raise BaselineError(f"{what}: {exc}") from None
         if verdict not in VERDICTS:
-            raise BaselineError(f"baseline {path}: {cell_id} has verdict {verdict!r}; "
+            raise BaselineError(f"{what}: {cell_id} has verdict {_short(verdict)}; "
                                 f"valid verdicts: {', '.join(VERDICTS)}")
     return data
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _environment_differences(recorded: dict, current: dict) -> list[str]:
@@ -81,7 +99,7 @@ def _environment_differences(recorded: dict, current: dict) -> list[str]:
     for key in ("python_implementation", "os"):
         if recorded.get(key) != current.get(key):
             differences.append(f"{key} {recorded.get(key)} there, {current.get(key)} here")
-    old, new = recorded.get("versions", {}), current.get("versions", {})
+    old, new = recorded.get("versions") or {}, current.get("versions") or {}
     for name in sorted(set(old) | set(new)):
         if old.get(name) != new.get(name):
             differences.append(f"{name} {old.get(name) or 'absent'} there, "
@@ -91,7 +109,7 @@ def _environment_differences(recorded: dict, current: dict) -> list[str]:
 
 def compare(baseline: dict, results: list[dict], env: dict) -> Comparison:
     comparison = Comparison()
-    differences = _environment_differences(baseline.get("environment", {}), env)
+    differences = _environment_differences(baseline.get("environment") or {}, env)
     if differences:
         comparison.warnings.append("the baseline was recorded on another environment: "
                                    + "; ".join(differences))

@@ -353,8 +353,10 @@ def select(pattern: str | None) -> list[Cell]:
     the default matrix whose id contains it or matches it as a glob.
 
     Several patterns may be given separated by commas; a cell is selected when
-    any of them selects it. None selects the whole default matrix; a pattern
-    with nothing in it is an error.
+    any of them selects it. None selects the whole default matrix. Each piece
+    must select something: a piece with nothing in it, a piece that matches no
+    cell (a misspelt id), and a piece written as a whole id of known values that
+    is not a cell (a conflict: ``parse`` says which) are errors naming it.
     """
     if pattern is None:
         return all_cells()
@@ -364,16 +366,35 @@ def select(pattern: str | None) -> list[Cell]:
                         "or a glob (see 'emitcheck list')")
     chosen: dict[Cell, None] = {}
     for part in wanted:
+        named = repr(pattern) if len(wanted) == 1 else f"{part!r} (in {pattern!r})"
         try:
             chosen[parse_ours(part)] = None  # a whole cell id names exactly that cell
             continue
         except CellError as exc:
             if "a cell of your app" in str(exc):
                 raise
-        for cell in default_cells():
-            if _matches(cell, part):
-                chosen[cell] = None
-    if not chosen:
-        raise CellError(f"pattern {pattern!r} matches no cell; "
-                        "run 'emitcheck list' for every valid id")
+            if _whole_id(part):
+                raise CellError(f"pattern {named} is not a cell: {exc}") from None
+            as_id = f" (as a cell id: {exc})" if _id_shaped(part) else ""
+        found = [cell for cell in default_cells() if _matches(cell, part)]
+        if not found:
+            raise CellError(f"pattern {named} matches no cell{as_id}; give a cell id, a part "
+                            "of one or a glob; run 'emitcheck list' for every valid id")
+        chosen.update(dict.fromkeys(found))
     return sorted(chosen, key=_listing_order)
+
+
+def _id_shaped(piece: str) -> bool:
+    """Written as a cell id: as many parts as an id has, no glob, no part empty."""
+    parts = piece.split("-")
+    return not any(c in piece for c in "*?[") and all(parts) and \
+        len(_REQUIRED) <= len(parts) <= len(FACTORS)
+
+
+def _whole_id(piece: str) -> bool:
+    """Written as a whole cell id: id-shaped, and every part a known value in its
+    place (``gevent-patched-task-time_sle``, cut short, is a part of ids)."""
+    parts = piece.split("-")
+    return _id_shaped(piece) and all(
+        part in values(factor.name) for part, factor in zip(parts, _REQUIRED, strict=False)) \
+        and all(part in _SUFFIX_FACTOR for part in parts[len(_REQUIRED):])

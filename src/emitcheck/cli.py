@@ -5,18 +5,28 @@ results file) exits 2 with a one-line message that says what is valid. ``run``
 and ``matrix`` exit 0 when every cell matched its expectation, 1 when a verdict
 differs, and 3 when emitcheck's own machinery failed in a cell (the run is not
 clean: the cell's result says why; the other cells still ran).
+
+Ctrl-C (SIGINT), SIGTERM (what CI sends on cancel) and SIGHUP (the terminal
+closed) stop every process the command started, remove its temporary
+directories and exit 128 + the signal's number (130, 143, 129) with one line
+on stderr: ``Emitcheck.invoke`` is the one place that says so, for every
+command.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
 
-from . import baseline, cells, environment, html_report, model, report, runner
+from . import baseline, cells, environment, html_report, model, outputs, report, runner
 from . import repro as reproduce
 from .cli_app import app as app_command
 from .cli_node import node_install as node_install_command
@@ -47,12 +57,8 @@ def _parse(cell_id: str) -> cells.Cell:
 
 
 def _run(selected: list[cells.Cell], jobs: int | None = None) -> list[dict]:
-    """Run cells; Ctrl-C stops every server and exits 130 with one line."""
-    try:
-        return [r.to_json() for r in runner.run_many(selected, jobs=jobs)]
-    except KeyboardInterrupt:
-        click.echo("emitcheck: interrupted; every server was stopped", err=True)
-        sys.exit(130)
+    """Run cells; Ctrl-C, SIGTERM or SIGHUP stops every server (``Emitcheck``)."""
+    return [r.to_json() for r in runner.run_many(selected, jobs=jobs)]
 
 
 def _status(results: list[dict]) -> int:
@@ -61,10 +67,68 @@ def _status(results: list[dict]) -> int:
     return 0 if all(r["matches"] for r in results) else 1
 
 
-@click.group()
+#: Signals that end a run as Ctrl-C does (SIGINT raises KeyboardInterrupt by itself).
+ENDING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived. A BaseException, as KeyboardInterrupt is, so that
+    whatever catches Exception lets it through while every ``with`` and
+    ``finally`` on the way (the cell pool, a process's stop) cleans up; not a
+    KeyboardInterrupt, so that it ends with its own status."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminated(signum: int, _frame: object) -> None:
+    for ending in ENDING_SIGNALS:  # one is enough: the cleanup is not interrupted again
+        signal.signal(ending, signal.SIG_IGN)
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def _ending_signals() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise Terminated while the command runs (in the main
+    thread only: signal handlers can be set nowhere else)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {signum: signal.signal(signum, _terminated) for signum in ENDING_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+
+
+def _say_ended(line: str) -> None:
+    with contextlib.suppress(OSError):  # SIGHUP: the terminal may be gone
+        click.echo(line, err=True)
+
+
+class Emitcheck(click.Group):
+    """The command group: every command ends the same way on a signal."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        with _ending_signals():
+            try:
+                return super().invoke(ctx)
+            except KeyboardInterrupt:
+                _say_ended("emitcheck: interrupted; every server was stopped")
+                sys.exit(128 + signal.SIGINT)
+            except Terminated as ended:
+                _say_ended(f"emitcheck: {signal.Signals(ended.signum).name} received; "
+                           "every server was stopped")
+                sys.exit(128 + ended.signum)
+
+
+@click.group(cls=Emitcheck)
 @click.version_option(package_name="emitcheck")
 def main() -> None:
     """Which ways of emitting from background work reach Socket.IO clients."""
+    outputs.tolerant_streams()  # what the terminal cannot encode is escaped, never raised
 
 
 @main.command("list")
@@ -91,13 +155,14 @@ def run(cell_id: str, as_json: bool) -> None:
 @main.command()
 @click.option("-k", "pattern", help="Only these cells: a whole cell id selects that cell, "
               "anything else the cells whose id contains it (or matches it as a glob); "
-              "several separated by commas.")
+              "several separated by commas, each of which must select a cell.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of results.")
 @click.option("--markdown", "as_markdown", is_flag=True,
               help="Print a block to paste into a GitHub issue.")
 @click.option("--jobs", type=click.IntRange(1, 64), default=None,
               help="Cells run at once (default: 16 per core).")
 @click.option("--save-baseline", type=click.Path(dir_okay=False, path_type=Path),
+              callback=outputs.checked,
               help="Write the observed verdicts and the environment to this file.")
 @click.option("--check-baseline", type=click.Path(dir_okay=False, path_type=Path),
               help="Compare with this baseline: exit 1 and list every changed cell.")
@@ -132,8 +197,7 @@ def matrix(pattern: str | None, as_json: bool, as_markdown: bool, jobs: int | No
         html_report.save(html, results, {"this run": env},
                          title=f"emitcheck matrix -k {pattern}" if pattern else "emitcheck matrix")
     if save_baseline is not None:
-        baseline.save(save_baseline, results, env)
-        click.echo(f"baseline written to {save_baseline}", err=True)
+        _save_baseline(save_baseline, results, env)
     if recorded is not None:
         comparison = baseline.compare(recorded, results, env)
         for line in comparison.lines():
@@ -144,6 +208,23 @@ def matrix(pattern: str | None, as_json: bool, as_markdown: bool, jobs: int | No
                    err=as_json or as_markdown)
         sys.exit(NOT_CLEAN if _status(results) == NOT_CLEAN else 0 if comparison.ok else 1)
     sys.exit(_status(results))
+
+
+def _save_baseline(path: Path, results: list[dict], env: dict) -> None:
+    """Write the baseline (its path was checked before the run); a run where no
+    cell got a verdict writes none: a baseline without verdicts checks nothing."""
+    if not baseline.make(results, env)["verdicts"]:
+        click.echo(f"emitcheck: no baseline written to {path}: no cell got a verdict here "
+                   "(every one was skipped or failed), and a baseline without verdicts "
+                   "checks nothing", err=True)
+        sys.exit(_status(results) if _status(results) == NOT_CLEAN else 2)
+    try:
+        baseline.save(path, results, env)
+    except OSError as exc:  # checked before the run: a full disk, say
+        click.echo(f"emitcheck: cannot write the baseline {path}: {exc.strerror or exc}",
+                   err=True)
+        sys.exit(NOT_CLEAN)
+    click.echo(f"baseline written to {path}", err=True)
 
 
 @main.command()
@@ -194,7 +275,7 @@ def _report_sweeps(paths: tuple[Path, ...], html: Path | None) -> bool:
     for path in paths:
         try:
             data = json.loads(path.read_text())
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             return False  # not ours to judge: the results reader says what is wrong
         documents.append(data)
     kinds = {sweep_report.is_sweep(doc) for doc in documents}
@@ -206,6 +287,11 @@ def _report_sweeps(paths: tuple[Path, ...], html: Path | None) -> bool:
     if html is not None:
         raise click.UsageError("--html draws matrix results; for sweeps, each emitcheck "
                                "sweep --markdown is the report")
+    try:
+        for path, document in zip(paths, documents, strict=True):
+            sweep_report.check_document(document, str(path))
+    except model.SchemaError as exc:
+        raise click.UsageError(f"cannot read the sweeps: {exc}") from None
     try:
         merged = sweep_report.merged(documents, sweep_report.command_line(sys.argv))
     except (ValueError, TypeError, KeyError) as exc:

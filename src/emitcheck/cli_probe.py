@@ -14,8 +14,11 @@ import sys
 import click
 
 from . import cells, remote
+from .credentials import Credentials, credential_options, describe
 from .node_client import NodeClientError
+from .probe import CATCH_ALL
 from .report import IN_WORDS
+from .user_app import AppError, parse_trigger
 
 #: Exit status when emitcheck itself failed (as cli.NOT_CLEAN).
 NOT_CLEAN = 3
@@ -48,6 +51,11 @@ def _n(count: int, what: str) -> str:
     return f"{count} {what}{'' if count == 1 else 's'}"
 
 
+#: How ``verdict.bursts`` judged, in words.
+_BURSTS_BY = {"send times": "by the send times", "--every": "by --every",
+              "shape": "by the shape of the gaps"}
+
+
 def _client_lines(probe: remote.Probe, obs, judged) -> list[str]:
     got, m = remote.arrivals(obs), judged.metrics
     spent = remote.phases(obs)
@@ -61,11 +69,17 @@ def _client_lines(probe: remote.Probe, obs, judged) -> list[str]:
         if probe.ack_event else "no ack sent (--ack EVENT)"
     bound = " (its --duration bound)" if (spent["quiet_s"] or 0) >= 0.99 * probe.duration \
         else ""
+    by = _BURSTS_BY.get(got["bursts_by"], "")
+    bunched = f"{got['in_bursts']} in bursts ({by})" if got["held"] else \
+        f"{got['in_bursts']} close together but not in bursts ({by})" if got["in_bursts"] \
+        else "0 in bursts"
     seen = "arrivals: none" if not got["events"] else (
         f"arrivals: {_n(got['events'], 'event')} ({got['while_quiet']} while quiet), first "
         f"after {_s(got['first_after_s'])}; cadence {_s(got['cadence_s'])} (median gap of "
-        f"{got['cadence_of']}), max gap {_s(got['max_gap_s'])}, {got['bursts']} in bursts")
+        f"{got['cadence_of']}), max gap {_s(got['max_gap_s'])}, {bunched}")
+    triggers = [f"triggers: {obs.facts['triggers']}"] if obs.facts.get("triggers") else []
     return [
+        *triggers,
         seen,
         f"latency: {latency}",
         f"responsiveness: connect {_ms(m.connect_ms)}; {acks}; {_n(len(obs.http), 'HTTP GET')}, "
@@ -77,7 +91,8 @@ def _client_lines(probe: remote.Probe, obs, judged) -> list[str]:
 def render(outcome: remote.Outcome) -> str:
     probe = outcome.probe
     lines = [f"probe {probe.url}: event {probe.event!r} on namespace {probe.namespace!r}, "
-             f"{probe.client} client, {probe.transport} transport",
+             f"{probe.client} client, {probe.transport} transport"
+             + (f"; credentials: {describe(probe.credentials)}" if probe.credentials else ""),
              f"verdict: {outcome.verdict}: {IN_WORDS.get(outcome.verdict, outcome.verdict)}",
              f"evidence: {outcome.evidence}"]
     worst = outcome.worst
@@ -94,13 +109,31 @@ def render(outcome: remote.Outcome) -> str:
     lines += _client_lines(probe, outcome.observations[worst], outcome.verdicts[worst])
     lines.append(f"took {outcome.seconds:g} s in all")
     if outcome.verdict == "silent":
-        how = "arrived once, then never" if outcome.observations[worst].received \
-            else "never arrived"
-        lines.append(f"the event {probe.event!r} {how}: silent is the verdict, not an error "
-                     f"(check the event name, the namespace, and that the server emits to "
-                     f"every client)")
+        obs = outcome.observations[worst]
+        how = "arrived once, then never" if obs.received else "never arrived"
+        lines.append(f"the event {probe.event!r} {how}{_other_events(probe, obs)}: silent is "
+                     f"the verdict, not an error (check the event name, the namespace, and "
+                     f"that the server emits to every client)")
     lines.append(f"note: {remote.NOTE}")
     return "\n".join(lines)
+
+
+def _other_events(probe: remote.Probe, obs) -> str:
+    """"; the server sent: 'pty-output' x12 in /", where the client can tell."""
+    if others := obs.facts.get("other events"):
+        return f"; the server sent: {others} in {probe.namespace}"
+    if probe.client == "node" or CATCH_ALL:
+        return f"; the server sent no other event in {probe.namespace}"
+    return ""  # python-socketio before 5.5 has no catch-all handler
+
+
+def _triggers(ctx, param, value: tuple[str, ...]) -> tuple[str, ...]:
+    for text in value:
+        try:
+            parse_trigger(text)
+        except AppError as exc:
+            raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+    return value
 
 
 @click.command(cls=_OneLineErrors)
@@ -126,10 +159,16 @@ def render(outcome: remote.Outcome) -> str:
 @click.option("--every", type=click.FloatRange(0, 600, min_open=True), default=None,
               metavar="SECONDS",
               help="The cadence, when known (seconds between two events).")
+@click.option("--trigger", "triggers", multiple=True, callback=_triggers,
+              metavar="connect|get:/PATH|emit:EVENT[:JSON]",
+              help="What starts the server's work, run once connected, before the quiet "
+                   "phase; repeatable.")
+@credential_options
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON document (schema 1).")
 def probe(url: str, event: str, ack_event: str | None, namespace: str, transport: str,
           client: str, clients: int, time_field: str | None, duration: float,
-          every: float | None, as_json: bool) -> None:
+          every: float | None, triggers: tuple[str, ...], credentials: Credentials,
+          as_json: bool) -> None:
     """Probe a running Socket.IO server at URL (http://HOST:PORT, any language)
     with real clients and judge the EVENT it sends on its own.
 
@@ -138,7 +177,8 @@ def probe(url: str, event: str, ack_event: str | None, namespace: str, transport
         raise _BadInput(f"invalid value for --namespace: {namespace!r} does not start "
                         f"with '/'")
     asked = remote.Probe(url, event, ack_event, namespace, transport, client, clients,
-                         time_field, duration, every)
+                         time_field, duration, every, credentials=credentials,
+                         triggers=triggers)
     try:
         outcome = remote.run(asked)
     except remote.BadTarget as exc:

@@ -4,7 +4,10 @@
 ``sweep`` exits 0 when no cell changed its verdict across the releases that
 ran, 1 when one did (the change is printed with its evidence; with
 ``--bisect``: when the two releases that bracket it were found), 2 on bad
-input, 3 when emitcheck could not run in a release's environment.
+input, 3 when the sweep has no answer: emitcheck could not run in a release's
+environment, no release could be installed at all (then nothing was compared:
+0 would say "no change" and 1 "a change", both untrue), or an end of
+``--bisect`` tells nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import TYPE_CHECKING
 import click
 
 from . import cache as cache_folder
+from . import outputs
 
 if TYPE_CHECKING:  # the rest is imported when a sweep runs: packaging is needed only then
     from packaging.version import Version
@@ -28,6 +32,8 @@ if TYPE_CHECKING:  # the rest is imported when a sweep runs: packaging is needed
 
 #: Releases swept without --versions: the newest few.
 NEWEST = 5
+#: Exit status when the sweep has no answer (see the module's docstring).
+NO_ANSWER = 3
 
 
 def _cells(patterns: tuple[str, ...]) -> list:
@@ -77,7 +83,7 @@ def _write(target: str | None, text: str, what: str) -> None:
         click.echo(text, nl=not text.endswith("\n"))
         return
     try:
-        Path(target).write_text(text)
+        Path(target).write_text(text, encoding="utf-8")
     except OSError as exc:
         raise click.ClickException(f"cannot write the {what} to {target}: {exc}") from None
     click.echo(f"{what} written to {target}", err=True)
@@ -124,8 +130,9 @@ def _counting(progress: Progress, task, evaluate: Callable[[str], Row]) -> Calla
 @click.option("--bisect", "bisect_range", metavar="GOOD..BAD",
               help="Find the first release between GOOD and BAD whose verdicts differ from "
                    "GOOD's, in about log2(n) environments.")
-@click.option("--json", "json_to", metavar="FILE|-", help="Write every row and change as JSON.")
-@click.option("--markdown", "markdown_to", metavar="FILE|-",
+@click.option("--json", "json_to", metavar="FILE|-", callback=outputs.checked,
+              help="Write every row and change as JSON.")
+@click.option("--markdown", "markdown_to", metavar="FILE|-", callback=outputs.checked,
               help="Write a block for a bug report (versions, the change, the cells, how to "
                    "reproduce it).")
 @click.option("--install-timeout", type=click.FloatRange(min=10), default=None,
@@ -141,7 +148,7 @@ def sweep(cell_patterns: tuple[str, ...], package: str, spec: str | None, newest
 
     from . import cells, environment, index, sweep_report
     from .report import show
-    from .sweep import Sweeper, changes
+    from .sweep import NOT_INSTALLED, Sweeper, changes
     from .sweep_env import INSTALL_TIMEOUT, SweepError, find_python, find_uv, parse_requirements
 
     try:
@@ -186,7 +193,8 @@ def sweep(cell_patterns: tuple[str, ...], package: str, spec: str | None, newest
                    "was left half built", err=True)
         sys.exit(130)
     except RuntimeError as exc:  # --bisect: an end that does not run
-        raise click.ClickException(str(exc)) from None
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(NO_ANSWER)
     result = sweep_report.Sweep(
         package, ids, rows, sweep_report.command_line(sys.argv[1:]),
         {"versions": spec, "newest": newest, "with": list(pins), "bisect": bisect_range,
@@ -197,10 +205,19 @@ def sweep(cell_patterns: tuple[str, ...], package: str, spec: str | None, newest
         show(sweep_report.terminal(result), width=max(100, Console().width))
     _write(json_to, json.dumps(sweep_report.document(result), indent=2) + "\n", "JSON")
     _write(markdown_to, sweep_report.markdown(result), "Markdown")
+    if rows and all((row.reason or "").startswith(NOT_INSTALLED) for row in rows):
+        click.echo(f"emitcheck: no release of {package} could be installed ({len(rows)} "
+                   f"tried), so no verdict was compared; {_shortened(rows[0].reason)}", err=True)
+        sys.exit(NO_ANSWER)
     if any(row.emitcheck_failed for row in rows):
-        sys.exit(3)  # not a verdict: emitcheck itself failed in a release's environment
+        sys.exit(NO_ANSWER)  # not a verdict: emitcheck itself failed in a release's environment
     changed = bisection.changed if bisection else bool(result.changes)
     sys.exit(1 if changed else 0)
+
+
+def _shortened(reason: str | None, most: int = 200) -> str:
+    text = " ".join((reason or "").split())
+    return text if len(text) <= most else text[:most - 3] + "..."
 
 
 def _sweep(sweeper: Sweeper, pythons: list[Python], versions: list[str],

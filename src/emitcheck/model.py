@@ -15,7 +15,12 @@ servers, clients or async libraries.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+import math
+import types
+import typing
+import urllib.parse
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +32,11 @@ VERDICTS = ("delivered", "delayed", "lost", "starved", "error", "crashed", "sile
 
 
 class SchemaError(ValueError):
-    """A JSON document that is not what emitcheck writes; says what and where."""
+    """A JSON document that is not what emitcheck writes; says what and where,
+    in one line (a line break in what it quotes is written as a space)."""
+
+    def __init__(self, message: str):
+        super().__init__(" ".join(str(message).splitlines()))
 
 
 def check_schema(data: Any, what: str) -> dict:
@@ -58,6 +67,165 @@ def _record(cls, data: Any, what: str):
     return cls(**{name: _require(data, names, what)[name] for name in names})
 
 
+# -- the type of every field ------------------------------------------------------------
+#
+# A spec says what a JSON value must be: ``str``, ``int``, ``float`` (a finite
+# number: an int or a float, never true/false), ``bool`` or ``None`` (null);
+# a tuple of specs (any of them); ``Choice`` (one of these strings); ``ListOf``;
+# ``MapOf`` (an object, any keys, each value of a spec); ``Fields`` (an object
+# with these fields; others are let through: a later emitcheck of schema 1 may
+# add some); ``ANY``. ``check`` raises a one-line SchemaError naming the field.
+
+
+class Choice(tuple):
+    """One of these strings."""
+
+
+@dataclass(frozen=True)
+class ListOf:
+    item: Any
+
+
+@dataclass(frozen=True)
+class MapOf:
+    value: Any
+
+
+@dataclass(frozen=True)
+class Fields:
+    required: dict[str, Any]
+    optional: dict[str, Any] = field(default_factory=dict)
+    #: Fields a file must not have (emitcheck adds them in memory only).
+    refused: tuple[str, ...] = ()
+
+
+def _shape_of(spec: Any) -> type | None:
+    """The JSON kind a value of ``spec`` has at its top (None: null)."""
+    if isinstance(spec, Choice):
+        return str
+    if isinstance(spec, Fields | MapOf):
+        return dict
+    if isinstance(spec, ListOf):
+        return list
+    return None if spec is None else spec
+
+
+def _fits(value: Any, shape: type | None) -> bool:
+    if shape is None:
+        return value is None
+    if shape in (int, float):
+        return isinstance(value, int | float) and not isinstance(value, bool) and \
+            (shape is float or isinstance(value, int))
+    return isinstance(value, shape)
+
+
+_NAMES: dict[Any, str] = {str: "a string", int: "an integer", float: "a number",
+                          bool: "true or false", None: "null", dict: "an object",
+                          list: "a list"}
+
+
+def _name(spec: Any) -> str:
+    if isinstance(spec, Choice):
+        return "one of " + ", ".join(spec)
+    if isinstance(spec, tuple):
+        return " or ".join(_name(alternative) for alternative in spec)
+    return _NAMES[_shape_of(spec)]
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _described(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return f"the number {_short(value)}"
+    if isinstance(value, str):
+        return f"the string {_short(value)}"
+    return "a list" if isinstance(value, list) else "an object"
+
+
+def _field_label(key: str) -> str:
+    return key if key.isprintable() and len(key) <= 40 else _short(key)
+
+
+#: Any JSON value (what a reader passes on without reading it).
+ANY = object
+
+
+def check(value: Any, spec: Any, what: str, path: str = "") -> None:
+    """``value`` is of ``spec``, or a SchemaError: ``what: 'path' is X, expected Y``."""
+    if spec is ANY:
+        return
+    where = f"{what}: {path!r}" if path else what
+    alternatives = spec if isinstance(spec, tuple) and not isinstance(spec, Choice) else (spec,)
+    chosen = next((a for a in alternatives if _fits(value, _shape_of(a))), _NO_FIT)
+    if chosen is _NO_FIT:
+        raise SchemaError(f"{where} is {_described(value)}, expected {_name(spec)}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise SchemaError(f"{where} is {value}, expected a finite number")
+    if isinstance(chosen, Choice) and value not in chosen:
+        raise SchemaError(f"{where} is {_short(value)}, expected {_name(chosen)}")
+    if isinstance(chosen, ListOf):
+        for index, item in enumerate(value):
+            check(item, chosen.item, what, f"{path}[{index}]")
+    elif isinstance(chosen, MapOf):
+        for key, item in value.items():
+            check(item, chosen.value, what, f"{path}.{_field_label(key)}".lstrip("."))
+    elif isinstance(chosen, Fields):
+        missing = [name for name in chosen.required if name not in value]
+        if missing:
+            raise SchemaError(f"{where} has no {', '.join(map(repr, missing))} field")
+        refused = [name for name in chosen.refused if name in value]
+        if refused:
+            raise SchemaError(f"{where} has {', '.join(map(repr, refused))}: not a field of "
+                              "a file (emitcheck works it out when it draws a grid)")
+        for name, item_spec in (chosen.required | chosen.optional).items():
+            if name in value:
+                check(value[name], item_spec, what, f"{path}.{name}".lstrip("."))
+
+
+_NO_FIT = object()
+
+
+def _spec_of_hint(hint: Any) -> Any:
+    """The spec of a type annotation of the records below (``float | None``,
+    ``list[Ack]``, ``dict[str, str]``, a dataclass)."""
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        return tuple(_spec_of_hint(arg) for arg in typing.get_args(hint))
+    if origin is list:
+        return ListOf(_spec_of_hint(typing.get_args(hint)[0]))
+    if origin is dict:
+        return MapOf(_spec_of_hint(typing.get_args(hint)[1]))
+    if hint is type(None):
+        return None
+    if is_dataclass(hint):
+        return spec_of(hint)
+    if hint in (str, int, float, bool):
+        return hint
+    return {dict: MapOf(ANY), list: ListOf(ANY)}.get(hint, ANY)  # not read: let through
+
+
+_SPECS: dict[str, Fields] = {}
+
+
+def spec_of(record: Any) -> Fields:
+    """The spec of a record's JSON form (``asdict``), from its annotations:
+    every field required but those added within schema 1 (``_OPTIONAL``)."""
+    if record.__name__ not in _SPECS:
+        hints = typing.get_type_hints(record)
+        specs = {f.name: _spec_of_hint(hints[f.name]) for f in fields(record)}
+        _SPECS[record.__name__] = Fields(
+            {n: s for n, s in specs.items() if n not in _OPTIONAL},
+            {n: s for n, s in specs.items() if n in _OPTIONAL})
+    return _SPECS[record.__name__]
+
+
 @dataclass(frozen=True)
 class Timing:
     """How long each step may take. All waits in a cell are bounded by these."""
@@ -77,6 +245,45 @@ class Timing:
 
 
 @dataclass(frozen=True)
+class Credentials:
+    """What a client presents to a server that asks for it (``emitcheck probe
+    --auth/--header/--query``; ``emitcheck.credentials`` parses them). Defined
+    here, not there, so that ``Target`` keeps this module standalone."""
+    auth: dict | None = None                    # Socket.IO auth payload (connect(auth=...))
+    headers: tuple[tuple[str, str], ...] = ()   # extra HTTP headers, e.g. Cookie or Authorization
+    query: tuple[tuple[str, str], ...] = ()     # query string parameters on the connection URL
+
+    def connect_url(self, url: str) -> str:
+        """``url`` with the query parameters added (after its own, if it has some)."""
+        if not self.query:
+            return url
+        return f"{url}{'&' if '?' in url else '?'}{urllib.parse.urlencode(self.query)}"
+
+    def to_json(self) -> dict:
+        return {"auth": self.auth, "headers": [list(pair) for pair in self.headers],
+                "query": [list(pair) for pair in self.query]}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Credentials:
+        """The inverse of ``to_json`` (SchemaError, one line, for anything else)."""
+        data = _require(data, ("auth", "headers", "query"), "credentials")
+        if data["auth"] is not None and not isinstance(data["auth"], dict):
+            raise SchemaError("credentials: 'auth' is not an object or null")
+        pairs = {}
+        for name in ("headers", "query"):
+            items = data[name]
+            if not isinstance(items, list) or not all(
+                    isinstance(item, list | tuple) and len(item) == 2
+                    and all(isinstance(part, str) for part in item) for item in items):
+                raise SchemaError(f"credentials: {name!r} is not a list of [NAME, VALUE] strings")
+            pairs[name] = tuple((str(n), str(v)) for n, v in items)
+        return cls(data["auth"], pairs["headers"], pairs["query"])
+
+    def __bool__(self) -> bool:
+        return self.auth is not None or bool(self.headers) or bool(self.query)
+
+
+@dataclass(frozen=True)
 class Target:
     """What a client connects to and listens for."""
     url: str                        # http://HOST:PORT of the Socket.IO server
@@ -85,6 +292,8 @@ class Target:
     ack_event: str | None = "probe"  # an event the server acknowledges; None: none
     health_path: str = "/health"    # a path for plain HTTP GETs
     namespace: str = "/"
+    #: Sent with the connect and with every HTTP GET of the window (none: our cells).
+    credentials: Credentials = Credentials()
 
 
 @dataclass(frozen=True)
@@ -156,12 +365,18 @@ class Observation:
 
     @classmethod
     def from_dict(cls, data: Any, what: str = "observation") -> Observation:
+        """The inverse of ``to_dict``; a one-line SchemaError naming the field for
+        anything else (a missing field, a field of another type)."""
         names = tuple(f.name for f in fields(cls))
         values = dict(_require(data, tuple(n for n in names if n not in _OPTIONAL), what))
         values.setdefault("facts", {})
+        spec = spec_of(cls)
         for name, record in _RECORDS.items():
+            if not isinstance(values[name], list):
+                check(values[name], spec.required[name], what, name)  # says what it is
             values[name] = [_record(record, item, f"{what}: an item of {name!r}")
                             for item in values[name]]
+        check(data, spec, what)
         return cls(**{name: values[name] for name in names})
 
 
@@ -238,7 +453,9 @@ class CellResult:
 
     @classmethod
     def from_json(cls, data: Any, what: str = "result") -> CellResult:
-        data = _require(check_schema(data, what), RESULT_FIELDS, what)
+        """The inverse of ``to_json``; a one-line SchemaError naming the field
+        for anything else (``check_result``)."""
+        data = check_result(data, what)
         metrics = None
         if data["emitted"] is not None:
             metrics = Metrics(data["emitted"], data["received"], 0, 0, data["latency_ms"],
@@ -256,6 +473,50 @@ RESULT_FIELDS = ("schema", "cell", "verdict", "expected", "matches", "skipped", 
                  "ack_ms", "http_ms", "async_mode", "versions", "observation")
 
 
+VERDICT = Choice(VERDICTS)
+_NUMBER_OR_NULL = (float, None)
+
+#: What ``environment.environment()`` writes (results files and baselines); each
+#: field may be missing (files of other tools), none may be of another type.
+ENVIRONMENT = Fields({}, {"python_implementation": str, "os": str, "os_release": str,
+                          "emitcheck": str, "versions": MapOf((str, None))})
+
+
+@cache
+def result_spec() -> Fields:
+    """The type of every field ``CellResult.to_json`` writes (and ``emitcheck
+    app``'s results add: the window it waited, the app's cadence)."""
+    return Fields(
+        {"schema": int, "cell": str, "verdict": (VERDICT, None), "expected": VERDICT,
+         "matches": bool, "skipped": (str, None), "failure": (str, None), "evidence": str,
+         "why": str, "doc": str, "emitted": (int, None), "received": (int, None),
+         "latency_ms": Fields({"p50": _NUMBER_OR_NULL, "p95": _NUMBER_OR_NULL,
+                               "max": _NUMBER_OR_NULL}),
+         "connect_ms": _NUMBER_OR_NULL, "ack_ms": _NUMBER_OR_NULL, "http_ms": _NUMBER_OR_NULL,
+         "async_mode": (str, None), "versions": MapOf((str, None)),
+         "observation": (spec_of(Observation), None)},
+        {"remedies": ListOf(str), "waited_s": _NUMBER_OR_NULL, "cadence_s": _NUMBER_OR_NULL},
+        refused=("twin", "twin_verdict"))
+
+
+def check_result(data: Any, what: str) -> dict:
+    """``data`` if it is a result as ``CellResult.to_json`` writes it, else a
+    one-line SchemaError naming ``what`` and the field: the schema, every field
+    there and of its type, a verdict among VERDICTS, and a verdict exactly when
+    the cell was neither skipped nor failed."""
+    data = _require(check_schema(data, what), RESULT_FIELDS, what)
+    check(data, result_spec(), what)
+    reason = data["skipped"] or data["failure"]
+    if data["verdict"] is None and not reason:
+        raise SchemaError(f"{what}: 'verdict' is null, yet neither 'skipped' nor 'failure' "
+                          "says why the cell has none")
+    if data["verdict"] is not None and reason:
+        why = "the cell was skipped" if data["skipped"] else "emitcheck failed in the cell"
+        raise SchemaError(f"{what}: 'verdict' is {data['verdict']!r}, yet {why}: a result "
+                          "has a verdict or a reason, not both")
+    return data
+
+
 def results_document(results: list[dict], environment: dict) -> dict:
     """A results file: the schema, where the cells ran, and every result."""
     return {"schema": SCHEMA, "environment": environment, "results": results}
@@ -269,15 +530,23 @@ def read_results(path: Path) -> list[dict]:
 def read_document(path: Path) -> tuple[list[dict], dict | None]:
     """The results in a file written by ``results_document``, and the
     environment it names (None when it names none); one-line errors."""
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise SchemaError(f"{path} is not a readable JSON file: {exc}") from None
-    data = _require(check_schema(data, str(path)), ("results",), str(path))
+    data = _require(check_schema(read_json(path), str(path)), ("results",), str(path))
     if not isinstance(data["results"], list):
         raise SchemaError(f"{path}: 'results' is not a list")
     for index, result in enumerate(data["results"]):
-        _require(check_schema(result, f"{path}: result {index}"), RESULT_FIELDS,
-                 f"{path}: result {index}")
+        check_result(result, f"{path}: result {index}")
     environment = data.get("environment")
-    return data["results"], environment if isinstance(environment, dict) else None
+    if environment is not None:
+        check(environment, ENVIRONMENT, str(path), "environment")
+    return data["results"], environment
+
+
+def read_json(path: Path) -> Any:
+    """The JSON document in ``path`` (UTF-8), or a one-line SchemaError saying
+    why not: unreadable, not UTF-8, not JSON, nested too deep to read."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SchemaError(f"{path} is not a readable JSON file: {exc}") from None
+    except RecursionError:
+        raise SchemaError(f"{path} is not a readable JSON file: nested too deep") from None

@@ -18,8 +18,11 @@ lines out keeps cells from depending on the distribution's file.)
 
 Everything nginx writes is in the cell's directory (error log, pid, temp
 paths); it listens on 127.0.0.1 only, runs in the foreground (``daemon off``)
-with one worker, and is stopped with the rest of the cell (``run.add``). The
-access log has one JSON object per request, with the upstream that served it
+with one worker, and is stopped with the rest of the cell (``run.add``). nginx
+writes its process title over its environment, so its worker does not show the
+run's marker (warden.py); it stays in the session started for the master,
+which is how the warden finds it if emitcheck dies first. The access log has
+one JSON object per request, with the upstream that served it
 (``$upstream_addr``): ``socketio_requests`` reads it back for a cell's facts.
 """
 

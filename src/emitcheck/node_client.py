@@ -20,11 +20,14 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .model import Ack, Arrival, HttpGet, Observation, Target, Timing
+from .model import Ack, Arrival, Credentials, HttpGet, Observation, Target, Timing
 from .node_install import SHIPPED, NodeInstallError, ensure, is_installed, node_env
 from .process import die_with_parent_prefix, run_bounded
 
 NODE_DIR_ENV = "EMITCHECK_NODE_DIR"
+#: probe.js reads the credentials (``Credentials.to_json()``) from this variable,
+#: not from its command line, which every user of the machine can read (ps).
+CREDENTIALS_ENV = "EMITCHECK_CREDENTIALS"
 STDERR_TAIL_CHARS = 2000
 #: Seconds allowed, on top of probe.js's own bound, for Node to start on a busy machine.
 STARTUP_GRACE = 5.0
@@ -78,7 +81,8 @@ def watch(obs: Observation, target: Target, timing: Timing,
           window_over: Callable[[], None]) -> None:
     """Watch one window with probe.js; fill ``obs`` with what it saw. probe.js
     disconnects before it exits, so ``window_over`` runs after that."""
-    fill(obs, run_node_client(target.url, target.transport, timing))
+    fill(obs, run_node_client(target.url, target.transport, timing,
+                              credentials=target.credentials))
     window_over()
 
 
@@ -91,14 +95,22 @@ def fill(obs: Observation, seen: dict) -> None:
     obs.received = [Arrival(*item) for item in seen.get("received", [])]
     if seen.get("transport"):  # a prepared EMITCHECK_NODE_DIR's older probe.js has none
         obs.facts["transport"] = seen["transport"]
+    if seen.get("other_events"):  # {name: count}; said only when there were some
+        from .probe import other_events
+
+        obs.facts["other events"] = other_events(seen["other_events"])
+    if seen.get("triggers"):  # what each --trigger did (emitcheck probe)
+        obs.facts["triggers"] = "; ".join(seen["triggers"])
 
 
 def run_node_client(base: str, transport: str, timing: Timing, *, window: dict | None = None,
-                    target: dict | None = None, bound: float | None = None) -> dict:
+                    target: dict | None = None, bound: float | None = None,
+                    credentials: Credentials | None = None) -> dict:
     """Probe the server at ``base`` with probe.js; return the fields it observed.
     ``window`` adds to the timing it is given (an adaptive window's constants),
-    ``target`` is its optional 4th argument (event, ack event, paths), and
-    ``bound`` replaces the default wait for it (a fixed window's)."""
+    ``target`` is its optional 4th argument (event, ack event, paths, triggers),
+    ``bound`` replaces the default wait for it (a fixed window's), and
+    ``credentials`` go to it in the environment (CREDENTIALS_ENV)."""
     client = locate()
     node = shutil.which("node")
     assert node is not None  # locate() found it
@@ -109,7 +121,11 @@ def run_node_client(base: str, transport: str, timing: Timing, *, window: dict |
             json.dumps({**asdict(timing), **(window or {})}),
             *([json.dumps(target)] if target else [])]
     try:
-        done = run_bounded(argv, client.modules.parent, bound, node_env(client.modules))
+        env = node_env(client.modules)
+        env.pop(CREDENTIALS_ENV, None)  # only ours: never one inherited from the caller
+        if credentials:
+            env[CREDENTIALS_ENV] = json.dumps(credentials.to_json())
+        done = run_bounded(argv, client.modules.parent, bound, env)
     except subprocess.TimeoutExpired as exc:
         raise NodeClientError(
             f"node probe.js did not exit within {bound:g} s (connect, the window, "

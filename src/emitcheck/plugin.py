@@ -120,9 +120,27 @@ def pytest_configure(config: pytest.Config) -> None:
             state.chosen, state.chosen_by = cells.select(pattern), by
         except cells.CellError as exc:
             raise pytest.UsageError(f"{by}: {exc}") from None
+    if not _is_worker(config):  # the controller (or a run without xdist) writes them
+        _check_outputs(config)
     config.pluginmanager.register(Hooks(config, state), "emitcheck-hooks")
     if _outputs(config) and not _is_worker(config):
         _session(config)
+
+
+#: The options that name a file the run writes at its end.
+_WRITTEN = ("json", "markdown", "html", "save_baseline")
+
+
+def _check_outputs(config: pytest.Config) -> None:
+    """A file the run cannot write is a usage error now, not once every cell ran."""
+    given = [(name, getattr(config.option, f"emitcheck_{name}")) for name in _WRITTEN]
+    if all(path is None for _, path in given):
+        return
+    from .outputs import cannot_write  # the standard library only
+
+    for name, path in given:
+        if path is not None and (problem := cannot_write(Path(path))):
+            raise pytest.UsageError(f"--emitcheck-{name.replace('_', '-')}: {problem}")
 
 
 def _session(config: pytest.Config):

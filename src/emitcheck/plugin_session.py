@@ -9,6 +9,12 @@ it) and runs the cell; once its result is in, it writes ``<cell id>.json``
 (``CellResult.to_json()``, replaced atomically). A worker that finds the lock
 waits for that file, bounded, and stops waiting early when the owner's process
 is gone.
+
+Ctrl-C is pytest's: nothing here catches KeyboardInterrupt, so the session ends
+as interrupted and ``close()`` stops every cell still running. A cell stopped
+that way has no result and is no failure: its worker writes ``{"interrupted":
+...}`` instead, and a worker waiting for it ends its session as interrupted too
+(as xdist ends the whole run once one worker is).
 """
 
 from __future__ import annotations
@@ -16,10 +22,11 @@ from __future__ import annotations
 import json
 import os
 import time
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from functools import partial
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -29,6 +36,7 @@ from .expectations import expected
 from .model import CellResult
 from .plugin import PROPERTY, RESULT, STATE
 from .runner import CellPool, longest_first
+from .runs import Interrupted
 
 #: The longest a test waits for its cell's result. Every step of a cell is bounded
 #: (emitcheck.model.Timing), so this is only reached when emitcheck itself hangs
@@ -36,6 +44,8 @@ from .runner import CellPool, longest_first
 RESULT_TIMEOUT = 600.0
 #: How often a worker looks for a result another worker is writing.
 POLL = 0.05
+#: The key of a shared file whose cell was stopped by its worker's interruption.
+INTERRUPTED = "interrupted"
 
 
 def cell_of(item: pytest.Item) -> Cell | None:
@@ -49,6 +59,12 @@ def cell_of(item: pytest.Item) -> Cell | None:
         except CellError:
             return None
     return value if isinstance(value, Cell) else None
+
+
+def interrupted(reason: str) -> NoReturn:
+    """End the session as Ctrl-C does (pytest's exit status 2, "Interrupted"),
+    saying why."""
+    pytest.exit(reason, returncode=pytest.ExitCode.INTERRUPTED)
 
 
 def _failed(cell: Cell, reason: str) -> CellResult:
@@ -122,12 +138,18 @@ class Session:
         return self._shared_result(cell)
 
     def _outcome(self, cell: Cell, future: Future, timeout: float) -> CellResult:
+        """The cell's result. Ctrl-C while waiting for it (KeyboardInterrupt) goes
+        on to pytest, which ends the session as interrupted; a cell that did not
+        run because the pool was closed under it ends the session the same way:
+        neither is a failure of emitcheck in that cell."""
         try:
             return future.result(timeout=timeout)
         except FutureTimeout:
             return _failed(cell, f"no result within {timeout:g} s (emitcheck's own wait "
                                  "for the cell; each of its steps is bounded)")
-        except BaseException as exc:  # cancelled or interrupted: the session is ending
+        except (CancelledError, Interrupted):
+            interrupted(f"{cell.id} was stopped: the session is ending")
+        except Exception as exc:  # our own machinery raised outside run_cell's care
             return _failed(cell, f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
 
     # -- sharing between xdist workers ----------------------------------------
@@ -141,10 +163,17 @@ class Session:
         return self.shared / f"{cell.id}.json"
 
     def _publish(self, cell: Cell, future: Future) -> None:
-        """Write a finished cell's result for the other workers (a done callback)."""
-        result = self._outcome(cell, future, 0)
+        """Write a finished cell's result for the other workers (a done callback).
+        A cell stopped by the end of this worker's session (Ctrl-C, ``-x``) has
+        none: the file says so, and a worker that waits for it stops as
+        interrupted too."""
+        if future.cancelled() or isinstance(future.exception(), Interrupted):
+            data = {INTERRUPTED: f"{cell.id} was stopped: the session of the pytest-xdist "
+                                 f"worker running it (pid {os.getpid()}) ended (Ctrl-C, -x)"}
+        else:
+            data = self._outcome(cell, future, 0).to_json()
         part = self._file(cell).with_name(f"{cell.id}.json.{os.getpid()}.part")
-        part.write_text(json.dumps(result.to_json()))
+        part.write_text(json.dumps(data))
         os.replace(part, self._file(cell))
 
     def _owner(self, cell: Cell) -> int | None:
@@ -158,7 +187,10 @@ class Session:
         deadline = time.monotonic() + RESULT_TIMEOUT
         while time.monotonic() < deadline:
             if path.exists():
-                return CellResult.from_json(json.loads(path.read_text()), str(path))
+                data = json.loads(path.read_text())
+                if INTERRUPTED in data:
+                    interrupted(data[INTERRUPTED])
+                return CellResult.from_json(data, str(path))
             owner = owner or self._owner(cell)
             if owner is not None and not _alive(owner):
                 if path.exists():

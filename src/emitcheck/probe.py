@@ -19,15 +19,18 @@ server is its owner's business (``runs.CellRun``), not this module's.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import statistics
 import threading
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from importlib.metadata import PackageNotFoundError, version
 
 import socketio
 
@@ -35,6 +38,7 @@ from .cells import Cell
 from .families import variant
 from .model import Ack, Arrival, HttpGet, Observation, Target, Timing
 from .process import SERVER_BANNER, ManagedProcess, NotReady
+from .tracebacks import HEADER as TRACEBACK_HEADER
 from .verdict import prompt_bound, refused_by_server
 from .work import OurWork
 
@@ -77,15 +81,46 @@ class _Recorder:
             self.obs.received.append(Arrival(seq, emitted, arrived))
 
 
+#: The most rounds (an ack, when there is an ack event, and an HTTP GET) one
+#: traffic phase sends, whatever its interval: a cadence measured in a burst is
+#: near 0, and a phase paced by it would hammer the server (448 GETs in 0.8 s
+#: were seen). Our cells send 8 (0.8 s at 0.1 s); an adaptive phase at the
+#: interval's floor, 16 (0.8 s at MIN_INTERVAL_S).
+TRAFFIC_MAX_ROUNDS = 20
+
+
+def request_get(url: str, timeout: float, headers: Sequence[tuple[str, str]] = ()) -> HttpGet:
+    """``_get`` with extra headers (a session cookie): an HttpGet."""
+    if not headers:
+        return _get(url, timeout)
+    sent = time.time()
+    start = time.perf_counter()
+    try:
+        request = urllib.request.Request(url, headers=dict(headers))
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            response.read()
+    except (TimeoutError, OSError) as exc:
+        timed_out = isinstance(exc, TimeoutError) or "timed out" in str(exc)
+        return HttpGet(sent, None, "timeout" if timed_out else f"{type(exc).__name__}: {exc}")
+    return HttpGet(sent, (time.perf_counter() - start) * 1000, None)
+
+
+def _target_get(target: Target, timeout: float) -> HttpGet:
+    """A plain GET of the target's health path, with its credentials' headers
+    and query parameters (a cookie-authenticated app answers no GET without)."""
+    url = target.credentials.connect_url(target.url + target.health_path)
+    return request_get(url, timeout, target.credentials.headers)
+
+
 def _traffic(client: socketio.Client, target: Target, obs: Observation,
              timing: Timing) -> None:
     """An ack (when the target has an ack event) and an HTTP GET per emit interval
-    until the phase ends. Stops early at the first unanswered ack or GET (after
-    trying the GET, so that a wedged connection can be told from a server that
-    stopped answering)."""
+    until the phase ends, TRAFFIC_MAX_ROUNDS at most. Stops early at the first
+    unanswered ack or GET (after trying the GET, so that a wedged connection can
+    be told from a server that stopped answering)."""
     end = time.time() + timing.traffic
     n = 0
-    while time.time() < end:
+    while time.time() < end and n < TRAFFIC_MAX_ROUNDS:
         n += 1
         ack_ms: float | None = 0.0
         if target.ack_event:
@@ -101,17 +136,67 @@ def _traffic(client: socketio.Client, target: Target, obs: Observation,
                 ack_ms = None
                 obs.connect_error = obs.connect_error or f"during traffic: {exc}"
             obs.acks.append(Ack(sent, ack_ms))
-        got = _get(target.url + target.health_path, timing.response_timeout)
+        got = _target_get(target, timing.response_timeout)
         obs.http.append(got)
         if got.ms is None or ack_ms is None:
             return
         time.sleep(max(0.0, timing.interval - (time.time() - got.sent_at)))
 
 
+def _release(name: str) -> tuple[int, ...]:
+    """The installed release of ``name`` as numbers, (0,) when unknown."""
+    try:
+        numbers = version(name).split(".")[:2]
+        return tuple(int(n) for n in numbers)
+    except (PackageNotFoundError, ValueError):
+        return (0,)
+
+
+#: python-socketio calls a namespace's ``'*'`` handler for events without a
+#: handler of their own from 5.5 on; before, such a handler is never called.
+CATCH_ALL = _release("python-socketio") >= (5, 5)
+
+
+def supports_auth() -> bool:
+    """Does this python-socketio's ``Client.connect`` take ``auth`` (5.2 and later)?"""
+    return "auth" in inspect.signature(socketio.Client.connect).parameters
+
+
+#: At most this many other events are named in ``obs.facts["other events"]``.
+OTHER_EVENTS_NAMED = 5
+
+
+def other_events(counts: dict[str, int]) -> str:
+    """"'pty-output' x12, 'status' x1": the events seen that were not watched,
+    most frequent first."""
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    named = ", ".join(f"{name!r} x{count}" for name, count in ranked[:OTHER_EVENTS_NAMED])
+    more = len(ranked) - OTHER_EVENTS_NAMED
+    return named + (f" and {more} more" if more > 0 else "")
+
+
+def _catch_all(client: socketio.Client, namespace: str) -> Counter | None:
+    """Count the events of ``namespace`` that have no handler (what the server
+    sent besides the watched event); None where python-socketio cannot."""
+    if not CATCH_ALL:
+        return None
+    seen: Counter = Counter()
+    lock = threading.Lock()
+
+    def on_other(event, *_args):
+        with lock:
+            seen[str(event)] += 1
+
+    client.on("*", on_other, namespace=namespace)
+    return seen
+
+
 def watch(obs: Observation, target: Target, timing: Timing,
           window_over: Callable[[], None] = lambda: None,
           cadence: Callable[[], list[float]] | None = None,
-          triggers: Sequence[Callable[[socketio.Client, Observation], None]] = ()) -> None:
+          triggers: Sequence[Callable[[socketio.Client, Observation], None]] = (),
+          on_event: Callable | None = None,
+          in_flight: Callable[[Observation], bool] | None = None) -> None:
     """Connect python-socketio's client to ``target`` and watch one window.
 
     ``window_over`` runs when the window ends, before the client disconnects
@@ -120,13 +205,17 @@ def watch(obs: Observation, target: Target, timing: Timing,
     once connected, before the quiet phase (what starts a user's work). With an
     adaptive ``timing`` (a ``timeout``), ``cadence`` gives the times of the
     emits so far (default: of the arrivals), which decide when the quiet phase
-    has seen enough.
+    has seen enough. ``on_event`` handles the watched event from the connect on
+    (default: ``_Recorder``'s, which reads our cells' payload). While
+    ``in_flight(obs)`` holds after the drain (large events the work emitted
+    that have not arrived yet), the window waits for them (``_catch_up``).
     """
     client = socketio.Client(reconnection=False, handle_sigint=False,
                              request_timeout=timing.response_timeout)
-    client.on(target.event, _Recorder(obs).on_event, namespace=target.namespace)
+    client.on(target.event, on_event or _Recorder(obs).on_event, namespace=target.namespace)
+    others = _catch_all(client, target.namespace)
     with ThreadPoolExecutor(1, thread_name_prefix="emitcheck-http") as side:
-        health = side.submit(_get, target.url + target.health_path, timing.response_timeout)
+        health = side.submit(_target_get, target, timing.response_timeout)
         start = time.perf_counter()
         obs.connect_error = _connect(client, target, timing)
         if obs.connect_error is None:
@@ -136,23 +225,54 @@ def watch(obs: Observation, target: Target, timing: Timing,
         # The GET sent alongside may have been served before the connect wedged the
         # server: one more, after the connect gave up, tells a wedged connection
         # (answered) from a server that stopped answering (unanswered).
-        obs.http.append(_get(target.url + target.health_path, timing.response_timeout))
+        obs.http.append(_target_get(target, timing.response_timeout))
     try:
         if obs.connect_ms is not None:
             obs.connected_at = time.time()
             for trigger in triggers:
                 trigger(client, obs)
-            timing = _quiet(obs, timing, cadence or (lambda: [a.arrived_at
-                                                             for a in obs.received]))
+            # The arrivals when nothing logged an emit (yet): someone else's server,
+            # or an app whose events another process emits through its queue.
+            timing = _quiet(obs, timing, lambda: (cadence() if cadence else [])
+                            or [a.arrived_at for a in obs.received])
             obs.quiet_end = time.time()
             _traffic(client, target, obs, timing)
             obs.traffic_end = time.time()
             time.sleep(timing.drain)
+            if in_flight is not None:
+                _catch_up(obs, timing, in_flight)
             _record_transport(client, obs)
         window_over()
     finally:
         _disconnect(client)
         obs.received.sort(key=lambda a: a.arrived_at)
+        if others:  # said only when there were some: our cells send nothing else
+            obs.facts["other events"] = other_events(others)
+
+
+#: At most this many seconds (and never past the window's ``timeout``) of waiting
+#: for large events in flight once the window is over.
+CATCH_UP_CAP_S = 15.0
+
+
+def _catch_up(obs: Observation, timing: Timing, in_flight: Callable[[Observation], bool]
+              ) -> None:
+    """Wait, bounded, while ``in_flight(obs)``: events of megabytes take the
+    connection a second or more each, and a window sized by the emit cadence
+    ends before the first arrives. Throughput is not loss: what arrives late is
+    judged late (delayed), not missing (lost)."""
+    if obs.connected_at is None:
+        return
+    start = time.time()
+    deadline = min(start + CATCH_UP_CAP_S,
+                   obs.connected_at + (timing.timeout or 0.0) + CATCH_UP_CAP_S)
+    waited = False
+    while time.time() < deadline and in_flight(obs):
+        waited = True
+        time.sleep(0.05)
+    if waited:
+        obs.facts["large events"] = (f"the window waited {time.time() - start:.1f} s more "
+                                     f"for the large events in flight")
 
 
 #: A connect is an HTTP request, perhaps a WebSocket handshake, and the wait for
@@ -161,7 +281,8 @@ CONNECT_BOUND_RESPONSES = 3
 
 
 def _connect(client: socketio.Client, target: Target, timing: Timing) -> str | None:
-    """Connect the client; None, or why it did not connect. Bounded here, not only
+    """Connect the client with the target's credentials (headers, the auth
+    payload, query parameters on the URL); None, or why it did not connect. Bounded here, not only
     by the client: python-engineio before 4.3.4 opens a WebSocket with no timeout,
     so a server that accepts the TCP connection and never answers the handshake
     would hold the window for ever. A connect given up on ends when the server is
@@ -169,11 +290,19 @@ def _connect(client: socketio.Client, target: Target, timing: Timing) -> str | N
     outcome: dict[str, str | None] = {}
     raised: list[BaseException] = []
 
+    credentials = target.credentials
+    extra: dict = {}
+    if credentials.headers:
+        extra["headers"] = dict(credentials.headers)
+    if credentials.auth is not None:  # python-socketio 5.1 has no auth: only when given
+        extra["auth"] = credentials.auth
+
     def connect() -> None:
         try:
-            client.connect(target.url, namespaces=[target.namespace],
+            client.connect(credentials.connect_url(target.url), namespaces=[target.namespace],
                            wait_timeout=timing.response_timeout,
-                           transports=variant("transport", target.transport).transports)
+                           transports=variant("transport", target.transport).transports,
+                           **extra)
             outcome["error"] = None
         except socketio.exceptions.ConnectionError as exc:
             outcome["error"] = str(exc) or type(exc).__name__
@@ -211,19 +340,26 @@ EVENTS_NEEDED = 3
 #: fixed traffic time, at most this many seconds).
 TRAFFIC_INTERVALS = 2
 TRAFFIC_CAP_S = 10.0
+#: The shortest interval an adaptive window uses (seconds). An interval measured
+#: from arrivals that came in one burst is about 0 (a flush of held-back events
+#: arrives within microseconds): promptness judged against it would be absurd,
+#: and the traffic phase would send a request per microsecond. 0.05 s is half
+#: our cells' 0.1 s, so their windows are unchanged (theirs are fixed anyway).
+MIN_INTERVAL_S = 0.05
 
 
 def _quiet(obs: Observation, timing: Timing, cadence: Callable[[], list[float]]) -> Timing:
     """Listen only; return the timing of the rest of the window. A fixed window
     (our cells) sleeps ``timing.quiet``. An adaptive one (``timing.timeout``)
     waits for the cadence, known (``every``) or observed, and records it as the
-    observation's interval, so promptness is judged against it."""
+    observation's interval (MIN_INTERVAL_S at least), so promptness is judged
+    against it."""
     if timing.timeout is None:
         time.sleep(timing.quiet)
         return timing
     start = time.time()
     deadline = start + timing.timeout
-    interval = timing.every
+    interval = None if timing.every is None else max(timing.every, MIN_INTERVAL_S)
     if interval is not None:
         time.sleep(max(0.0, min(deadline, start + max(
             timing.quiet, EVENTS_NEEDED * interval + prompt_bound(interval))) - time.time()))
@@ -231,7 +367,8 @@ def _quiet(obs: Observation, timing: Timing, cadence: Callable[[], list[float]])
         while time.time() < deadline:
             seen = sorted(t for t in cadence() if t >= start - timing.response_timeout)
             if len(seen) >= EVENTS_NEEDED:
-                interval = statistics.median(b - a for a, b in zip(seen, seen[1:], strict=False))
+                interval = max(MIN_INTERVAL_S, statistics.median(
+                    b - a for a, b in zip(seen, seen[1:], strict=False)))
                 if time.time() >= max(start + timing.quiet,  # the Nth had time to arrive
                                       seen[EVENTS_NEEDED - 1] + prompt_bound(interval)):
                     break
@@ -282,10 +419,12 @@ def observe(server: ManagedProcess, cell: Cell, timing: Timing,
         except NotReady as exc:
             obs.ready_error = f"the proxy in front: {exc}"
     if obs.ready_error is None:
+        work.window_opens(server.files)
         target = work.target(f"http://127.0.0.1:{port}", cell.transport)
         cell.value_of("client").watch(obs, target, timing, over,
                                       cadence=work.cadence(server.files),
-                                      triggers=work.triggers())
+                                      triggers=work.triggers(),
+                                      in_flight=work.in_flight(server.files))
         work.settle(obs)
     else:
         over()
@@ -302,8 +441,10 @@ def read_server_logs(obs: Observation, server: ManagedProcess,
     for other in companions:
         if other_stderr := other.files.stderr.read_text(errors="replace"):
             stderr += f"--- {other.files.directory.name} process ---\n{other_stderr}"
-    obs.tracebacks = stderr.count("Traceback (most recent call last)")
+    # A traceback's header starts a line: a log line quoting one is not one.
+    obs.tracebacks = sum(line.startswith(TRACEBACK_HEADER) for line in stderr.splitlines())
     obs.log_tail = "\n".join(stderr.splitlines()[-LOG_TAIL_LINES:])
+    obs.facts.update((work or OurWork()).facts(server.files, stderr))
     stdout = server.files.stdout.read_text(errors="replace")
     if SERVER_BANNER in stdout:
         obs.async_mode = stdout.split(SERVER_BANNER, 1)[1].split()[0]

@@ -4,10 +4,14 @@ The process runs in its own session (so its own process group), its output
 goes to files in a per-process directory, and on Linux it is started through
 ``setpriv --pdeathsig KILL`` so that the kernel kills it when the thread that
 started it dies, even by SIGKILL. (``preexec_fn`` could do the same but is not
-safe when several threads start processes, as the cell pool does.) ``stop()``
-sends SIGTERM to the whole group, then SIGKILL to whatever remains of the
-process tree, and reaps it. Who stops it is its owner, a ``runs.CellRun``;
-this module keeps no state of its own.
+safe when several threads start processes, as the cell pool does.) Its
+environment carries this run's marker and a word of its own (``warden``): what
+it starts carries them too, whatever session it moves to. ``stop()`` sends
+SIGTERM to the whole group, then SIGKILL to whatever remains of the process
+tree and to every process that carries its word, and reaps it; if emitcheck
+itself dies first, the warden kills whatever carries the run's marker. Who
+stops a process is its owner, a ``runs.CellRun``; this module keeps no state of
+its own.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from . import warden
 
 CHILD_SCRIPT = Path(__file__).with_name("server_child.py")
 #: What server_child.py prints once the app is made (followed by the mode).
@@ -44,20 +50,59 @@ def run_bounded(argv: list[str], cwd: Path, timeout: float,
                 env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run ``argv`` in a session of its own and wait at most ``timeout`` s.
     On timeout its whole process group is killed and subprocess.TimeoutExpired
-    is raised, carrying what it wrote to stderr."""
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, cwd=cwd, env=env, start_new_session=True)
+    is raised, carrying what it wrote to stderr. Whatever it started and left
+    running (its environment's word) is killed when it returns, in every case."""
+    scope = warden.new_scope()
+    proc = start_session(argv, scope, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, cwd=cwd, env=env)
     try:
-        stdout, stderr = proc.communicate(timeout=timeout)
+        stdout, stderr = _communicate(proc, timeout, scope)
     except subprocess.TimeoutExpired:
         _kill_group(proc)
+        warden.kill_marked(scope, {proc.pid})
         stdout, stderr = proc.communicate()
+        warden.session_ended(proc.pid)
         raise subprocess.TimeoutExpired(argv, timeout, stdout, stderr) from None
     except BaseException:  # Ctrl-C: nothing it started may outlive us
-        _kill_group(proc)
-        proc.wait()
+        end_tree(proc, scope)
         raise
+    end_tree(proc, scope)
     return subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
+
+
+def start_session(argv: list[str], scope: str, env: dict[str, str] | None = None,
+                  **popen: object) -> subprocess.Popen:
+    """``subprocess.Popen(argv, **popen)`` in a session of its own, its environment
+    ``env`` (default: ours) with the run's marker and ``scope``, its session
+    known to the warden. ``end_tree`` ends it."""
+    proc = subprocess.Popen(argv, start_new_session=True, env=warden.marked(env, scope),
+                            **popen)  # type: ignore[call-overload]
+    warden.session_started(proc.pid)
+    return proc
+
+
+def end_tree(proc: subprocess.Popen, scope: str) -> None:
+    """SIGKILL what ``start_session`` started: its session and process group,
+    every process that carries ``scope``; reap it."""
+    _kill_group(proc)
+    warden.kill_marked(scope, {proc.pid})
+    proc.wait()
+    warden.session_ended(proc.pid)
+
+
+def _communicate(proc: subprocess.Popen, timeout: float, scope: str) -> tuple[bytes, bytes]:
+    """``proc.communicate(timeout)``, except that once ``proc`` has exited, what it
+    left running (and holding its stdout or stderr open) is killed rather than
+    waited for."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return proc.communicate(timeout=min(1.0, max(0.0, deadline - time.monotonic())))
+        except subprocess.TimeoutExpired:
+            if time.monotonic() >= deadline:
+                raise
+            if proc.poll() is not None:  # exited; a descendant holds the pipes open
+                warden.kill_marked(scope, {proc.pid})
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -92,8 +137,10 @@ CHILD_ENV_DEFAULTS = {"EVENTLET_NO_GREENDNS": "yes"}
 
 
 def child_env(**extra: str) -> dict:
-    return {**CHILD_ENV_DEFAULTS, **os.environ, "PYTHONUNBUFFERED": "1",
-            "PYTHONWARNINGS": "ignore", **extra}
+    """The environment of a process of ours: this one's, the defaults, the run's
+    marker (``warden.marked``) and ``extra``."""
+    return warden.marked({**CHILD_ENV_DEFAULTS, **os.environ, "PYTHONUNBUFFERED": "1",
+                          "PYTHONWARNINGS": "ignore", **extra})
 
 
 def free_port() -> int:
@@ -112,20 +159,29 @@ class ManagedProcess:
     of a core while a matrix starts.) Another process may take the port in the
     meantime: ``port_taken()`` tells, and the runner then starts again on
     another port.
+
+    Its environment is ``env`` (default: this process's) with the run's marker
+    and a word of its own, its ``scope``: ``stop()`` kills whatever carries it,
+    and whatever is still in its session.
     """
+
+    #: The word of EMITCHECK_RUN that only this process and its descendants carry
+    #: (None: a forked server, whose environment is its zygote's).
+    scope: str | None = None
 
     def __init__(self, argv: list[str], files: ServerFiles, port: int,
                  env: dict | None = None):
         self._prepare(files, port)
+        self.scope = warden.new_scope()
         with open(files.stdout, "wb") as out, open(files.stderr, "wb") as err:
-            self.popen = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                start_new_session=True, env=env, cwd=files.directory)
+            self.popen = start_session(argv, self.scope, env, stdin=subprocess.DEVNULL,
+                                       stdout=out, stderr=err, cwd=files.directory)
 
     def _prepare(self, files: ServerFiles, port: int) -> None:
         """What every way of starting a server does first."""
         self.files = files
         self.port = port
+        self.scope = None
         self.stopped = False
         self.listening = False
         #: Also wait for this on stdout before calling the server ready (gunicorn
@@ -256,7 +312,9 @@ class ManagedProcess:
         raise self.not_ready
 
     def stop(self, grace: float = 2.0) -> None:
-        """SIGTERM to the process group, SIGKILL to what remains, then reap.
+        """SIGTERM to the process group, SIGKILL to what remains (its group, its
+        tree as it was, every process that carries its scope: a shell on a pty
+        in a session of its own, a daemon whose parent is gone), then reap.
         Stopping a process that was already stopped does nothing."""
         if self.stopped:
             return
@@ -281,7 +339,11 @@ class ManagedProcess:
                 proc.kill()
             except psutil.Error:
                 pass
+        # what left the tree too: whatever carries its scope, or is still in its session
+        warden.kill_marked(self.scope, {self.pid})
         self._wait(grace)
+        if self.scope is not None:  # a session we started (not a forked server's)
+            warden.session_ended(self.pid)
 
     def _wait(self, timeout: float) -> None:
         """Reap the process, waiting up to ``timeout`` seconds."""

@@ -61,14 +61,19 @@ def _delivered(cells: Iterable[Cell]) -> list[Cell]:
     return [c for c in cells if c.mode != "auto" and expected(c).verdict == "delivered"]
 
 
-def remedies(mode: str, patch: str, verdict: str) -> list[str]:
+def remedies(mode: str, patch: str, verdict: str,
+             already: frozenset[tuple[str, str]] = frozenset()) -> list[str]:
     """Ways out of ``verdict`` for work running in ``mode``-``patch``: one line
-    each, naming the cell it looks like and the delivered cell it leads to."""
+    each, naming the cell it looks like and the delivered cell it leads to.
+    ``already``: (factor, value) pairs the app is known to have already (its
+    work started with start_background_task: ``("spawn", "task")``); a change
+    that asks for one of them is never offered."""
     if verdict == "delivered":
         return []
     cells = [c for c in default_cells() if not c.suffixes and c.mode != "auto"]
     alike = [c for c in cells if c.mode == mode and c.patch == patch
-             and expected(c).verdict == verdict]
+             and expected(c).verdict == verdict
+             and all(getattr(c, factor) == value for factor, value in already)]
     return _nearest(alike, _delivered(cells), lambda change, a, d: (
         f"{change} (like {a.id}, {verdict} in our matrix; {d.id} is delivered)"))
 

@@ -92,10 +92,14 @@ class Grid:
 
 
 def _row(cell, result: dict) -> str:
-    """The row label; an auto cell's row names the mode SocketIO(app) resolved to."""
+    """The row label; an auto cell's row names the mode SocketIO(app) resolved to,
+    and an app that monkey patched itself says so (its row is patched, whatever
+    the cell's id says)."""
+    facts = (result.get("observation") or {}).get("facts") or {}
+    patched = " (patched by the app)" if facts.get("patched by") else ""
     if cell.mode == "auto" and result.get("async_mode"):
-        return f"{cell.row} as {result['async_mode']}"
-    return cell.row
+        return f"{cell.row} as {result['async_mode']}{patched}"
+    return cell.row + patched
 
 
 _DEFAULTS = {f.name: f.default for f in FACTORS if f.default is not None}  # the suffix factors

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
+from . import warden
 from .cells import Cell
 from .cpu_quota import CpuQuota
 from .environment import versions
@@ -27,7 +27,7 @@ from .model import CellResult, Observation, Timing
 from .probe import observe
 from .remedy import for_cell
 from .runs import CellRun, Interrupted
-from .verdict import classify
+from .verdict import APP_EXCEPTION, REFUSED_BY, classify
 from .work import OurWork
 from .zygote import Zygotes
 
@@ -64,7 +64,8 @@ def _observe(cell: Cell, timing: Timing, workdir: Path | None, limits: Limits,
     """Start the cell's processes (holding a start slot until the server listens),
     watch it, stop them all."""
     starting = contextlib.nullcontext() if cell.isolated else limits.starting
-    with tempfile.TemporaryDirectory(prefix=f"emitcheck-{cell.id}-", dir=workdir) as tmp, \
+    # The warden removes the directory if this process is killed before it does.
+    with warden.TemporaryDirectory(prefix=f"emitcheck-{cell.id}-", dir=workdir) as tmp, \
             CellRun(cell, timing, Path(tmp), zygotes, closing, work, quota) as run:
         live.add(run)
         try:
@@ -123,11 +124,16 @@ def run_cell(cell: Cell, timing: Timing = Timing(), workdir: Path | None = None,
     return result
 
 
+#: Facts the verdict's evidence states itself (a cause), or that are said only
+#: when they are a finding (the transport).
+_STATED = ("transport", APP_EXCEPTION, REFUSED_BY)
+
+
 def _facts(cell: Cell, obs: Observation) -> str:
     """The facts a cell's values recorded, for its evidence. The transport the
     client ended on is said only where it stayed on long-polling although it
     may upgrade: that is a finding (a proxy that drops the Upgrade header)."""
-    shown = {name: fact for name, fact in obs.facts.items() if name != "transport"}
+    shown = {name: fact for name, fact in obs.facts.items() if name not in _STATED}
     if obs.facts.get("transport") == "polling" and cell.transport != "polling":
         shown = {"transport": "stayed on long-polling (never upgraded to WebSocket)", **shown}
     return "".join(f"; {name}: {fact}" for name, fact in shown.items())

@@ -3,11 +3,14 @@
 Each is a virtual environment made by uv (``uv venv``, ``uv pip install``) in
 ``<cache>/sweep/<package>-<version>-py<X.Y>-<hash>``, the hash being that of
 what it holds (the interpreter and the requirements), so a sweep reuses the
-environments of earlier sweeps. It is built in a temporary folder beside its
-place and renamed into place when complete (``uv venv --relocatable``, so its
-scripts, gunicorn's say, work after the rename): an interrupted or failed
-build never looks complete, and of two processes building the same one, the
-first rename wins.
+environments of earlier sweeps. It is built in a staging folder beside its
+place (named after its process: cache.py) and renamed into place when complete
+(``uv venv --relocatable``, so its scripts, gunicorn's say, work after the
+rename): an interrupted or failed build never looks complete, and of two
+processes building the same one, the first rename wins. A staging folder left
+by a build that was killed is removed by the next build (and by ``emitcheck
+cache clear``). A cache folder that cannot be written ends the sweep with one
+line saying which and what to do (status 2), a full one likewise (status 1).
 
 What is installed: the swept package at one version, the ``--with``
 requirements, and emitcheck's own dependencies (with the extras the cells
@@ -23,6 +26,7 @@ exactly what uv installed, shared by every emitcheck that sweeps the same pins.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import importlib.metadata
@@ -31,7 +35,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -40,6 +43,7 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
+from . import cache
 from .cache import cache_root
 from .cells import Cell
 from .index import Index
@@ -50,7 +54,7 @@ VENV_TIMEOUT = 60.0
 #: Seconds ``uv pip install`` may take by default (a cold cache downloads the
 #: stack, about 30 MB; a release without a wheel for this Python builds from source).
 INSTALL_TIMEOUT = 600.0
-#: A temporary build folder this old was left by a process that died.
+#: A copy of emitcheck (``self-<hash>``) unused this long is removed.
 ABANDONED_AFTER_S = 24 * 3600
 #: What each environment records about itself (written before the rename).
 RECORD = "emitcheck-sweep.json"
@@ -255,10 +259,8 @@ def ensure(spec: EnvSpec, uv: str, index: Index,
     record = folder / RECORD
     if record.is_file():
         return Environment(spec, folder, json.loads(record.read_text())["installed"])
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    _remove_abandoned(folder.parent)
     started = time.perf_counter()
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    staging = _staging(folder)
     try:
         venv = staging / "venv"
         _uv([uv, "venv", "--quiet", "--relocatable", "--python", spec.python.path, str(venv)],
@@ -267,12 +269,19 @@ def ensure(spec: EnvSpec, uv: str, index: Index,
              "--compile-bytecode", *index.uv_args(), *spec.requirements()],
             staging, timeout, f"installing {spec.package}=={spec.version}")
         installed = _installed(uv, venv / "bin" / "python", staging)
-        (venv / RECORD).write_text(json.dumps({
-            "python": spec.python.version, "requirements": spec.requirements(),
-            "installed": installed}, indent=2))
+        try:
+            (venv / RECORD).write_text(json.dumps({
+                "python": spec.python.version, "requirements": spec.requirements(),
+                "installed": installed}, indent=2))
+        except OSError as exc:
+            raise cache.cache_error(exc, f"cannot build the environment {folder.name}") \
+                from None
         try:
             venv.rename(folder)
-        except OSError:  # another process was first: its copy is as good
+        except OSError as exc:  # another process was first: its copy is as good
+            if not folder.is_dir():
+                raise cache.cache_error(exc, f"cannot build the environment {folder.name}") \
+                    from None
             if not record.is_file():
                 raise InstallFailed(f"{folder} exists but is not a complete environment: "
                                     "remove it ('emitcheck cache clear') and try again") from None
@@ -299,9 +308,19 @@ def _stop_builders(staging: Path) -> None:
     psutil.wait_procs(building, timeout=5)
 
 
-def _remove_abandoned(parent: Path, pattern: str = ".*") -> None:
-    """Temporary folders of builds whose process died (SIGKILL, power loss): those
-    untouched for a day."""
+def _staging(target: Path) -> Path:
+    """A new staging folder for ``target``, once the stale ones beside it are
+    removed. Raises CacheNotWritable (or CacheError: a full disk) in one line."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        cache.remove_stale(target.parent)
+        return cache.make_staging(target)
+    except OSError as exc:
+        raise cache.cache_error(exc, f"cannot build {target.name}") from None
+
+
+def _remove_abandoned(parent: Path, pattern: str) -> None:
+    """Items of ``parent`` matching ``pattern`` untouched for a day."""
     for staging in parent.glob(pattern):
         try:
             if time.time() - staging.stat().st_mtime > ABANDONED_AFTER_S:
@@ -333,11 +352,11 @@ def self_copy() -> Path:
         digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
     target = sweep_root() / f"self-{digest.hexdigest()[:12]}"
     if (target / "emitcheck" / "__init__.py").is_file():
-        os.utime(target)  # in use: not pruned
+        with contextlib.suppress(OSError):  # a read-only cache: it is there, good enough
+            os.utime(target)  # in use: not pruned
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = _staging(target)
     _remove_abandoned(target.parent, "self-*")  # copies of emitchecks not run for a day
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
         for path in files:
             copy = staging / "emitcheck" / path.relative_to(package)
@@ -351,7 +370,10 @@ def self_copy() -> Path:
         try:
             staging.rename(target)
         except OSError:  # another process made the same copy first
-            pass
+            if not (target / "emitcheck" / "__init__.py").is_file():
+                raise
+    except OSError as exc:
+        raise cache.cache_error(exc, "cannot copy emitcheck into its cache") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target

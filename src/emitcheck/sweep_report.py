@@ -13,7 +13,17 @@ from rich.table import Table
 from rich.text import Text
 
 from .environment import VERSIONED
-from .model import SCHEMA
+from .model import (
+    ANY,
+    ENVIRONMENT,
+    SCHEMA,
+    Fields,
+    ListOf,
+    MapOf,
+    check,
+    check_result,
+    check_schema,
+)
 from .report import STYLE, median_latency
 from .sweep import Bisection, Change, Row, outcome
 
@@ -33,6 +43,10 @@ class Sweep:
     @property
     def pythons(self) -> list[str]:
         return list(dict.fromkeys(row.python for row in self.rows))
+
+
+#: What a sweep says when no release ran (none installed, or emitcheck could not run there).
+NOTHING_RAN = "no release ran (each row's note says why), so no verdict was compared"
 
 
 def label(result: dict | None) -> str:
@@ -81,6 +95,8 @@ def change_lines(sweep: Sweep) -> list[str]:
     """The evidence of each change, on both sides."""
     if not sweep.changes:
         ran = sum(row.ran for row in sweep.rows)
+        if not ran:
+            return [NOTHING_RAN]
         return [f"no cell changed its verdict across the {ran} release(s) that ran"]
     lines = ["what changed (between two releases next to each other that ran):"]
     for change in sweep.changes:
@@ -176,7 +192,8 @@ def markdown(sweep: Sweep) -> str:
                                                              _note(row)]) + " |")
     pairs = _pairs(sweep)
     if not pairs:
-        out += ["", "No cell changed its verdict."]
+        out += ["", NOTHING_RAN[0].upper() + NOTHING_RAN[1:] + "."
+                if not any(row.ran for row in sweep.rows) else "No cell changed its verdict."]
     for cell, before, after in pairs:
         a, b = before.result(cell) or {}, after.result(cell) or {}
         out += ["", f"#### `{cell}`: {outcome(a)} with {sweep.package} {before.version}, "
@@ -230,6 +247,27 @@ def command_line(argv: Sequence[str]) -> str:
     return "emitcheck " + shlex.join(argv)
 
 
+#: A row as ``Row.to_json`` writes it; its results as ``CellResult.to_json`` (checked each).
+ROW = Fields({"python": str, "version": str, "reason": (str, None), "installed": MapOf(str),
+              "environment": (str, None), "built_s": (float, None), "ran_s": (float, None),
+              "results": ListOf(MapOf(ANY))})
+DOCUMENT = Fields({"schema": int, "kind": str, "package": str, "cells": ListOf(str),
+                   "rows": ListOf(ROW)},
+                  {"command": str, "environment": ENVIRONMENT, "asked": MapOf(ANY)})
+
+
+def check_document(data: object, what: str) -> dict:
+    """``data`` if it is a sweep document as ``document`` writes it (the fields
+    ``merged`` reads, each of its type; every result of every row a result),
+    else a one-line SchemaError naming ``what`` and the field."""
+    data = check_schema(data, what)
+    check(data, DOCUMENT, what)
+    for index, row in enumerate(data["rows"]):
+        for number, result in enumerate(row["results"]):
+            check_result(result, f"{what}: row {index}: result {number}")
+    return data
+
+
 def is_sweep(data: object) -> bool:
     """Is this JSON document what ``emitcheck sweep --json`` writes?"""
     return isinstance(data, dict) and data.get("kind") == "sweep"
@@ -242,15 +280,15 @@ def merged(documents: Sequence[dict], command: str) -> Sweep:
     does not fit."""
     from packaging.version import InvalidVersion, Version
 
-    from .model import check_schema
     from .sweep import changes
 
-    packages = {check_schema(doc, "a sweep document")["package"] for doc in documents}
+    packages = {check_document(doc, "a sweep document")["package"] for doc in documents}
     if len(packages) != 1:
         raise ValueError(f"these sweeps are of different packages ({', '.join(sorted(packages))})"
                          ": merge the sweeps of one package at a time")
     cells = list(dict.fromkeys(cell for doc in documents for cell in doc["cells"]))
-    rows = [Row(**row) for doc in documents for row in doc["rows"]]
+    rows = [Row(**{name: row[name] for name in ROW.required})
+            for doc in documents for row in doc["rows"]]
 
     def order(row: Row) -> tuple:
         try:

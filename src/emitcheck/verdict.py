@@ -1,8 +1,11 @@
 """From an Observation to a verdict: a pure function, no servers, no clock.
 
-The six verdicts, checked in this order (the first that applies wins):
+The verdicts, checked in this order (the first that applies wins):
 
 - ``crashed``: the server process exited;
+- ``error``, for an app's cells, when its logs show the cause (facts that
+  causes.py records: an exception of the app's own code, a connect handler of
+  the app that refused), before any rule that only sees an effect;
 - ``starved``: the server stopped answering: it never listened, or a connect
   or a plain HTTP GET timed out (a refused connect is an answer: ``error``);
 - ``error``: the server refused the client (answered its connection attempt
@@ -14,8 +17,9 @@ The six verdicts, checked in this order (the first that applies wins):
   (they came late, in bursts, or only once the client sent traffic);
 - ``delivered``: events arrived promptly, at the emit cadence;
 - ``silent``: nothing to judge: the work emitted nothing while the client was
-  connected (or, where nobody logs the server's emits, nothing arrived and the
-  server answered: then lost and silent cannot be told apart).
+  connected (or, where nobody logs the server's emits, nothing or a single
+  event arrived and the server answered: then lost and silent cannot be told
+  apart; and arrivals in bursts are ``delayed``, never ``delivered``).
 
 Promptness is judged in ratios and multiples of the emit interval, so that a
 noisy 2-core machine does not flip a verdict: a healthy cell delivers nearly
@@ -31,8 +35,10 @@ is ``lost`` (``eventlet-unpatched-thread-time_sleep`` shows this).
 from __future__ import annotations
 
 import statistics
+from dataclasses import dataclass
 
 from .model import VERDICTS, Metrics, Observation, Verdict
+from .tracebacks import last_exception
 
 __all__ = ["VERDICTS", "Metrics", "Verdict", "classify", "measure"]
 
@@ -103,15 +109,18 @@ def measure(obs: Observation) -> Metrics:
 
 def _first_error_line(log_tail: str) -> str:
     """The exception line of the last traceback, else the last line of the log."""
-    lines = log_tail.splitlines()
-    headers = [i for i, line in enumerate(lines) if line.startswith("Traceback (most recent")]
-    if headers:
-        for line in lines[headers[-1] + 1:]:
-            if line.strip() and not line[0].isspace():
-                return line.strip()[:160]
-    lines = [line.strip() for line in lines if line.strip()]
+    if exception := last_exception(log_tail):
+        return exception[:160]
+    lines = [line.strip() for line in log_tail.splitlines() if line.strip()]
     return lines[-1][:160] if lines else "(empty log)"
 
+
+#: Facts (``Observation.facts``) that are causes: an exception the app's own
+#: code raised (``file:line``), and a connect handler of the app that refused
+#: the client. Only an app's cells record them (causes.py); either decides the
+#: verdict (``error``) before any rule that only sees the effect.
+APP_EXCEPTION = "app exception"
+REFUSED_BY = "refused by"
 
 #: How clients report a connection the server answered with a rejection (an
 #: HTTP error status, or a refused CONNECT packet), as opposed to no answer.
@@ -155,9 +164,15 @@ def classify(obs: Observation) -> Verdict:
     def verdict(name, evidence):
         return Verdict(name, evidence, m)
 
+    cause = obs.facts.get(APP_EXCEPTION)
     if obs.exit_status is not None:
         return verdict("crashed", f"server exited with status {obs.exit_status}: "
-                                  f"{_first_error_line(obs.log_tail)}")
+                                  f"{cause or _first_error_line(obs.log_tail)}")
+    # The cause before the verdict it leads to (an app's cells: causes.py).
+    if cause:
+        return verdict("error", f"the app raised {cause}; {_outcome(obs, m)}")
+    if refusal := obs.facts.get(REFUSED_BY):
+        return verdict("error", f"the app refused the client: {refusal}")
     if obs.ready_error is not None:
         return verdict("starved", f"{obs.ready_error}; last log line: "
                                   f"{_first_error_line(obs.log_tail)}")
@@ -185,24 +200,93 @@ def classify(obs: Observation) -> Verdict:
                                 f"{_first_error_line(obs.log_tail)}")
     if not obs.emits_logged:
         return _judged_by_arrivals(obs, m, verdict)
+    if m.emitted == 0 and (greeting := _greeting(obs)):
+        return verdict("delivered", f"the app emitted {len(greeting)} event(s) only as the "
+                                    f"client connected (a greeting: no cadence to judge), and "
+                                    f"they arrived within {max(greeting):.1f} ms; nothing "
+                                    f"after ({_window(obs)})")
     if m.emitted == 0:
         return verdict("silent", f"the work emitted nothing while the client was connected "
                                  f"({_window(obs)}); {_responsiveness(obs, m)}")
-    if m.received <= LOST_SHARE * m.emitted:
+    if m.received <= LOST_SHARE * m.emitted and not _kept_arriving(obs):
         return verdict("lost", f"{m.received} of {m.emitted} emitted events received; "
                                f"{_responsiveness(obs, m)}")
+    if m.received <= LOST_SHARE * m.emitted:
+        return verdict("delayed", f"{m.received} of {m.emitted} emitted events arrived, and "
+                                  f"they kept arriving through the window: throughput, not "
+                                  f"loss (more were emitted than the connection carried); "
+                                  f"p50 latency {m.latency_ms['p50']:g} ms")
     if m.quiet_emitted and m.quiet_prompt >= DELIVERED_SHARE * m.quiet_emitted:
         return verdict("delivered", f"{m.received} of {m.emitted} emitted events received, "
                                     f"p50 latency {m.latency_ms['p50']:g} ms; "
                                     f"{_responsiveness(obs, m)}")
+    prompt, judged = _prompt_in_window(obs)
+    if not m.quiet_emitted and judged and prompt >= DELIVERED_SHARE * judged:
+        return verdict("delivered", f"no emit fell in the quiet phase (the work emits in "
+                                    f"batches, or seldom): {prompt} of {judged} events arrived "
+                                    f"promptly over the whole window, {m.received} of "
+                                    f"{m.emitted} in all, p50 latency "
+                                    f"{m.latency_ms['p50']:g} ms; {_responsiveness(obs, m)}")
     return verdict("delayed", f"{m.quiet_prompt} of {m.quiet_emitted} events arrived promptly "
                               f"while the client was quiet; {m.received} of {m.emitted} arrived "
                               f"in all, p50 latency {m.latency_ms['p50']:g} ms")
 
 
+def _greeting(obs: Observation) -> list[float]:
+    """Latencies (ms) of the events emitted while the client was connecting
+    (a connect handler's greeting) that arrived promptly; [] if there were
+    none, or any came late."""
+    if obs.connected_at is None or obs.connect_ms is None:
+        return []
+    since = obs.connected_at - obs.connect_ms / 1000
+    latencies = [(a.arrived_at - a.emitted_at) * 1000 for a in obs.received
+                 if a.emitted_at is not None and since <= a.emitted_at < obs.connected_at]
+    if not latencies or max(latencies) > 1000 * PROMPT_CAP_S:
+        return []
+    return latencies
+
+
+def _prompt_in_window(obs: Observation) -> tuple[int, int]:
+    """(prompt, judged): of the emits that had time to arrive before the traffic
+    phase ended, how many arrived within the prompt bound. For work whose emits
+    all fell outside the quiet phase (a batch a second, an event every 10 s)."""
+    if obs.connected_at is None or obs.traffic_end is None:
+        return 0, 0
+    prompt_s = prompt_bound(obs.interval)
+    emits = {e.seq: e.at for e in obs.emitted
+             if obs.connected_at <= e.at <= obs.traffic_end - prompt_s}
+    prompt = sum(1 for a in obs.received
+                 if a.seq in emits and a.arrived_at - emits[a.seq] <= prompt_s)
+    return prompt, len(emits)
+
+
+#: Arrivals that "kept arriving": at least this many while the client was
+#: quiet, and at least one after. A lost cell lets one event slip through at
+#: the most (see LOST_SHARE), before its connection wedges.
+KEPT_ARRIVING_QUIET = 2
+
+
+def _kept_arriving(obs: Observation) -> bool:
+    """Did events arrive through the window, in the quiet phase and after it?
+    Then few arrived because more were emitted than the connection carries
+    (a high rate, large events): throughput, not loss."""
+    if obs.quiet_end is None:
+        return False
+    times = [a.arrived_at for a in obs.received]
+    return sum(t <= obs.quiet_end for t in times) >= KEPT_ARRIVING_QUIET and \
+        any(t > obs.quiet_end for t in times)
+
+
+def _outcome(obs: Observation, m: Metrics) -> str:
+    """What the client saw, in a few words, after a cause."""
+    if obs.connect_ms is None:
+        return f"the client did not connect ({obs.connect_error})"
+    return f"{m.received} of {m.emitted} emitted events received"
+
+
 def _emitted(obs: Observation) -> str:
     """"; the work emitted N events", where the server's emits are logged."""
-    return f"; the work emitted {len(obs.emitted)} events" if obs.emits_logged else ""
+    return f"; the work emitted {len(obs.emitted)} events in all" if obs.emits_logged else ""
 
 
 def _window(obs: Observation) -> str:
@@ -211,15 +295,117 @@ def _window(obs: Observation) -> str:
     return f"watched {obs.traffic_end - obs.connected_at:.1f} s"
 
 
+#: Arrivals closer than this count as this close: the client reads a flushed
+#: batch off one socket read, so gaps below it are noise, not a cadence.
+BURST_FLOOR_S = 0.001
+#: With a reference cadence (the payload's send times, or ``--every``): a gap
+#: between two arrivals a tenth of that cadence or less is a burst gap; with
+#: ``--every``, the bursts must also follow (or precede) a silence of at least
+#: this many intervals, so that an app that emits a batch every interval by
+#: design is not held back.
+BURST_RATIO = 10.0
+#: Without a reference: the longest silence (the tail up to the end of the
+#: traffic phase included, the gap after the first arrival not: that one may
+#: follow a greeting sent on connect, before the work started) must be this
+#: many times a burst gap. The square of BURST_RATIO: a steady stream whose
+#: longest gap is 100 times its usual gap has stopped, not jittered (a 2-core
+#: machine under load stretches a gap a few times, not a hundred).
+SHAPE_RATIO = BURST_RATIO ** 2
+#: Arrivals are in bursts when at least this share of the gaps are burst gaps.
+BURST_SHARE = 0.5
+#: The fact (``Observation.facts``) in which a probe records ``--every``
+#: (seconds, as ``repr(float)``): the classifier reads it as the reference cadence.
+EVERY_FACT = "every"
+
+
+@dataclass(frozen=True)
+class Bursts:
+    """How the arrivals of a window bunch together (no emit log needed)."""
+    by: str                  # "send times", "--every", "shape", or "" (too few arrivals)
+    gaps: int                # gaps between arrivals judged
+    burst_gaps: int          # of those, burst gaps
+    events: int              # arrivals next to a burst gap
+    arrivals: int
+    within_s: float | None   # the largest burst gap
+    silence_s: float | None  # the longest silence (--every and shape)
+    held: bool               # the arrivals are in bursts: never delivered
+
+    def says(self) -> str:
+        """The evidence: what makes these bursts."""
+        share = f"{self.events} of {self.arrivals} events arrived in bursts"
+        if self.by == "send times":
+            return (f"{share} (arriving at least {BURST_RATIO:g} times closer together than "
+                    f"they were sent: held back, then flushed)")
+        within = f"within {1000 * (self.within_s or 0.0):.1f} ms of one another"
+        if self.by == "--every":
+            return (f"{share} ({within}, a tenth of --every or less, around a silence of "
+                    f"{self.silence_s:g} s: held back, then flushed)")
+        return (f"{share} ({within}, between silences of up to {self.silence_s:g} s); "
+                f"without an emit time this cannot be told apart from an app that emits in "
+                f"batches by design: to tell, give --time-field NAME (the payload's send "
+                f"time) or --every SECONDS (the cadence)")
+
+
+def _every(obs: Observation) -> float | None:
+    try:
+        every = float(obs.facts[EVERY_FACT])
+    except (KeyError, ValueError):
+        return None
+    return every if every > 0 else None
+
+
+def bursts(obs: Observation) -> Bursts:
+    """Are the arrivals in bursts? Judged in ratios, against the best reference
+    there is: the payload's send times (pairs that arrived BURST_RATIO times
+    closer together than they were sent), else ``--every`` (gaps of a tenth of
+    it, around a silence of BURST_RATIO intervals), else the shape of the gaps
+    alone (most gaps SHAPE_RATIO times shorter than the longest silence)."""
+    received = sorted(obs.received, key=lambda a: a.arrived_at)
+    times = [a.arrived_at for a in received]
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]  # gaps[i]: i to i + 1
+    sent = [a.emitted_at for a in received]
+    timed = [i for i in range(len(gaps)) if sent[i] is not None and sent[i + 1] is not None]
+    tail = [max(0.0, obs.traffic_end - times[-1])] if times and obs.traffic_end is not None \
+        else []
+    every = _every(obs)
+    silence: float | None = None
+    if timed:
+        by, judged = "send times", timed
+        close = [i for i in timed if abs((sent[i + 1] or 0.0) - (sent[i] or 0.0))
+                 >= BURST_RATIO * max(gaps[i], BURST_FLOOR_S)]
+        enough = True
+    elif every is not None and gaps:
+        head = [max(0.0, times[0] - obs.connected_at)] if obs.connected_at is not None \
+            else []
+        by, judged = "--every", list(range(len(gaps)))
+        silence = max(head + gaps + tail)
+        close = [i for i in judged if gaps[i] <= every / BURST_RATIO]
+        enough = silence >= BURST_RATIO * every
+    elif len(gaps) >= 2:
+        by, judged = "shape", list(range(1, len(gaps)))  # gaps[0] may follow a greeting
+        silence = max([gaps[i] for i in judged] + tail)
+        close = [i for i in judged if SHAPE_RATIO * max(gaps[i], BURST_FLOOR_S) <= silence]
+        enough = True
+    else:
+        return Bursts("", len(gaps), 0, 0, len(times), None, None, False)
+    events = len({i for i in close} | {i + 1 for i in close})
+    return Bursts(by, len(judged), len(close), events, len(times),
+                  round(max(gaps[i] for i in close), 4) if close else None,
+                  None if silence is None else round(silence, 3),
+                  bool(close) and enough and len(close) >= BURST_SHARE * len(judged))
+
+
 def _judged_by_arrivals(obs: Observation, m: Metrics, verdict) -> Verdict:
     """Someone else's server: no emit log, so judge the arrivals alone. A window
     that broke (a GET refused, the connection dropped: nobody reads this
-    server's exit status, so that is how a crash shows) is error; none at all,
-    or one and then a wedged connection (under unpatched eventlet the first
-    event can slip through: see LOST_SHARE) is silent: lost and silent cannot be
-    told apart without the server's log. Events that arrived during the quiet
-    phase are delivered, unless their timestamps say they were late; events that
-    only came once the client sent traffic are delayed."""
+    server's exit status, so that is how a crash shows) is error; none at all is
+    silent: lost and silent cannot be told apart without the server's log. So is
+    one event in the whole window: a greeting sent on connect, or the first
+    event before a connection wedged (under unpatched eventlet the first event
+    can slip through: see LOST_SHARE), shows no cadence. Events that arrived
+    during the quiet phase are delivered, unless their timestamps say they were
+    late or they came in bursts (``bursts``: held back, then flushed); events
+    that only came once the client sent traffic are delayed."""
     arrived = [a.arrived_at for a in obs.received]
     quiet_end = obs.quiet_end or 0.0
     in_quiet = [t for t in arrived if t <= quiet_end]
@@ -227,19 +413,37 @@ def _judged_by_arrivals(obs: Observation, m: Metrics, verdict) -> Verdict:
     if broke := failed[0] if failed else obs.connect_error:  # no exit status to read
         return verdict("error", f"the server went away or dropped the client during the "
                                 f"window ({broke}); {len(arrived)} events arrived")
-    # One event, then a wedged connection: see LOST_SHARE.
-    wedged = len(arrived) == 1 and any(a.ms is None for a in obs.acks)
-    if not arrived or wedged:
-        return verdict("silent", f"{'1 event, then none' if wedged else 'no event'} arrived "
-                                 f"({_window(obs)}); without the server's emit log, lost and "
-                                 f"never emitted look the same; {_responsiveness(obs, m)}")
+    if not arrived:
+        return verdict("silent", f"no event arrived ({_window(obs)}); without the server's "
+                                 f"emit log, lost and never emitted look the same; "
+                                 f"{_responsiveness(obs, m)}")
+    if len(arrived) == 1:
+        # One event, then a wedged connection (see LOST_SHARE), or a greeting.
+        if any(a.ms is None for a in obs.acks):
+            return verdict("silent", f"1 event, then none arrived ({_window(obs)}); without "
+                                     f"the server's emit log, lost and never emitted look "
+                                     f"the same; {_responsiveness(obs, m)}")
+        return verdict("silent", f"1 event in {_watched(obs)}: a greeting or a lone event "
+                                 f"cannot show a cadence (watch longer: --duration, more "
+                                 f"than 2 intervals); {_responsiveness(obs, m)}")
     latency = f", p50 latency {m.latency_ms['p50']:g} ms" if m.latency_ms["p50"] is not None \
         else ""
     late = m.latency_ms["p50"] is not None and \
         m.latency_ms["p50"] > 1000 * prompt_bound(obs.interval)
     if not late and (len(in_quiet) >= 2 or (in_quiet and len(arrived) == len(in_quiet))):
+        bunched = bursts(obs)
+        if bunched.held:
+            return verdict("delayed", f"{bunched.says()}; {len(in_quiet)} events arrived "
+                                      f"while the client was quiet, {len(arrived)} in all"
+                                      f"{latency}")
         return verdict("delivered", f"{len(in_quiet)} events arrived while the client was "
                                     f"quiet, {len(arrived)} in all{latency}; "
                                     f"{_responsiveness(obs, m)}")
     return verdict("delayed", f"{len(in_quiet)} events arrived while the client was quiet, "
                               f"{len(arrived) - len(in_quiet)} once it sent traffic{latency}")
+
+
+def _watched(obs: Observation) -> str:
+    if obs.connected_at is None or obs.traffic_end is None:
+        return "the window"
+    return f"{obs.traffic_end - obs.connected_at:.1f} s"

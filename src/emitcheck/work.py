@@ -53,5 +53,17 @@ class OurWork:
                 found.append(Emit(int(parts[0]), float(parts[1])))
         return found
 
+    def window_opens(self, files: ServerFiles) -> None:
+        """A window on this server begins (a served app may be watched several times)."""
+
+    def in_flight(self, files: ServerFiles) -> Callable[[Observation], bool] | None:
+        """None: our ticks are small, a window never waits for them."""
+        return None
+
+    def facts(self, files: ServerFiles, stderr: str) -> dict[str, str]:
+        """What the server's logs show beyond the events, for the evidence
+        (``Observation.facts``): nothing, for our own work."""
+        return {}
+
     def settle(self, obs: Observation) -> None:
         """Our ticks carry their seq and time: arrivals need no matching."""

@@ -110,10 +110,12 @@ class ClientVariant(Variant):
     def watch(self, obs: Observation, target: Target, timing: Timing,
               window_over: Callable[[], None],
               cadence: Callable[[], list[float]] | None = None,
-              triggers: Sequence[Callable] = ()) -> None:
+              triggers: Sequence[Callable] = (),
+              in_flight: Callable[[Observation], bool] | None = None) -> None:
         """Connect to ``target``, watch the window, fill ``obs``'s client fields;
         call ``window_over`` once the window is over (before disconnecting, where
-        the client can). ``cadence`` and ``triggers``: see ``probe.watch``."""
+        the client can). ``cadence``, ``triggers`` and ``in_flight``: see
+        ``probe.watch`` (a client may ignore ``in_flight``)."""
         raise NotImplementedError
 
 

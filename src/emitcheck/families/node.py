@@ -20,7 +20,8 @@ class Node(ClientVariant):
 
         return node_unavailable()
 
-    def watch(self, obs, target, timing, window_over, cadence=None, triggers=()):
+    def watch(self, obs, target, timing, window_over, cadence=None, triggers=(),
+              in_flight=None):
         from ..node_client import watch
 
         watch(obs, target, timing, window_over)

@@ -7,17 +7,26 @@
 //     plus, for an adaptive window (`emitcheck probe`), "timeout" (the bound of
 //     the quiet phase), "every" (a known cadence, or null) and the constants of
 //     emitcheck.probe._quiet: events_needed, traffic_intervals, traffic_cap_s,
-//     prompt_intervals, prompt_cap_s.
+//     prompt_intervals, prompt_cap_s, min_interval_s; and traffic_max_rounds
+//     (emitcheck.probe.TRAFFIC_MAX_ROUNDS, for every window).
 //   TARGET_JSON (optional; emitcheck's cells leave it out):
 //     {"event":"tick","ack_event":"probe","health_path":"/health","namespace":"/",
-//      "time_field":"t"}; ack_event and time_field may be null.
+//      "time_field":"t","triggers":[["get","/start",null],["emit","go",{"n":1}]]};
+//     ack_event and time_field may be null; triggers (emitcheck.user_app.parse_trigger's
+//     [kind, what, data]) run once connected, before the quiet phase.
+// Environment: EMITCHECK_CREDENTIALS, optional: {"auth":{...}|null,"headers":[[NAME,VALUE]],
+//   "query":[[NAME,VALUE]]} (emitcheck.model.Credentials.to_json()): the auth payload,
+//   headers sent with the connect and every GET, query parameters on the connection URL
+//   and the GETs of the health path. Not an argument: every user can read those (ps).
 //
 // Does what the client part of emitcheck.probe.observe() does (connect, quiet,
 // traffic, drain) and prints ONE JSON object on stdout with the Observation
 // fields it fills: connect_ms, connect_error, connected_at, quiet_end,
 // traffic_end, acks, http, received, interval (the cadence an adaptive quiet
-// phase measured, else null) and transport (what the client ended the window
-// on, polling or websocket; null when it was not connected then). Times are
+// phase measured, else null), transport (what the client ended the window
+// on, polling or websocket; null when it was not connected then),
+// other_events ({name: count} of the namespace's events other than the
+// watched one) and triggers (what each trigger did, in words). Times are
 // epoch seconds, durations ms.
 // It always exits within its budget (see budgetS below) + 0.5 s.
 "use strict";
@@ -37,10 +46,17 @@ if (!base || !(transport in TRANSPORTS) || !timingJson) {
 const timing = { interval: 0.1, quiet: 1.0, traffic: 0.8, drain: 0.2, response_timeout: 2.5,
                  timeout: null, every: null, events_needed: 3, traffic_intervals: 2,
                  traffic_cap_s: 10.0, prompt_intervals: 3.0, prompt_cap_s: 1.0,
+                 min_interval_s: 0.05, traffic_max_rounds: 20,
                  ...JSON.parse(timingJson) };
 // The defaults are the names server_child.py uses.
 const target = { event: "tick", ack_event: "probe", health_path: "/health", namespace: "/",
-                 time_field: "t", ...(targetJson ? JSON.parse(targetJson) : {}) };
+                 time_field: "t", triggers: [], ...(targetJson ? JSON.parse(targetJson) : {}) };
+const credentials = { auth: null, headers: [], query: [],
+                      ...JSON.parse(process.env.EMITCHECK_CREDENTIALS || "{}") };
+const headers = Object.fromEntries(credentials.headers);
+// url with the credentials' query parameters (after its own, if it has some).
+const withQuery = (url) => (credentials.query.length === 0 ? url
+  : url + (url.includes("?") ? "&" : "?") + new URLSearchParams(credentials.query).toString());
 const responseMs = timing.response_timeout * 1000;
 const adaptive = timing.timeout !== null && timing.timeout !== undefined;
 
@@ -50,7 +66,7 @@ const sleep = (s) => new Promise((resolve) => setTimeout(resolve, Math.max(0, s 
 
 const obs = { connect_ms: null, connect_error: null, connected_at: null, quiet_end: null,
               traffic_end: null, acks: [], http: [], received: [], interval: null,
-              transport: null };
+              transport: null, other_events: {}, triggers: [] };
 let socket = null;
 let finished = false;
 
@@ -70,10 +86,11 @@ function finish(code) {
 // Backstop: every wait below is bounded, this only catches what we did not foresee.
 // An adaptive window: the quiet phase's bound, the longest traffic phase, and
 // one more response timeout (the last traffic round's ack and GET may overrun).
-const budgetS = adaptive
+const budgetS = (adaptive
   ? timing.timeout + Math.max(timing.traffic, timing.traffic_cap_s) + timing.drain
     + 4 * timing.response_timeout + 1.5
-  : timing.quiet + timing.traffic + timing.drain + 3 * timing.response_timeout + 1.5;
+  : timing.quiet + timing.traffic + timing.drain + 3 * timing.response_timeout + 1.5)
+  + target.triggers.length * timing.response_timeout;
 setTimeout(() => {
   process.stderr.write(`probe.js: still running after ${budgetS} s, giving up\n`);
   finish(3);
@@ -95,7 +112,7 @@ function httpGet(url) {
     };
     const timer = setTimeout(() => settle(null, "timeout"), responseMs);
     const client = url.startsWith("https:") ? https : http;
-    const req = client.get(url, { agent: false }, (res) => {
+    const req = client.get(url, { agent: false, headers }, (res) => {
       res.on("data", () => {});
       res.on("error", (err) => settle(null, `${err.code || err.name}: ${err.message}`));
       res.on("end", () => {
@@ -122,6 +139,9 @@ function connect() {
       reconnection: false,
       forceNew: true,
       timeout: responseMs,
+      ...(credentials.auth === null ? {} : { auth: credentials.auth }),
+      ...(credentials.headers.length ? { extraHeaders: headers } : {}),
+      ...(credentials.query.length ? { query: Object.fromEntries(credentials.query) } : {}),
       // No requestTimeout: in engine.io-client it would also cut the long-poll
       // GETs, which the server holds up to pingInterval when it has nothing to
       // send (python-engineio bounds those by the ping interval, not this).
@@ -129,6 +149,10 @@ function connect() {
     socket.on(target.event, (data) => {
       const arrived = now();
       obs.received.push([data?.seq ?? null, sentAt(data), arrived]);
+    });
+    // What else the server sent on this namespace (probe._catch_all).
+    socket.onAny((event) => {
+      if (event !== target.event) obs.other_events[event] = (obs.other_events[event] || 0) + 1;
     });
     socket.once("connect", () => {
       clearTimeout(timer);
@@ -177,7 +201,7 @@ function upgraded() {
 async function traffic() {
   const end = now() + timing.traffic;
   let n = 0;
-  while (now() < end) {
+  while (now() < end && n < timing.traffic_max_rounds) {
     n += 1;
     let sent = now();
     const start = performance.now();
@@ -202,7 +226,7 @@ async function traffic() {
     }
     if (target.ack_event !== null) obs.acks.push([sent, ackMs]);
     sent = now();
-    const [ms, error] = await httpGet(base + target.health_path);
+    const [ms, error] = await httpGet(withQuery(base + target.health_path));
     obs.http.push([sent, ms, error]);
     if (ms === null || ackMs === null) return;
     await sleep(timing.interval - (now() - sent));
@@ -224,7 +248,7 @@ async function quiet() {
   if (!adaptive) return sleep(timing.quiet);
   const start = now();
   const deadline = start + timing.timeout;
-  let interval = timing.every;
+  let interval = timing.every === null ? null : Math.max(timing.every, timing.min_interval_s);
   if (interval !== null) {
     await sleep(Math.min(deadline, start + Math.max(
       timing.quiet, timing.events_needed * interval + promptBound(interval))) - now());
@@ -233,7 +257,7 @@ async function quiet() {
       const seen = obs.received.map((a) => a[2])
         .filter((t) => t >= start - timing.response_timeout).sort((a, b) => a - b);
       if (seen.length >= timing.events_needed) {
-        interval = median(seen.slice(1).map((t, i) => t - seen[i]));
+        interval = Math.max(timing.min_interval_s, median(seen.slice(1).map((t, i) => t - seen[i])));
         // The Nth had time to arrive (not the latest: at a fast cadence it is always recent).
         const nth = seen[timing.events_needed - 1];
         if (now() >= Math.max(start + timing.quiet, nth + promptBound(interval))) break;
@@ -250,11 +274,29 @@ async function quiet() {
                                      timing.traffic_cap_s));
 }
 
+// Each trigger once, in order (emitcheck.user_app.trigger_action): a GET of the
+// server's path (with the headers, not the query), or an emit; said in words.
+async function runTriggers() {
+  for (const [kind, what, data] of target.triggers) {
+    if (kind === "get") {
+      const [ms, error] = await httpGet(base + what);
+      obs.triggers.push(ms === null ? `get:${what} failed (${error})`
+        : `get:${what} answered in ${ms.toFixed(1)} ms`);
+    } else if (kind === "emit") {
+      if (data === null) socket.emit(what);
+      else socket.emit(what, data);
+      obs.triggers.push(`emit:${what} sent`);
+    } else {
+      obs.triggers.push(kind); // connect: nothing more to do
+    }
+  }
+}
+
 async function main() {
   // A plain GET alongside the connect: if the connect fails, it tells a server
   // that stopped answering from one that refused the client.
   const sent = now();
-  const health = httpGet(base + target.health_path);
+  const health = httpGet(withQuery(base + target.health_path));
   const start = performance.now();
   const error = await connect();
   if (error === null) await upgraded();
@@ -263,6 +305,7 @@ async function main() {
   obs.http.push([sent, ...(await health)]);
   if (obs.connect_ms === null) return finish(0);
   obs.connected_at = now();
+  await runTriggers();
 
   await quiet();
   obs.quiet_end = now();

@@ -1,0 +1,6 @@
+from . import main
+
+
+@main.route("/")
+def index():
+    return "chat: connect to /chat and emit 'joined'"
