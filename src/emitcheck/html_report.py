@@ -13,7 +13,6 @@ markup. Why static SVG drawn by hand: docs/html-report.md.
 from __future__ import annotations
 
 import functools
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -23,7 +22,7 @@ from typing import Any
 import click
 import jinja2
 
-from . import grid_notes, report, timeline
+from . import grid_notes, outputs, report, timeline
 from .model import VERDICTS, Observation, SchemaError
 
 #: Each verdict's colour in the grid (background, text), and those of a skip
@@ -196,28 +195,11 @@ def write(path: Path, results: list[dict], environments: dict[str, dict],
                           f"{exc.strerror or exc}") from None
 
 
-def cannot_write(path: Path) -> str | None:
-    """Why ``path`` cannot be written, in one line (None: it can), checked before
-    a run so that a run of minutes does not end on a bad path."""
-    if path.is_dir():
-        return f"{path} is a folder; give a file name such as report.html"
-    folder = path.parent
-    while not folder.exists():
-        folder = folder.parent
-    if not folder.is_dir():
-        return f"{path}: {folder} is a file, not a folder"
-    if path.exists() and not os.access(path, os.W_OK):
-        return f"{path} is not writable"
-    if not os.access(folder, os.W_OK | os.X_OK):
-        return f"{path}: the folder {folder} is not writable"
-    return None
-
-
 # -- for the command line (emitcheck matrix, report, app) ----------------------
 
 
 def _checked(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
-    if value is not None and (problem := cannot_write(value)):
+    if value is not None and (problem := outputs.cannot_write(value)):
         raise click.BadParameter(problem)  # before the run, not after it
     return value
 

@@ -83,12 +83,6 @@ class Session:
         self.pool: CellPool | None = None
         self.futures: dict[Cell, Future] = {}   # cells this process runs
         self.elsewhere: set[Cell] = set()       # cells another worker runs
-        html = config.option.emitcheck_html
-        if html is not None and shared is None:  # the controller, or a run without xdist
-            from . import html_report  # Jinja2: only when asked for
-
-            if problem := html_report.cannot_write(html):
-                raise pytest.UsageError(f"--emitcheck-html: {problem}")
 
     # -- running cells -------------------------------------------------------
 
