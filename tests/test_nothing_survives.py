@@ -24,17 +24,19 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 
 from emitcheck import user_app
-from emitcheck.process import ManagedProcess, ServerFiles, free_port
+from emitcheck.process import ManagedProcess, ServerFiles
 
 from .helpers import (
+    Run,
     emitcheck,
+    gone,
     interrupt_cli,
+    marked,
     processes_mentioning,
     processes_with_marker,
     runnable,
@@ -51,33 +53,6 @@ GEVENT_GUNICORN = "gevent-patched-app-own-gunicorn"
 pytestmark = pytest.mark.timeout(240)
 
 
-class Run:
-    """One test's marker word and TMPDIR, and the environment that gives both."""
-
-    def __init__(self, tmp_path: Path):
-        self.word = f"test-{uuid.uuid4().hex[:12]}"
-        self.tmp = tmp_path / "tmp"
-        self.tmp.mkdir()
-        self.port = free_port()  # the debug app's own port (PORT)
-        self.env = dict(os.environ, EMITCHECK_RUN=self.word, TMPDIR=str(self.tmp),
-                        PORT=str(self.port), COLUMNS="200")
-
-    def left(self) -> list[int]:
-        """Live processes of this run (a zombie is dead)."""
-        return sorted(set(processes_with_marker(self.word))
-                      | {p.pid for p in processes_mentioning(str(self.tmp))})
-
-    def files_left(self) -> list[str]:
-        return sorted(os.listdir(self.tmp))
-
-    def kill_what_is_left(self) -> None:
-        for pid in self.left():
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-
-
 @pytest.fixture
 def run(tmp_path):
     """The test's Run; whatever is left of it afterwards is killed, pass or fail."""
@@ -86,21 +61,6 @@ def run(tmp_path):
         yield made
     finally:
         made.kill_what_is_left()
-
-
-def _marked(word: str) -> list[tuple[int, str, str]]:
-    """(pid, program name, EMITCHECK_CELL) of the live processes carrying ``word``."""
-    found = []
-    for pid in processes_with_marker(word):
-        try:
-            with open(f"/proc/{pid}/comm") as comm, open(f"/proc/{pid}/environ", "rb") as env:
-                name = comm.read().strip()
-                cell = next((e[len(b"EMITCHECK_CELL="):].decode() for e in env.read().split(b"\0")
-                             if e.startswith(b"EMITCHECK_CELL=")), "")
-        except OSError:
-            continue
-        found.append((pid, name, cell))
-    return found
 
 
 class Watch:
@@ -116,7 +76,7 @@ class Watch:
 
     def _sample(self) -> None:
         while not self._done.wait(0.1):
-            self.seen |= {(name, cell) for _, name, cell in _marked(self.word)}
+            self.seen |= {(name, cell) for _, name, cell in marked(self.word)}
 
     def stop(self) -> set[tuple[str, str]]:
         self._done.set()
@@ -136,34 +96,6 @@ def _listening(pid: int) -> bool:
 
 def _app_args(target: str, rows: str) -> list[str]:
     return ["app", target, "--path", str(SHAPES), "--event", "tick", *WINDOW, "-k", rows]
-
-
-def _gone(run: Run, cli_pid: int | None = None, bound: float = 5) -> None:
-    """Wait (bounded) until nothing of the run is left: no process, no file, and
-    the warden of emitcheck ``cli_pid`` has ended."""
-    try:
-        wait_until(lambda: not run.left(), bound, "no process left of the run")
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}: left {_described(run.left())}") from None
-    if cli_pid is not None:
-        wait_until(lambda: not processes_mentioning(f"warden.py {cli_pid} "), bound,
-                   "the warden to end")
-    try:
-        wait_until(lambda: not run.files_left(), bound, "no temporary directory left")
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}: left {run.files_left()}") from None
-
-
-def _described(pids: list[int]) -> list[str]:
-    found = []
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-                words = cmdline.read().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        found.append(f"{pid} {words[:80]}")
-    return found
 
 
 def _port_free(port: int) -> bool:
@@ -189,7 +121,7 @@ def test_pty_shells_of_every_cell_die_with_their_cell_gevent_gunicorn_included(r
     assert proc.returncode in (0, 1), proc.stdout[-2000:] + proc.stderr
     shells = {cell for name, cell in seen if name == "bash"}
     assert GEVENT_GUNICORN in shells, f"no shell was seen in {GEVENT_GUNICORN}: {seen}"
-    assert run.left() == [], _marked(run.word)
+    assert run.left() == [], marked(run.word)
     assert run.files_left() == []
 
 
@@ -206,7 +138,7 @@ def test_helpers_started_with_popen_die_with_the_cell_and_the_load_check(run):
     sleeping = {cell for name, cell in seen if name == "sleep"}
     assert "auto-unpatched-app-own" in sleeping and any(
         cell.endswith("-gunicorn") for cell in sleeping), seen
-    assert run.left() == [], _marked(run.word)
+    assert run.left() == [], marked(run.word)
     assert run.files_left() == []
 
 
@@ -219,7 +151,7 @@ def test_a_signal_mid_run_stops_every_cell_and_exits_128_plus_it(run, signum, st
 
     def shell_up():
         return any(name == "bash" and cell == GEVENT_GUNICORN
-                   for _, name, cell in _marked(run.word))
+                   for _, name, cell in marked(run.word))
 
     cli, err = interrupt_cli(_app_args("spawns_pty:socketio", "gevent"), run.env, shell_up,
                              f"a shell in {GEVENT_GUNICORN}", signum)
@@ -227,7 +159,7 @@ def test_a_signal_mid_run_stops_every_cell_and_exits_128_plus_it(run, signum, st
     assert "Traceback" not in err
     said = [line for line in err.splitlines() if line.startswith("emitcheck: ")]
     assert len(said) == 1 and "every server was stopped" in said[0], err
-    _gone(run, cli.pid)
+    gone(run, cli.pid)
 
 
 def test_sigkill_mid_run_leaves_nothing_once_the_warden_has_acted(run):
@@ -237,12 +169,12 @@ def test_sigkill_mid_run_leaves_nothing_once_the_warden_has_acted(run):
 
     def shell_up():
         return any(name == "bash" and cell == GEVENT_GUNICORN
-                   for _, name, cell in _marked(run.word))
+                   for _, name, cell in marked(run.word))
 
     cli, _ = interrupt_cli(_app_args("spawns_pty:socketio", "gevent"), run.env, shell_up,
                            f"a shell in {GEVENT_GUNICORN}", signal.SIGKILL)
     assert cli.returncode == -signal.SIGKILL
-    _gone(run, cli.pid, WARDEN_BOUND)
+    gone(run, cli.pid, WARDEN_BOUND)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
@@ -257,7 +189,7 @@ def test_nginx_workers_do_not_outlive_emitcheck(run, signum):
 
     cli, err = interrupt_cli(["run", cell.id], run.env, workers, "nginx's worker", signum)
     assert cli.returncode == (143 if signum == signal.SIGTERM else -signal.SIGKILL), err
-    _gone(run, cli.pid, WARDEN_BOUND)
+    gone(run, cli.pid, WARDEN_BOUND)
 
 
 # -- the app's load check -------------------------------------------------------------
@@ -300,7 +232,7 @@ def test_a_reloader_started_by_the_load_check_dies_with_emitcheck(run, tmp_path,
     cli, err = interrupt_cli(args, run.env, reloader_listens, "the reloader child to listen",
                              signum)
     assert cli.returncode == status, err
-    _gone(run, cli.pid, WARDEN_BOUND)
+    gone(run, cli.pid, WARDEN_BOUND)
     assert _port_free(run.port)
 
 
@@ -310,7 +242,7 @@ def test_an_app_that_serves_with_debug_at_import_leaves_nothing(run):
     proc = emitcheck(*_app_args("debug_reloader:socketio", "auto-unpatched-app-own"),
                      env=run.env, timeout=180)
     assert "Traceback" not in proc.stderr, proc.stderr
-    assert run.left() == [], _marked(run.word)
+    assert run.left() == [], marked(run.word)
     assert _port_free(run.port)
     assert run.files_left() == []
 
@@ -376,11 +308,11 @@ def test_stopping_a_process_kills_its_daemons_and_not_another_processs(run, monk
     first = ManagedProcess(DAEMONIZES, ServerFiles(run.tmp / "first"), 0)
     second = ManagedProcess(DAEMONIZES, ServerFiles(run.tmp / "second"), 0)
     try:
-        wait_until(lambda: [name for _, name, _ in _marked(run.word)] == ["sleep"] * 4, 10,
+        wait_until(lambda: [name for _, name, _ in marked(run.word)] == ["sleep"] * 4, 10,
                    "two sleeps each")
         first.stop()
-        assert [name for _, name, _ in _marked(run.word)] == ["sleep", "sleep"]
-        assert all(first.scope not in _environ_words(pid) for pid, _, _ in _marked(run.word))
+        assert [name for _, name, _ in marked(run.word)] == ["sleep", "sleep"]
+        assert all(first.scope not in _environ_words(pid) for pid, _, _ in marked(run.word))
     finally:
         first.stop()
         second.stop()
@@ -401,7 +333,7 @@ def test_children_do_not_hold_the_wardens_pipe(run, monkeypatch):
     monkeypatch.setenv("EMITCHECK_RUN", run.word)
     child = ManagedProcess(DAEMONIZES, ServerFiles(run.tmp / "child"), 0)
     try:
-        wait_until(lambda: [name for _, name, _ in _marked(run.word)] == ["sleep"] * 2, 10,
+        wait_until(lambda: [name for _, name, _ in marked(run.word)] == ["sleep"] * 2, 10,
                    "the child and its daemon")
         from emitcheck import warden
 
@@ -409,7 +341,7 @@ def test_children_do_not_hold_the_wardens_pipe(run, monkeypatch):
         assert client.popen is not None and client.popen.poll() is None
         pipe = os.readlink(f"/proc/self/fd/{client.pipe.fileno()}")
         assert pipe.startswith("pipe:")
-        for pid, _, _ in _marked(run.word):
+        for pid, _, _ in marked(run.word):
             held = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
             assert pipe not in held, (pid, held)
     finally:
@@ -444,7 +376,7 @@ def test_the_warden_kills_by_marker_and_by_session_and_removes_directories(run, 
         redis = wait_until(lambda: [p.pid for p in processes_mentioning(str(run.tmp))
                                     if p.name() == "redis-server" and not _zombie(p.pid)],
                            10, "redis-server")
-        wait_until(lambda: len(_marked(run.word)) >= 3, 10, "the daemon and its parent")
+        wait_until(lambda: len(marked(run.word)) >= 3, 10, "the daemon and its parent")
         try:  # once it has set its title
             wait_until(lambda: redis[0] not in processes_with_marker(run.word), 5,
                        "redis-server to write its title over its environment")
@@ -453,7 +385,7 @@ def test_the_warden_kills_by_marker_and_by_session_and_removes_directories(run, 
     finally:
         owner.kill()
         owner.communicate()
-    _gone(run, owner.pid, WARDEN_BOUND)
+    gone(run, owner.pid, WARDEN_BOUND)
 
 
 def _zombie(pid: int) -> bool:

@@ -11,9 +11,16 @@ its own whose quota is ``SHARE`` of a core, in short periods so that a
 throttled server waits at most a few milliseconds; several then run at once.
 Elsewhere ``available()`` is False and they run one at a time, as before.
 
-A group is removed when its cell stops. A run killed by SIGKILL leaves empty
-groups behind (no process: a group holds none once its server is gone); the
-next run removes those whose run is dead.
+A group is removed when its cell stops (what is still in it then, a process
+that left its server's session and environment, is killed first). Each group
+is known to the warden (warden.py) from when it is made until it is removed:
+if emitcheck ends first, SIGKILL included, the warden kills what is in it and
+removes it. A group left all the same (the warden was killed too) is removed
+by the next run whose CpuQuota is made, once the run named in it is dead and
+the group empty (``_remove_stale``).
+
+Groups are only ever removed with ``rmdir``: the kernel removes an empty group
+and nothing else (``rm -r`` on a cgroup folder fails on its files).
 """
 
 from __future__ import annotations
@@ -22,10 +29,14 @@ import contextlib
 import os
 from pathlib import Path
 
+from . import warden
+
 #: The share of one core a CPU-bound server may use once it listens.
 SHARE = 0.5
 #: The quota's period: a throttled server waits at most (1 - SHARE) of it.
 PERIOD_US = 20_000
+#: Seconds ``release`` goes on removing a group that still holds a process.
+RELEASE_TIMEOUT = 2.0
 PREFIX = "emitcheck-"
 V1 = Path("/sys/fs/cgroup/cpu")
 V2 = Path("/sys/fs/cgroup")
@@ -66,6 +77,7 @@ class CpuQuota:
         try:
             group.mkdir(exist_ok=True)
             self.made.add(group)
+            warden.group_made(group)
             if self.v2:
                 (group / "cpu.max").write_text(f"{quota} {PERIOD_US}")
             else:
@@ -78,21 +90,33 @@ class CpuQuota:
         return group
 
     def release(self, group: Path | None) -> None:
-        """Remove a group (its processes are gone); leave it when it is not empty."""
+        """Remove a group once its cell's processes are stopped: what is still in it
+        (a process that left its server's session and environment) is killed, and
+        the group removed (bounded: one that stays is the warden's at exit)."""
         if group is None:
             return
-        with contextlib.suppress(OSError):
-            group.rmdir()
+        if not warden.remove_groups([str(group)], RELEASE_TIMEOUT):
             self.made.discard(group)
+            warden.group_removed(group)
 
     def _remove_stale(self) -> None:
-        """Groups left by runs that were killed before they could remove them."""
+        """Groups left by runs that were killed, their warden with them, before they
+        could remove them: those whose run (the pid in their name) is dead. Only
+        empty ones: what is in a group is killed by its own run's warden, never
+        here (a run that looks dead from here may be alive in another pid
+        namespace that shares this cgroup hierarchy)."""
         assert self.root is not None
         for group in self.root.glob(f"{PREFIX}*-*"):
-            owner = group.name[len(PREFIX):].split("-", 1)[0]
-            if owner.isdigit() and not _alive(int(owner)):
-                with contextlib.suppress(OSError):
+            owner = _owner(group)
+            if owner is not None and not _alive(owner):
+                with contextlib.suppress(OSError):  # not empty, or removed meanwhile
                     group.rmdir()
+
+
+def _owner(group: Path) -> int | None:
+    """The pid of the run that made ``group`` (its name: emitcheck-PID-...)."""
+    owner = group.name[len(PREFIX):].split("-", 1)[0]
+    return int(owner) if owner.isdigit() else None
 
 
 def _alive(pid: int) -> bool:

@@ -22,17 +22,22 @@ process emitcheck starts, in a session of its own (a Ctrl-C in the terminal
 does not reach it) and without the marker. Its stdin is a pipe whose write
 end only emitcheck holds (close-on-exec: its children do not inherit it);
 emitcheck also writes on it the temporary directories it makes (``+PATH``) and
-removes (``-PATH``). When the pipe reaches end of file, that is when emitcheck
-has ended in any way, SIGKILL included, the warden kills every process that
-carries the marker or is in a session still listed (SIGKILL, again until none
-is left, bounded), then removes the directories still listed. On a normal exit
-emitcheck closes the pipe and waits (bounded) for it to finish.
+removes (``-PATH``), and the control groups it makes (``cPATH``, cpu_quota.py)
+and removes (``dPATH``). When the pipe reaches end of file, that is when
+emitcheck has ended in any way, SIGKILL included, the warden kills every
+process that carries the marker, is in a session still listed or in a control
+group still listed (SIGKILL, again until none is left, bounded), then removes
+the directories still listed, and the control groups (``rmdir``: the kernel
+removes an empty group only; again, bounded, while one still holds a process
+that is dying). On a normal exit emitcheck closes the pipe and waits (bounded)
+for it to finish.
 
 Run as ``python -I -S warden.py OWNER_PID MARKER`` (the standard library only;
 it starts in about 20 ms; OWNER_PID only names, on its command line, whom it
 serves). A process that both starts with an environment of its own (``env
 -i``) and leaves its session is caught only while it is still in its parent's
-process tree (``ManagedProcess.stop``).
+process tree (``ManagedProcess.stop``), or in a control group emitcheck made
+(the server of a CPU-bound cell, where cgroups are writable: cpu_quota.py).
 """
 
 from __future__ import annotations
@@ -56,6 +61,8 @@ VAR = "EMITCHECK_RUN"
 KILL_TIMEOUT = 5.0
 #: Seconds emitcheck waits, at a normal exit, for the warden to finish.
 CLOSE_TIMEOUT = 5.0
+#: Seconds ``remove_groups`` goes on trying while a control group still holds a process.
+GROUP_TIMEOUT = 2.0
 
 
 def carries(environ: bytes, marker: str) -> bool:
@@ -89,20 +96,33 @@ def _ours(pid: int, marker: str | None, sessions: Collection[int]) -> bool:
     return bool(sessions) and _session(pid) in sessions
 
 
-def matching(marker: str | None, sessions: Collection[int] = ()) -> list[int]:
-    """Pids of the processes, other than this one, that carry ``marker`` or are
-    in one of ``sessions`` (zombies included only through their session: a
-    zombie's environment reads empty)."""
+def members(groups: Collection[str]) -> set[int]:
+    """Pids of the processes in the control groups ``groups`` (folders of a cgroup
+    hierarchy; one that is gone holds none)."""
+    return {int(word) for group in groups
+            for word in _read(os.path.join(group, "cgroup.procs")).split() if word.isdigit()}
+
+
+def matching(marker: str | None, sessions: Collection[int] = (),
+             groups: Collection[str] = ()) -> list[int]:
+    """Pids of the processes, other than this one, that carry ``marker``, are in
+    one of ``sessions`` (zombies included only through their session: a
+    zombie's environment reads empty) or in one of the control groups ``groups``."""
     me = os.getpid()
+    found = members(groups) - {me}
+    if marker is None and not sessions:  # the groups say it all: no need to look further
+        return sorted(found)
     try:
         names = os.listdir("/proc")
     except OSError:  # no /proc (not Linux): the process groups are all we have
-        return []
-    return [int(name) for name in names
-            if name.isdigit() and int(name) != me and _ours(int(name), marker, sessions)]
+        return sorted(found)
+    return sorted(found | {int(name) for name in names
+                           if name.isdigit() and int(name) != me
+                           and _ours(int(name), marker, sessions)})
 
 
-def _kill(pid: int, marker: str | None, sessions: Collection[int]) -> bool:
+def _kill(pid: int, marker: str | None, sessions: Collection[int],
+          groups: Collection[str] = ()) -> bool:
     """SIGKILL ``pid`` if it is still ours. Through a pidfd where the kernel has
     them: the check and the signal then name the same process even if ``pid``
     was reused in between."""
@@ -117,7 +137,7 @@ def _kill(pid: int, marker: str | None, sessions: Collection[int]) -> bool:
         except (ProcessLookupError, PermissionError):
             return False
     try:
-        if not _ours(pid, marker, sessions):
+        if not _ours(pid, marker, sessions) and pid not in members(groups):
             return False
         signal.pidfd_send_signal(handle, signal.SIGKILL)
         return True
@@ -128,17 +148,18 @@ def _kill(pid: int, marker: str | None, sessions: Collection[int]) -> bool:
 
 
 def kill_marked(marker: str | None, sessions: Collection[int] = (),
-                timeout: float = KILL_TIMEOUT) -> int:
-    """SIGKILL every process that carries ``marker`` or is in one of ``sessions``,
-    again until a look finds none alive (a process may fork while we kill its
-    parent) or ``timeout`` seconds pass. Returns how many signals were sent."""
+                timeout: float = KILL_TIMEOUT, groups: Collection[str] = ()) -> int:
+    """SIGKILL every process that carries ``marker``, is in one of ``sessions`` or
+    in one of the control groups ``groups``, again until a look finds none alive
+    (a process may fork while we kill its parent) or ``timeout`` seconds pass.
+    Returns how many signals were sent."""
     deadline = time.monotonic() + timeout
     sent, refused = 0, set()
     while True:
-        found = [pid for pid in matching(marker, sessions)
+        found = [pid for pid in matching(marker, sessions, groups)
                  if pid not in refused and not _zombie(pid)]
         for pid in found:
-            if _kill(pid, marker, sessions):
+            if _kill(pid, marker, sessions, groups):
                 sent += 1
             else:  # gone meanwhile, or not ours to signal: not looked at again
                 refused.add(pid)
@@ -152,12 +173,39 @@ def _zombie(pid: int) -> bool:
     return stat[stat.rfind(b")") + 2:][:1] in (b"Z", b"X", b"")
 
 
+def remove_groups(groups: Collection[str], timeout: float = GROUP_TIMEOUT) -> list[str]:
+    """Remove the control groups ``groups`` (``rmdir``: a group is removed only
+    once empty, never its processes' files), killing what is still in them, again
+    while one is busy (a killed process leaves its group once it has exited) until
+    ``timeout`` seconds pass. Returns those still there."""
+    import errno
+
+    deadline = time.monotonic() + timeout
+    left = list(groups)
+    while True:
+        busy = []
+        for group in left:
+            try:
+                os.rmdir(group)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                if exc.errno == errno.EBUSY:  # still holds a process (or a group)
+                    busy.append(group)
+        left = busy
+        if not left or time.monotonic() > deadline:
+            return left
+        kill_marked(None, groups=left, timeout=0)
+        time.sleep(0.01)
+
+
 def main(marker: str) -> None:
     """The warden: read the pipe until end of file, then kill and remove."""
     for name in ("SIGINT", "SIGHUP", "SIGQUIT", "SIGTSTP"):  # a terminal's: not for us
         signal.signal(getattr(signal, name), signal.SIG_IGN)
     directories: set[str] = set()
     sessions: set[int] = set()
+    groups: set[str] = set()
     pending = b""
     while True:
         chunk = os.read(0, 65536)
@@ -171,16 +219,22 @@ def main(marker: str) -> None:
                 directories.add(os.fsdecode(value))
             elif kind == b"-":
                 directories.discard(os.fsdecode(value))
+            elif kind == b"c":
+                groups.add(os.fsdecode(value))
+            elif kind == b"d":
+                groups.discard(os.fsdecode(value))
             elif kind in (b"s", b"e") and value.isdigit():
                 (sessions.add if kind == b"s" else sessions.discard)(int(value))
     try:
-        kill_marked(marker, sessions)
+        kill_marked(marker, sessions, groups=groups)
     finally:
         if directories:
             import shutil
 
             for path in directories:
                 shutil.rmtree(path, ignore_errors=True)
+        if groups:
+            remove_groups(groups)
 
 
 # -- emitcheck's side ---------------------------------------------------------------
@@ -200,6 +254,7 @@ class _Client:
         #: What the warden is told, to tell it again if it has to start again.
         self.directories: set[str] = set()
         self.sessions: set[int] = set()
+        self.groups: set[str] = set()
         self.scopes = 0
         self.at_exit = False
 
@@ -221,6 +276,8 @@ class _Client:
                 self._say(b"+" + os.fsencode(path))
             for pid in self.sessions:
                 self._say(b"s%d" % pid)
+            for group in self.groups:
+                self._say(b"c" + os.fsencode(group))
             if not self.at_exit:
                 import atexit
 
@@ -332,6 +389,18 @@ def track(path: str | os.PathLike) -> None:
 def untrack(path: str | os.PathLike) -> None:
     client = _client()
     client.tell(b"-", os.fspath(path), client.directories, add=False)
+
+
+def group_made(path: str | os.PathLike) -> None:
+    """A control group of this run (cpu_quota.py): if emitcheck ends first, the
+    warden kills what is in it and removes it (``group_removed`` once removed)."""
+    client = _client()
+    client.tell(b"c", os.fspath(path), client.groups, add=True)
+
+
+def group_removed(path: str | os.PathLike) -> None:
+    client = _client()
+    client.tell(b"d", os.fspath(path), client.groups, add=False)
 
 
 class TemporaryDirectory:
