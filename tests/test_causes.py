@@ -92,9 +92,15 @@ def test_a_refusal_by_the_apps_connect_handler_is_error_naming_the_handler():
 
 def test_the_connect_log_says_who_refused_and_how():
     entries = [{"kind": "connect", "namespace": "/", "handler": "/srv/app/app.py:9 (on_connect)",
-                "outcome": "returned False"}]
+                "refused": True, "outcome": "returned False"}]
     facts = app_facts(SPEC, entries, "")
     assert facts[REFUSED_BY] == "the connect handler app.py:9 (on_connect) returned False"
+
+
+def test_a_connect_handler_that_raised_another_exception_is_not_a_refusal():
+    entries = [{"kind": "connect", "namespace": "/", "handler": "/srv/app/app.py:9 (on_connect)",
+                "refused": False, "outcome": "raised KeyError: 'ROOM'"}]
+    assert REFUSED_BY not in app_facts(SPEC, entries, "")
 
 
 def test_a_namespace_the_app_does_not_handle_is_named_with_the_ones_it_does():

@@ -20,7 +20,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -443,11 +442,9 @@ def test_an_app_that_calls_sys_exit_at_import_is_one_line_naming_it(tmp_path):
     with pytest.raises(user_app.AppError) as raised:
         user_app.check(user_app.AppSpec("exits_at_import:socketio", "tick", str(tmp_path)))
     assert str(raised.value) == said
-    started = time.monotonic()
     proc = emitcheck("app", "exits_at_import:socketio", "--path", str(tmp_path),
                      "--event", "tick", timeout=60)
     assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert time.monotonic() - started < 30  # said at once: no cell ran
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert lines[-1] == f"Error: {said}", proc.stderr
     # click's usage lines, then that one: nothing else (no warning, no traceback)

@@ -23,7 +23,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -158,7 +157,7 @@ def test_a_signal_mid_run_stops_every_cell_and_exits_128_plus_it(run, signum, st
     assert cli.returncode == status, err
     assert "Traceback" not in err
     said = [line for line in err.splitlines() if line.startswith("emitcheck: ")]
-    assert len(said) == 1 and "every server was stopped" in said[0], err
+    assert len(said) == 1 and "every process it started was stopped" in said[0], err
     gone(run, cli.pid)
 
 
@@ -249,14 +248,12 @@ def test_an_app_that_serves_with_debug_at_import_leaves_nothing(run):
 
 def test_the_load_check_kills_what_the_app_started_at_import_without_waiting_for_it(
         run, monkeypatch):
-    """The helper started at import holds the check's stdout: the check answers
-    at once all the same, and the helper is gone when it returns."""
+    """The helper started at import (``sleep 300``) holds the check's stdout: a
+    check that waited for the end of its output would reach IMPORT_TIMEOUT and
+    raise AppError; it answers all the same, and the helper is gone when it returns."""
     monkeypatch.setenv("EMITCHECK_RUN", run.word)
-    started = time.monotonic()
     info = user_app.check(user_app.AppSpec("spawns_popen:socketio", "tick", str(SHAPES)))
-    took = time.monotonic() - started
-    assert getattr(info, "async_mode", info) in ("threading", "eventlet", "gevent")
-    assert took < user_app.IMPORT_TIMEOUT / 2, f"the check took {took:.1f} s"
+    assert info.async_mode in ("threading", "eventlet", "gevent")
     assert processes_with_marker(run.word) == []
 
 

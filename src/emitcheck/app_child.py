@@ -156,12 +156,15 @@ def _instrument(config):
             try:
                 result = trigger(self, event, namespace, *args)
             except Exception as exc:
+                exceptions = sys.modules.get("socketio.exceptions")
+                refused = exceptions is not None and \
+                    isinstance(exc, exceptions.ConnectionRefusedError)
                 log.write(kind="connect", namespace=namespace, handler=where, at=time.time(),
-                          outcome=f"raised {type(exc).__name__}: {exc}"[:200])
+                          refused=refused, outcome=f"raised {type(exc).__name__}: {exc}"[:200])
                 raise
             if result is False:
                 log.write(kind="connect", namespace=namespace, handler=where, at=time.time(),
-                          outcome="returned False")
+                          refused=True, outcome="returned False")
             return result
 
         server.emit = logged_emit

@@ -33,6 +33,16 @@ from .verdict import APP_EXCEPTION, REFUSED_BY
 #: At most this many other events are named.
 OTHER_EVENTS_SHOWN = 4
 
+# The names of the facts this module records (besides verdict.py's two causes),
+# read by the remedies (user_app.what_to_change) and the grid (report.py).
+PATCHED_BY = "patched by"
+QUEUE = "message queue"
+NAMESPACE = "namespace"
+EMITTED_INSTEAD = "the app emitted"
+EMITTED_FROM = "emitted from"
+#: The value of EMITTED_FROM when no emit came from an OS thread.
+FROM_TASKS = "the server's own tasks"
+
 
 def _own_file(app_root: Path):
     """Whether a traceback's file is the app's own code."""
@@ -79,20 +89,19 @@ def app_facts(spec, entries: list[dict], stderr: str) -> dict[str, str]:
     served = next((e for e in entries if e.get("kind") == "served"), None)
     if served and served.get("patches"):
         site = served.get("patched_at")
-        facts["patched by"] = f"the app itself, with {served['patches']}" + \
+        facts[PATCHED_BY] = f"the app itself, with {served['patches']}" + \
             (f" ({short_path(site, root)})" if site else "")
     for entry in entries:
         if entry.get("kind") != "connect" or entry.get("namespace") != spec.namespace:
             continue
-        outcome = str(entry.get("outcome", ""))
-        if outcome == "returned False" or outcome.startswith("raised ConnectionRefusedError"):
+        if entry.get("refused"):
             facts[REFUSED_BY] = (f"the connect handler {short_path(entry['handler'], root)} "
-                                 f"{outcome}")
+                                 f"{entry.get('outcome', 'refused')}")
     if served and served.get("queue"):
-        facts["message queue"] = served["queue"]
+        facts[QUEUE] = served["queue"]
     handled = (served or {}).get("namespaces") or []
     if served and handled and spec.namespace not in handled:
-        facts["namespace"] = (f"the app handles no namespace {spec.namespace} (it handles "
+        facts[NAMESPACE] = (f"the app handles no namespace {spec.namespace} (it handles "
                               f"{', '.join(handled)})")
     emits = [e for e in entries if "event" in e]
     watched = [e for e in emits if e["event"] == spec.event
@@ -102,10 +111,10 @@ def app_facts(spec, entries: list[dict], stderr: str) -> dict[str, str]:
         shown = [f"{event!r} x{n} in {ns}" for (event, ns), n in
                  counts.most_common(OTHER_EVENTS_SHOWN)]
         more = len(counts) - len(shown)
-        facts["the app emitted"] = ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+        facts[EMITTED_INSTEAD] = ", ".join(shown) + (f" and {more} more" if more > 0 else "")
     if watched:
         threads = sum(bool(e.get("os_thread")) for e in watched)
-        facts["emitted from"] = "an OS thread" if threads == len(watched) else \
-            "the server's own tasks" if threads == 0 else \
+        facts[EMITTED_FROM] = "an OS thread" if threads == len(watched) else \
+            FROM_TASKS if threads == 0 else \
             f"an OS thread ({threads} of {len(watched)} emits)"
     return facts

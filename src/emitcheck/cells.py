@@ -61,6 +61,10 @@ class CellError(ValueError):
     """Bad input naming a cell or a factor value; the message lists what is valid."""
 
 
+class AppCellError(CellError):
+    """A valid cell id of a user's app given where our matrix's cells are wanted."""
+
+
 class Cell:
     """One combination of factor values; ``cell.mode``, ``cell.transport``, ... read
     them. Immutable and hashable; ``str(cell)`` is its id."""
@@ -229,7 +233,7 @@ def parse_ours(cell_id: str) -> Cell:
     """``parse``, refusing the cells of a user's app (they need the app)."""
     cell = parse(cell_id)
     if not cell.in_matrix:
-        raise CellError(f"{cell.id} is a cell of your app, not of our matrix: run it with "
+        raise AppCellError(f"{cell.id} is a cell of your app, not of our matrix: run it with "
                         "'emitcheck app MODULE:ATTR --event NAME'")
     return cell
 
@@ -343,7 +347,8 @@ def base_cells() -> list[Cell]:
             if c.mode != "auto" and not c.isolated and not c.suffixes]
 
 
-def _matches(cell: Cell, pattern: str) -> bool:
+def matches(cell: Cell, pattern: str) -> bool:
+    """Does ``pattern`` (a part of a cell id, or a glob) select ``cell``?"""
     return pattern in cell.id or fnmatch.fnmatchcase(cell.id, pattern)
 
 
@@ -370,13 +375,13 @@ def select(pattern: str | None) -> list[Cell]:
         try:
             chosen[parse_ours(part)] = None  # a whole cell id names exactly that cell
             continue
+        except AppCellError:
+            raise
         except CellError as exc:
-            if "a cell of your app" in str(exc):
-                raise
             if _whole_id(part):
                 raise CellError(f"pattern {named} is not a cell: {exc}") from None
             as_id = f" (as a cell id: {exc})" if _id_shaped(part) else ""
-        found = [cell for cell in default_cells() if _matches(cell, part)]
+        found = [cell for cell in default_cells() if matches(cell, part)]
         if not found:
             raise CellError(f"pattern {named} matches no cell{as_id}; give a cell id, a part "
                             "of one or a glob; run 'emitcheck list' for every valid id")

@@ -108,6 +108,11 @@ def _say_ended(line: str) -> None:
         click.echo(line, err=True)
 
 
+#: What every command says once a signal ended it: every process it started was
+#: stopped (servers, npm, uv), its temporary folders removed.
+ENDED = "every process it started was stopped"
+
+
 class Emitcheck(click.Group):
     """The command group: every command ends the same way on a signal."""
 
@@ -116,11 +121,10 @@ class Emitcheck(click.Group):
             try:
                 return super().invoke(ctx)
             except KeyboardInterrupt:
-                _say_ended("emitcheck: interrupted; every server was stopped")
+                _say_ended(f"emitcheck: interrupted; {ENDED}")
                 sys.exit(128 + signal.SIGINT)
             except Terminated as ended:
-                _say_ended(f"emitcheck: {signal.Signals(ended.signum).name} received; "
-                           "every server was stopped")
+                _say_ended(f"emitcheck: {signal.Signals(ended.signum).name} received; {ENDED}")
                 sys.exit(128 + ended.signum)
 
 

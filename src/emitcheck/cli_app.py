@@ -9,7 +9,6 @@ delivered it says what to change, from the matrix we measured (remedy.py).
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import sys
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 import click
 
 from . import environment, html_report, model, report, runner
-from .cells import Cell, CellError
+from .cells import Cell, CellError, matches
 from .credentials import Credentials, credential_options, redacted
 from .families import variants
 from .families.app import DOC
@@ -77,8 +76,7 @@ def chosen(cells: list[Cell], pattern: str | None) -> list[Cell]:
     if not pattern:
         return cells
     patterns = [p.strip() for p in pattern.split(",") if p.strip()]
-    picked = [c for c in cells if any(p in c.id or fnmatch.fnmatchcase(c.id, p)
-                                      for p in patterns)]
+    picked = [c for c in cells if any(matches(c, p) for p in patterns)]
     if not picked:
         raise click.UsageError(f"-k {pattern!r} matches none of the app's cells: "
                                f"{', '.join(c.id for c in cells)}")
@@ -199,12 +197,8 @@ def app(target: str, event: str, folder: Path, namespace: str, triggers: tuple[s
     if info.shared and len(cells) - len(skips) > 1:
         jobs, jobs_note = 1, f"cells ran one at a time: {info.shared}"
     timing = Timing(timeout=timeout, every=every)
-    try:
-        ran = runner.run_many([c for c in cells if c not in skips], jobs=jobs, timing=timing,
-                              work=UserApp(spec))
-    except KeyboardInterrupt:
-        click.echo("emitcheck: interrupted; every server was stopped", err=True)
-        sys.exit(130)
+    ran = runner.run_many([c for c in cells if c not in skips], jobs=jobs, timing=timing,
+                          work=UserApp(spec))  # Ctrl-C: the command group (cli.py) says it
     judged = {r.cell: _judged(r, spec) for r in ran}
     results = [judged.get(c.id) or _skipped(c, skips[c]) for c in cells]
     env_doc = environment.environment()

@@ -186,8 +186,5 @@ def probe(url: str, event: str, ack_event: str | None, namespace: str, transport
     except NodeClientError as exc:
         click.echo(f"Error: emitcheck's node client failed: {exc}", err=True)
         sys.exit(NOT_CLEAN)
-    except KeyboardInterrupt:
-        click.echo("emitcheck: interrupted", err=True)
-        sys.exit(130)
     click.echo(json.dumps(remote.document(outcome), indent=2) if as_json else render(outcome))
     sys.exit(0 if outcome.verdict == "delivered" else 1)

@@ -148,7 +148,7 @@ def sweep(cell_patterns: tuple[str, ...], package: str, spec: str | None, newest
 
     from . import cells, environment, index, sweep_report
     from .report import show
-    from .sweep import NOT_INSTALLED, Sweeper, changes
+    from .sweep import Sweeper, changes
     from .sweep_env import INSTALL_TIMEOUT, SweepError, find_python, find_uv, parse_requirements
 
     try:
@@ -188,10 +188,6 @@ def sweep(cell_patterns: tuple[str, ...], package: str, spec: str | None, newest
         rows, bisection = _sweep(Sweeper(package, selected, uv, where, pins,
                                          install_timeout or INSTALL_TIMEOUT),
                                  found_pythons, [str(v) for v in versions], bisect_range, ids)
-    except KeyboardInterrupt:
-        click.echo("emitcheck: interrupted; nothing was left running, and no environment "
-                   "was left half built", err=True)
-        sys.exit(130)
     except RuntimeError as exc:  # --bisect: an end that does not run
         click.echo(f"Error: {exc}", err=True)
         sys.exit(NO_ANSWER)
@@ -205,7 +201,7 @@ def sweep(cell_patterns: tuple[str, ...], package: str, spec: str | None, newest
         show(sweep_report.terminal(result), width=max(100, Console().width))
     _write(json_to, json.dumps(sweep_report.document(result), indent=2) + "\n", "JSON")
     _write(markdown_to, sweep_report.markdown(result), "Markdown")
-    if rows and all((row.reason or "").startswith(NOT_INSTALLED) for row in rows):
+    if rows and all(row.not_installed for row in rows):
         click.echo(f"emitcheck: no release of {package} could be installed ({len(rows)} "
                    f"tried), so no verdict was compared; {_shortened(rows[0].reason)}", err=True)
         sys.exit(NO_ANSWER)

@@ -51,11 +51,14 @@ for _name in ("engineio.client", "socketio.client"):
 LOG_TAIL_LINES = 30  # of the server's stderr, kept for the verdict and failure reports
 
 
-def http_get(url: str, timeout: float) -> tuple[float | None, str | None]:
-    """(milliseconds, None) when answered; (None, reason) when not."""
+def http_get(url: str, timeout: float, headers: Sequence[tuple[str, str]] = ()
+             ) -> tuple[float | None, str | None]:
+    """(milliseconds, None) when answered; (None, reason) when not. ``headers``:
+    extra request headers (a session cookie)."""
     start = time.perf_counter()
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        request = urllib.request.Request(url, headers=dict(headers))
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             response.read()
     except (TimeoutError, OSError) as exc:
         timed_out = isinstance(exc, TimeoutError) or "timed out" in str(exc)
@@ -63,9 +66,10 @@ def http_get(url: str, timeout: float) -> tuple[float | None, str | None]:
     return (time.perf_counter() - start) * 1000, None
 
 
-def _get(url: str, timeout: float) -> HttpGet:
+def request_get(url: str, timeout: float, headers: Sequence[tuple[str, str]] = ()) -> HttpGet:
+    """One GET of ``url``, as an HttpGet of the window."""
     sent = time.time()
-    return HttpGet(sent, *http_get(url, timeout))
+    return HttpGet(sent, *http_get(url, timeout, headers))
 
 
 class _Recorder:
@@ -87,22 +91,6 @@ class _Recorder:
 #: were seen). Our cells send 8 (0.8 s at 0.1 s); an adaptive phase at the
 #: interval's floor, 16 (0.8 s at MIN_INTERVAL_S).
 TRAFFIC_MAX_ROUNDS = 20
-
-
-def request_get(url: str, timeout: float, headers: Sequence[tuple[str, str]] = ()) -> HttpGet:
-    """``_get`` with extra headers (a session cookie): an HttpGet."""
-    if not headers:
-        return _get(url, timeout)
-    sent = time.time()
-    start = time.perf_counter()
-    try:
-        request = urllib.request.Request(url, headers=dict(headers))
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            response.read()
-    except (TimeoutError, OSError) as exc:
-        timed_out = isinstance(exc, TimeoutError) or "timed out" in str(exc)
-        return HttpGet(sent, None, "timeout" if timed_out else f"{type(exc).__name__}: {exc}")
-    return HttpGet(sent, (time.perf_counter() - start) * 1000, None)
 
 
 def _target_get(target: Target, timeout: float) -> HttpGet:
@@ -250,8 +238,8 @@ def watch(obs: Observation, target: Target, timing: Timing,
             obs.facts["other events"] = other_events(others)
 
 
-#: At most this many seconds (and never past the window's ``timeout``) of waiting
-#: for large events in flight once the window is over.
+#: At most this many seconds of waiting for large events in flight once the
+#: window is over.
 CATCH_UP_CAP_S = 15.0
 
 
@@ -282,11 +270,11 @@ CONNECT_BOUND_RESPONSES = 3
 
 def _connect(client: socketio.Client, target: Target, timing: Timing) -> str | None:
     """Connect the client with the target's credentials (headers, the auth
-    payload, query parameters on the URL); None, or why it did not connect. Bounded here, not only
-    by the client: python-engineio before 4.3.4 opens a WebSocket with no timeout,
-    so a server that accepts the TCP connection and never answers the handshake
-    would hold the window for ever. A connect given up on ends when the server is
-    stopped (its socket closes)."""
+    payload, query parameters on the URL); None, or why it did not connect.
+    Bounded here, not only by the client: python-engineio before 4.3.4 opens a
+    WebSocket with no timeout, so a server that accepts the TCP connection and
+    never answers the handshake would hold the window for ever. A connect given
+    up on ends when the server is stopped (its socket closes)."""
     outcome: dict[str, str | None] = {}
     raised: list[BaseException] = []
 

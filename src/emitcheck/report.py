@@ -21,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from . import grid_notes
+from .causes import PATCHED_BY
 from .cells import FACTOR_NAMES, FACTORS, parse, possible_cells, values
 from .grid_notes import disagrees, unexpected
 from .model import read_document
@@ -96,7 +97,7 @@ def _row(cell, result: dict) -> str:
     and an app that monkey patched itself says so (its row is patched, whatever
     the cell's id says)."""
     facts = (result.get("observation") or {}).get("facts") or {}
-    patched = " (patched by the app)" if facts.get("patched by") else ""
+    patched = " (patched by the app)" if facts.get(PATCHED_BY) else ""
     if cell.mode == "auto" and result.get("async_mode"):
         return f"{cell.row} as {result['async_mode']}{patched}"
     return cell.row + patched

@@ -74,10 +74,14 @@ class Row:
         return f"emitcheck failed in {failed['cell']}: {failed['failure']}" if failed else None
 
     @property
+    def not_installed(self) -> bool:
+        """uv could not install the release (the reason is uv's)."""
+        return (self.reason or "").startswith(NOT_INSTALLED)
+
+    @property
     def emitcheck_failed(self) -> bool:
         """Inconclusive for a reason of ours (not uv's: the release installed)."""
-        return self.inconclusive is not None and \
-            not (self.reason or "").startswith(NOT_INSTALLED)
+        return self.inconclusive is not None and not self.not_installed
 
     def result(self, cell: str) -> dict | None:
         return next((r for r in self.results if r["cell"] == cell), None)

@@ -5,8 +5,6 @@ declares its cells is families/app.py."""
 from __future__ import annotations
 
 import json
-import os
-import selectors
 import statistics
 import subprocess
 import sys
@@ -20,7 +18,7 @@ from . import warden
 from .credentials import Credentials
 from .families.app import DOC
 from .model import Arrival, Emit, Observation, Target
-from .process import end_tree, start_session
+from .process import run_bounded
 from .work import OurWork
 
 APP_CHILD = Path(__file__).with_name("app_child.py")
@@ -30,8 +28,6 @@ IMPORT_TIMEOUT = 30.0
 #: Every Socket.IO server answers this (an Engine.IO handshake); an app may
 #: have no other route.
 SOCKETIO_GET = "/socket.io/?EIO=4&transport=polling"
-#: The fact (causes.py) naming the app's message queue, when it has one.
-QUEUE_FACT = "message queue"
 #: Events of this many bytes on average are large: a window waits for them.
 LARGE_EVENT_BYTES = 256 * 1024
 #: Seconds a GET trigger may take (as any GET of the window).
@@ -132,13 +128,18 @@ def check(spec: AppSpec) -> AppInfo:
     with warden.TemporaryDirectory(prefix="emitcheck-app-check-") as tmp:
         config = _config(spec, "auto", "unpatched", Path(tmp) / "emits.log")
         try:
-            stdout, stderr = _load_once(config, Path(tmp))
+            # Whatever the app started at import (and left holding the pipes) is
+            # killed once the check has exited: run_bounded does not wait for it.
+            loaded = run_bounded([sys.executable, str(APP_CHILD), config, "check"],
+                                 Path(tmp), IMPORT_TIMEOUT)
         except subprocess.TimeoutExpired:
             raise AppError(f"importing {spec.app} did not finish within {IMPORT_TIMEOUT:g} s: "
                            "does the module start a server at import, outside "
                            "'if __name__ == \"__main__\"'?") from None
+    stdout = loaded.stdout.decode(errors="replace")
     lines = [line for line in stdout.splitlines() if line.startswith("{")]
     if not lines:
+        stderr = loaded.stderr.decode(errors="replace")
         tail = (stderr.strip().splitlines() or ["(no output)"])[-1]
         raise AppError(f"loading {spec.app} failed: {tail}")
     answer = json.loads(lines[-1])
@@ -146,60 +147,13 @@ def check(spec: AppSpec) -> AppInfo:
         raise AppError(answer["error"])
     from .causes import short_path
 
-    site = answer.get("patched_at")
-    if site:
-        site = short_path(site, Path(spec.path))
-    return AppInfo(answer["async_mode"], answer.get("patches"), site,
+    def where(name: str) -> str | None:
+        return short_path(answer[name], Path(spec.path)) if answer.get(name) else None
+
+    return AppInfo(answer["async_mode"], answer.get("patches"), where("patched_at"),
                    tuple(answer.get("namespaces") or ("/",)), answer.get("queue"),
                    tuple(answer.get("connections") or ()), tuple(answer.get("brokers") or ()),
-                   short_path(answer["ran_at"], Path(spec.path)) if answer.get("ran_at")
-                   else None)
-
-
-def _load_once(config: str, directory: Path) -> tuple[str, str]:
-    """Run ``app_child.py CONFIG check``; what it printed on stdout and stderr.
-
-    It prints its answer and exits at once: this returns once it has exited,
-    whatever it started at import (and left holding its stdout) does. That
-    process tree, the load check's whole session and every process carrying its
-    word of EMITCHECK_RUN, is killed on every way out: an answer, a failure,
-    ``IMPORT_TIMEOUT`` (subprocess.TimeoutExpired), Ctrl-C."""
-    scope = warden.new_scope()
-    errors = directory / "check-stderr.log"
-    with open(errors, "wb") as err:
-        proc = start_session([sys.executable, str(APP_CHILD), config, "check"], scope,
-                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
-    try:
-        out = _read_until_exit(proc, time.monotonic() + IMPORT_TIMEOUT)
-    finally:
-        assert proc.stdout is not None  # a PIPE
-        proc.stdout.close()
-        end_tree(proc, scope)
-    return out.decode(errors="replace"), errors.read_text(errors="replace")
-
-
-def _read_until_exit(proc: subprocess.Popen, deadline: float) -> bytes:
-    """What ``proc`` writes on its stdout until it has exited (then what is left in
-    the pipe, without waiting for end of file); subprocess.TimeoutExpired at
-    ``deadline``."""
-    assert proc.stdout is not None  # a PIPE
-    fd, chunks = proc.stdout.fileno(), []
-    with selectors.DefaultSelector() as selector:
-        selector.register(fd, selectors.EVENT_READ)
-        while True:
-            exited = proc.poll() is not None
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise subprocess.TimeoutExpired(proc.args, IMPORT_TIMEOUT)
-            if selector.select(0 if exited else min(left, 0.1)):
-                chunk = os.read(fd, 65536)
-                if chunk:
-                    chunks.append(chunk)
-                    continue
-                break  # end of file
-            if exited:  # and nothing more to read now
-                break
-    return b"".join(chunks)
+                   where("ran_at"))
 
 
 #: How many files of the app's folder ``patching_entry_points`` reads at most.
@@ -367,7 +321,9 @@ class UserApp(OurWork):
         it is judged by its arrivals alone, as a probe judges a server."""
         if obs.connected_at is None:
             return
-        if not obs.emitted and obs.received and obs.facts.get(QUEUE_FACT):
+        from .causes import QUEUE
+
+        if not obs.emitted and obs.received and obs.facts.get(QUEUE):
             obs.emits_logged = False
             obs.facts["emitted by"] = ("another process, through the message queue (none of "
                                        "the watched emits were made here): judged by the "
@@ -411,9 +367,6 @@ def trigger_action(parsed: tuple[str, str, object], namespace: str,
     return run
 
 
-_trigger = trigger_action  # its name before emitcheck probe used it too
-
-
 #: The options that give a client what an app's connect handler asks for.
 CREDENTIAL_OPTIONS = ("--auth JSON, --header NAME:VALUE (a cookie: 'Cookie: k=v') or "
                       "--query NAME=VALUE")
@@ -427,6 +380,9 @@ def what_to_change(spec: AppSpec, cell_id: str, obs: Observation | None,
     a silent app; else the remedies of our measured matrix (remedy.py) for
     cells that look like it, never asking for what the app already does (a
     monkey patch of its own, work started with start_background_task)."""
+    from .causes import EMITTED_FROM, EMITTED_INSTEAD, FROM_TASKS, NAMESPACE, PATCHED_BY, QUEUE
+    from .cells import parse
+    from .families import variant
     from .remedy import remedies
     from .verdict import APP_EXCEPTION, REFUSED_BY
 
@@ -441,11 +397,11 @@ def what_to_change(spec: AppSpec, cell_id: str, obs: Observation | None,
         given = " (the credentials given were refused too: check them)" \
             if spec.credentials else ""
         return [f"{refusal}: connect with what it expects{given}: {CREDENTIAL_OPTIONS}"]
-    if wrong := facts.get("namespace"):
+    if wrong := facts.get(NAMESPACE):
         return [f"{wrong}: watch one of those with --namespace"]
     if verdict == "silent":
-        instead = f"; the app emitted {facts['the app emitted']} (--event, --namespace)" \
-            if facts.get("the app emitted") else ""
+        instead = f"; the app emitted {facts[EMITTED_INSTEAD]} (--event, --namespace)" \
+            if facts.get(EMITTED_INSTEAD) else ""
         lines = [f"silent is the verdict, not an error: the app emitted no {spec.event!r} "
                  f"event in namespace {spec.namespace} after these triggers: "
                  f"{', '.join(spec.triggers) or 'none'}{instead}; give the one that starts "
@@ -455,18 +411,22 @@ def what_to_change(spec: AppSpec, cell_id: str, obs: Observation | None,
                          f"{', '.join(calls[:3])} before it serves; emitcheck imports the "
                          f"module and never runs that block: give that set-up with "
                          f"--setup MODULE:FUNCTION")
-        if facts.get(QUEUE_FACT):
-            lines.append(f"the app has a message queue ({facts[QUEUE_FACT]}): if another "
+        if facts.get(QUEUE):
+            lines.append(f"the app has a message queue ({facts[QUEUE]}): if another "
                          "process emits through it (a Celery worker, a script), start that "
                          "process too; emitcheck app starts only the web app")
         return lines
-    mode, patch, *_ = cell_id.split("-")
-    mode = (obs.async_mode if obs and obs.async_mode else mode)
+    cell = parse(cell_id)
+    mode = obs.async_mode if obs and obs.async_mode else cell.mode
     mode = "gevent" if mode == "gevent_uwsgi" else mode
-    if facts.get("patched by") or (mode in ("eventlet", "gevent") and "gunicorn" in cell_id):
-        patch = "patched"  # the app's own patch, or gunicorn's worker's
+    patch = cell.patch
+    # The app's own patch, or a server that patches before it loads the app (as
+    # families/gunicorn.py's expectation says: its worker is the patched twin).
+    if facts.get(PATCHED_BY) or (cell.server != "run" and mode != "auto"
+                                 and variant("mode", mode).patchable):
+        patch = "patched"
     already = frozenset({("spawn", "task")}) \
-        if facts.get("emitted from") == "the server's own tasks" else frozenset()
+        if facts.get(EMITTED_FROM) == FROM_TASKS else frozenset()
     return remedies(mode, patch, verdict, already)
 
 
