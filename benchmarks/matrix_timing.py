@@ -16,7 +16,8 @@ import resource
 import statistics
 import time
 
-from emitcheck import cells, runner
+from emitcheck.matrix import cells
+from emitcheck.running import runner
 
 PHASES = ("ready", "window", "teardown")
 

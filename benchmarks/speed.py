@@ -31,7 +31,7 @@ PACKAGES = ("flask-socketio", "python-socketio", "python-engineio", "eventlet", 
 
 
 def base_ids() -> str:
-    from emitcheck import cells
+    from emitcheck.matrix import cells
 
     return ",".join(cell.id for cell in cells.base_cells())
 
@@ -96,7 +96,7 @@ def main() -> int:
             statuses[name].add(status)
             print(f"run {run}/{args.runs}: {name} {wall:.1f} s (exit {status})", flush=True)
 
-    from emitcheck import cells
+    from emitcheck.matrix import cells
 
     print(f"\n{datetime.date.today()}: emitcheck speed, {args.runs} runs, "
           f"{len(cells.all_cells())} cells in the default matrix, {os.cpu_count()} cores, "

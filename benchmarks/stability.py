@@ -18,8 +18,9 @@ import subprocess
 import sys
 import time
 
-from emitcheck import cells, runner
-from emitcheck.expectations import expected
+from emitcheck.matrix import cells
+from emitcheck.matrix.expectations import expected
+from emitcheck.running import runner
 
 BURN = "import time\nend = time.time() + {seconds}\nwhile time.time() < end: pass\n"
 

@@ -30,8 +30,8 @@ def processes_mentioning(text: str) -> list[psutil.Process]:
 
 
 def zygotes_of(pid: int) -> list[psutil.Process]:
-    """The zygotes (emitcheck/zygote_child.py) that process ``pid`` started."""
-    from emitcheck.zygote import forkable_modes
+    """The zygotes (emitcheck/scripts/zygote_child.py) that process ``pid`` started."""
+    from emitcheck.running.zygote import forkable_modes
 
     return [proc for mode in forkable_modes()
             for proc in processes_mentioning(f"zygote_child.py {mode} {pid}")]
@@ -51,7 +51,7 @@ def wait_until(predicate, timeout: float, what: str):
 def emitcheck(*args: str, env: dict | None = None, timeout: float = 120,
               **kwargs) -> subprocess.CompletedProcess:
     """Run the installed CLI in a subprocess, bounded."""
-    return subprocess.run([sys.executable, "-m", "emitcheck.cli", *args], env=env,
+    return subprocess.run([sys.executable, "-m", "emitcheck", *args], env=env,
                           capture_output=True, text=True, timeout=timeout, **kwargs)
 
 
@@ -59,7 +59,7 @@ def runnable(cell_id: str):
     """The cell of ``cell_id``, or a skip saying why it cannot run here."""
     import pytest
 
-    from emitcheck.cells import parse
+    from emitcheck.matrix.cells import parse
 
     cell = parse(cell_id)
     reason = cell.unavailable()
@@ -76,7 +76,7 @@ def interrupt_cli(args: list[str], env: dict, started, what: str,
     process (its pid, its exit status) and its stderr. SIGINT is restored in the
     child, as from a terminal: a run started in the background of a shell (nohup,
     '&') inherits it ignored, and Python then never raises KeyboardInterrupt."""
-    cli = subprocess.Popen([sys.executable, "-m", "emitcheck.cli", *args], cwd=cwd,
+    cli = subprocess.Popen([sys.executable, "-m", "emitcheck", *args], cwd=cwd,
                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     def started_or_ended():
@@ -181,7 +181,7 @@ class Run:
     EMITCHECK_RUN), and its temporary folders are made in the TMPDIR."""
 
     def __init__(self, tmp_path: Path):
-        from emitcheck.process import free_port
+        from emitcheck.system.process import free_port
 
         self.word = f"test-{uuid.uuid4().hex[:12]}"
         self.tmp = tmp_path / "tmp"

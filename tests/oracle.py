@@ -648,7 +648,7 @@ def expected_verdicts(shape: Shape, seen: Seen, result: str) -> set[str]:
 
 def run_emitcheck(args: list[str], env: dict[str, str], timeout: float = 600
                   ) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "emitcheck.cli", "app", *args], env=env,
+    return subprocess.run([sys.executable, "-m", "emitcheck", "app", *args], env=env,
                           capture_output=True, text=True, timeout=timeout,
                           stdin=subprocess.DEVNULL)
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from emitcheck.cells import parse
-from emitcheck.expectations import expected
+from emitcheck.matrix.cells import parse
+from emitcheck.matrix.expectations import expected
 
 from .helpers import emitcheck, processes_mentioning
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from emitcheck.user_app import AppSpec, check, patching_entry_points
+from emitcheck.apps.user_app import AppSpec, check, patching_entry_points
 
 SHAPES = Path(__file__).parent / "apps" / "shapes"
 APPS = Path(__file__).parent / "apps"
@@ -55,7 +55,7 @@ def test_an_app_with_neither_queue_nor_broker_shares_nothing():
 def test_the_environment_given_is_the_loads_own():
     """needs_env.py reads FEED_SYMBOL at import: without --env the load fails
     naming it, with it the app loads."""
-    from emitcheck.user_app import AppError
+    from emitcheck.apps.user_app import AppError
 
     with pytest.raises(AppError, match="KeyError: 'FEED_SYMBOL'"):
         _check("needs_env:socketio")

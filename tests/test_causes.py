@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from emitcheck import tracebacks
-from emitcheck.causes import app_exception, app_facts
-from emitcheck.credentials import Credentials
-from emitcheck.model import Emit, HttpGet, Observation
-from emitcheck.user_app import AppSpec, what_to_change
-from emitcheck.verdict import APP_EXCEPTION, REFUSED_BY, classify
+from emitcheck.apps.user_app import AppSpec, what_to_change
+from emitcheck.model import tracebacks
+from emitcheck.model.causes import app_exception, app_facts
+from emitcheck.model.credentials import Credentials
+from emitcheck.model.results import Emit, HttpGet, Observation
+from emitcheck.model.verdicts import APP_EXCEPTION, REFUSED_BY, classify
 
 LOGS = Path(__file__).parent / "data" / "logs"
 APP_ROOT = Path("/srv/app")
@@ -186,8 +186,8 @@ def test_an_exception_of_a_lowercase_dotted_class_is_read_with_its_message():
 
 
 def _settled(emits: list[float], arrivals: list[float], **facts) -> Observation:
-    from emitcheck.model import Arrival
-    from emitcheck.user_app import UserApp
+    from emitcheck.apps.user_app import UserApp
+    from emitcheck.model.results import Arrival
 
     obs = Observation("auto-unpatched-app-own", 3.0, connect_ms=1000.0, connected_at=101.0,
                       emitted=[Emit(i + 1, at) for i, at in enumerate(emits)],
@@ -215,7 +215,7 @@ def test_events_another_process_emitted_through_the_queue_are_judged_by_their_ar
 
 
 def test_a_main_block_that_sets_up_before_serving_is_named_for_setup(tmp_path):
-    from emitcheck.user_app import main_block_calls
+    from emitcheck.apps.user_app import main_block_calls
 
     (tmp_path / "app.py").write_text(
         "import threading\nfrom flask_socketio import SocketIO\nsocketio = SocketIO()\n"

@@ -7,12 +7,12 @@ import shutil
 
 import pytest
 
-from emitcheck import cells, runner
-from emitcheck.cells import CellError
-from emitcheck.expectations import expected
 from emitcheck.families import celery as family
-from emitcheck.families import variant
-from emitcheck.model import Timing
+from emitcheck.matrix import cells
+from emitcheck.matrix.cell import CellError, variant
+from emitcheck.matrix.expectations import expected
+from emitcheck.model.results import Timing
+from emitcheck.running import runner
 
 from .helpers import processes_mentioning, runnable
 

@@ -2,9 +2,8 @@
 
 import pytest
 
-from emitcheck import cells
-from emitcheck.cells import Cell, CellError
-from emitcheck.families import FACTORS, MODULES, variants
+from emitcheck.matrix import cells
+from emitcheck.matrix.cell import FACTORS, MODULES, Cell, CellError, variants
 
 BASE_20 = [f"{row}-{spawn}-{wait}"
            for row in ("threading-unpatched", "eventlet-unpatched", "eventlet-patched",
@@ -64,7 +63,7 @@ def test_the_default_matrix_is_one_suffix_at_most_plus_the_declared_composed_fam
 def test_a_family_can_keep_a_cell_out_of_the_default_matrix_or_take_one_in(monkeypatch):
     """False wins: a family with many cells keeps most of them out; True takes in
     a composed cell no COMPOSED entry names."""
-    from emitcheck.families import variant
+    from emitcheck.matrix.cell import variant
 
     one_suffix = cells.parse("gevent-patched-task-time_sleep-polling")
     three = cells.parse("gevent-patched-task-time_sleep-polling-redis-gunicorn")
@@ -170,8 +169,8 @@ def test_a_pattern_that_selects_nothing_is_an_error(pattern, says):
 
 
 def test_every_cell_has_an_expectation_with_a_known_verdict():
-    from emitcheck.expectations import EXPECTED, expected
-    from emitcheck.verdict import VERDICTS
+    from emitcheck.matrix.expectations import EXPECTED, expected
+    from emitcheck.model.verdicts import VERDICTS
     assert set(EXPECTED) == {c.id for c in cells.all_cells()
                              if c.mode != "auto" and not c.suffixes}
     for cell in cells.possible_cells():
@@ -182,7 +181,7 @@ def test_every_cell_has_an_expectation_with_a_known_verdict():
 
 @pytest.mark.parametrize("resolved", ["threading", "eventlet", "gevent", "gevent_uwsgi"])
 def test_an_auto_cell_is_judged_as_the_mode_it_resolved_to(resolved):
-    from emitcheck.expectations import expected
+    from emitcheck.matrix.expectations import expected
     twin = ("gevent" if resolved == "gevent_uwsgi" else resolved) + "-unpatched-thread-time_sleep"
     exp = expected("auto-unpatched-thread-time_sleep", resolved)
     assert exp.verdict == expected(twin).verdict
@@ -203,13 +202,13 @@ def test_an_auto_cell_is_judged_as_the_mode_it_resolved_to(resolved):
     ("gevent-unpatched-task-time_sleep-websocket-gunicorn", "delivered", "monkey patch"),
 ])
 def test_expectations_of_the_families(cell_id, verdict, says):
-    from emitcheck.expectations import expected
+    from emitcheck.matrix.expectations import expected
     exp = expected(cell_id)
     assert exp.verdict == verdict and says in exp.why
 
 
 def test_auto_through_redis_is_judged_as_its_resolved_mode():
-    from emitcheck.expectations import expected
+    from emitcheck.matrix.expectations import expected
     assert expected("auto-unpatched-thread-time_sleep-redis", "eventlet").verdict == "error"
     assert expected("auto-unpatched-thread-time_sleep-redis", "threading").verdict == \
         "delivered"

@@ -10,10 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from emitcheck import baseline, cells, report, runner
-from emitcheck.docs import doc_url
-from emitcheck.environment import environment
-from emitcheck.expectations import EXPECTED, expected
+from emitcheck.matrix import baselines as baseline
+from emitcheck.matrix import cells
+from emitcheck.matrix.expectations import EXPECTED, expected
+from emitcheck.model.docs import doc_url
+from emitcheck.outputs import grid as report
+from emitcheck.running import runner
+from emitcheck.system.environment import environment
 
 from .helpers import emitcheck, runnable
 
@@ -240,7 +243,7 @@ def test_every_doc_link_resolves():
 
 def test_result_links_cite_a_docs_file_that_exists_unless_a_docs_url_is_declared():
     """No guessed URL: without a Documentation project URL, links are docs/ paths."""
-    from emitcheck.docs import docs_base
+    from emitcheck.model.docs import docs_base
 
     url = expected("gevent-unpatched-thread-time_sleep").url
     page, anchor = url.split("#")

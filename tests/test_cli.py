@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from emitcheck import cells
-from emitcheck.cells import parse
-from emitcheck.cli import main
+from emitcheck.cli.main import main
+from emitcheck.matrix import cells
+from emitcheck.matrix.cells import parse
 
 from .helpers import emitcheck
 
@@ -127,7 +127,7 @@ def test_report_names_an_unknown_cell_id_and_its_file(tmp_path):
 
 
 def _result(cell_id, verdict=None, skipped=None, expected="delivered", **more):
-    from emitcheck.model import CellResult, Metrics
+    from emitcheck.model.results import CellResult, Metrics
 
     result = CellResult(cell_id, expected, "why", "doc", verdict=verdict, skipped=skipped,
                         metrics=None if skipped else Metrics(
@@ -136,8 +136,8 @@ def _result(cell_id, verdict=None, skipped=None, expected="delivered", **more):
 
 
 def _document(results):
-    from emitcheck.environment import environment
-    from emitcheck.model import results_document
+    from emitcheck.model.results import results_document
+    from emitcheck.system.environment import environment
 
     return json.dumps(results_document(results, environment()))
 
@@ -228,7 +228,7 @@ def test_report_of_the_tox_environments_gives_each_skipped_cell_its_real_reason(
     """Without redis-server, the threading and eventlet environments skip a gevent
     Redis cell for want of gevent, the gevent one for want of redis-server: the
     merged grid says the latter, once."""
-    from emitcheck.model import read_results
+    from emitcheck.model.results import read_results
 
     no_redis = "redis-server not found on PATH (Debian: apt-get install redis-server)"
     skipped = [r for r in read_results(RESULTS) if r["skipped"] == no_redis]
@@ -289,7 +289,7 @@ def _on_a_terminal(args: list[str], env: dict, timeout: float = 60) -> str:
 def test_a_terminal_gets_colours_unless_no_color(no_color):
     env = dict(_uncoloured(), TERM="xterm", COLUMNS="160", **({"NO_COLOR": "1"} if no_color
                                                               else {}))
-    out = _on_a_terminal([sys.executable, "-m", "emitcheck.cli", "report", str(RESULTS)], env)
+    out = _on_a_terminal([sys.executable, "-m", "emitcheck", "report", str(RESULTS)], env)
     assert "eventlet-unpatched" in out
     assert bool(COLOUR.search(out)) is not no_color
 
@@ -302,7 +302,7 @@ SAMPLE = Path(__file__).parent / "data" / "results" / "matrix-sample.json"
 @pytest.fixture
 def no_cell_may_run(monkeypatch):
     """Any cell the command would run fails the test: what it checks comes first."""
-    from emitcheck import runner
+    from emitcheck.running import runner
 
     def refuse(*args, **kwargs):
         raise AssertionError("a cell ran before the input was checked")
@@ -370,8 +370,8 @@ def test_save_baseline_to_an_unwritable_path_exits_2_before_any_cell_runs(tmp_pa
 
 def test_a_run_where_no_cell_got_a_verdict_writes_no_baseline_and_says_so(tmp_path,
                                                                           monkeypatch):
-    from emitcheck import runner
-    from emitcheck.model import CellResult
+    from emitcheck.model.results import CellResult
+    from emitcheck.running import runner
 
     cell = "threading-unpatched-thread-time_sleep"
     monkeypatch.setattr(runner, "run_many", lambda selected, jobs=None: [
@@ -412,7 +412,7 @@ def test_the_readme_s_cell_counts_are_what_emitcheck_list_prints():
 @pytest.mark.parametrize("option", ["--json", "--markdown"])
 def test_sweep_to_an_unwritable_file_exits_2_before_any_release_is_listed(tmp_path, monkeypatch,
                                                                           option):
-    from emitcheck import index
+    from emitcheck.sweep import index
 
     def offline(*args, **kwargs):
         raise AssertionError("the package index was asked before the paths were checked")

@@ -8,13 +8,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from emitcheck import cells, runner
-from emitcheck.cells import CellError
-from emitcheck.expectations import expected
 from emitcheck.families import cluster as family
-from emitcheck.families import variant
-from emitcheck.model import Observation, Timing
-from emitcheck.process import ServerFiles
+from emitcheck.matrix import cells
+from emitcheck.matrix.cell import CellError, variant
+from emitcheck.matrix.expectations import expected
+from emitcheck.model.results import Observation, Timing
+from emitcheck.running import runner
+from emitcheck.system.process import ServerFiles
 
 from .helpers import processes_mentioning, runnable
 
@@ -89,7 +89,7 @@ def test_server_2_serves_as_a_server_whose_work_never_blocks():
 def test_the_evidence_names_a_session_split_over_both_servers(tmp_path, monkeypatch):
     """What nginx logged when round robin sent a long-polling session's POST to the
     server that did not open it (as in a real run)."""
-    from emitcheck import nginx_proxy
+    from emitcheck.families.nginx import proxy as nginx_proxy
 
     work = ServerFiles(tmp_path / "try1")
     work.directory.mkdir()

@@ -6,7 +6,9 @@ import subprocess
 
 import pytest
 
-from emitcheck import cells, cpu_quota, runner
+from emitcheck.matrix import cells
+from emitcheck.running import runner
+from emitcheck.system import cpu_quota
 
 QUOTA = cpu_quota.CpuQuota()
 needs_cgroups = pytest.mark.skipif(not QUOTA.available(),

@@ -24,8 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from emitcheck import cpu_quota, user_app
-from emitcheck.process import ManagedProcess, ServerFiles
+from emitcheck.apps import user_app
+from emitcheck.system import cpu_quota
+from emitcheck.system.process import ManagedProcess, ServerFiles
 
 from .helpers import (
     Run,
@@ -169,9 +170,9 @@ def sweep_cache(tmp_path_factory):
     saying why when uv or the package index cannot be reached."""
     import importlib.metadata
 
-    from emitcheck import index
-    from emitcheck.cells import parse
-    from emitcheck.sweep_env import (
+    from emitcheck.matrix.cells import parse
+    from emitcheck.sweep import index
+    from emitcheck.sweep.environments import (
         EnvSpec,
         InstallFailed,
         SweepError,
@@ -196,7 +197,7 @@ def sweep_cache(tmp_path_factory):
         spec = EnvSpec(find_python(None, uv), "flask-socketio", version, (),
                        tuple(sorted(extras_for([parse(NGINX_CELL)]))))
         try:
-            from emitcheck.sweep_env import ensure
+            from emitcheck.sweep.environments import ensure
 
             ensure(spec, uv, where, timeout=300)
         except InstallFailed as exc:
@@ -293,7 +294,7 @@ def test_sigkill_of_emitcheck_leaves_no_control_group(run):
     is killed: the warden kills the server and removes the group."""
     runnable(BUSY_CELL)
     env = {k: v for k, v in run.env.items() if k != "EMITCHECK_NO_CPU_QUOTA"}
-    cli = subprocess.Popen([sys.executable, "-m", "emitcheck.cli", "run", BUSY_CELL],
+    cli = subprocess.Popen([sys.executable, "-m", "emitcheck", "run", BUSY_CELL],
                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_until(lambda: any(_members(g) for g in _groups_of(cli.pid)), 60,
@@ -361,8 +362,8 @@ def test_a_cells_stop_kills_what_escaped_into_its_group_and_removes_it(run, monk
 OWNER = f"""
 import time
 from pathlib import Path
-from emitcheck import cpu_quota, warden
-from emitcheck.process import ManagedProcess, ServerFiles
+from emitcheck.system import cpu_quota, warden
+from emitcheck.system.process import ManagedProcess, ServerFiles
 held = warden.TemporaryDirectory(prefix="owner-")
 server = ManagedProcess({ESCAPES!r}, ServerFiles(Path(held.name) / "server"), 0)
 group = cpu_quota.CpuQuota().confine(server.pid, "owner")

@@ -19,7 +19,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from emitcheck import cells, html_report
+from emitcheck.matrix import cells
+from emitcheck.outputs import html as html_report
 
 from .helpers import emitcheck
 

@@ -20,8 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from emitcheck import grid_notes, html_report, report, timeline
-from emitcheck.model import Observation, read_results
+from emitcheck.model.results import Observation, read_results
+from emitcheck.outputs import grid as report
+from emitcheck.outputs import grid_notes, timeline
+from emitcheck.outputs import html as html_report
 
 from .helpers import emitcheck
 

@@ -16,13 +16,15 @@ import threading
 
 import pytest
 
-from emitcheck import cells, runner
-from emitcheck.model import Timing
-from emitcheck.probe import observe
-from emitcheck.process import ManagedProcess, ServerFiles, free_port
-from emitcheck.runs import CellRun
-from emitcheck.verdict import classify
-from emitcheck.zygote import ForkedServer, Zygote, Zygotes
+from emitcheck.clients.python_client import observe
+from emitcheck.matrix import cells
+from emitcheck.model.results import Timing
+from emitcheck.model.verdicts import classify
+from emitcheck.running import runner
+from emitcheck.running.cell_run import CellRun
+from emitcheck.running.work import serve_ours
+from emitcheck.running.zygote import ForkedServer, Zygote, Zygotes
+from emitcheck.system.process import ManagedProcess, ServerFiles, free_port
 
 from .helpers import interrupt_cli, processes_mentioning, runnable, wait_until, zygotes_of
 
@@ -45,7 +47,7 @@ def _judge(server: ManagedProcess, cell: cells.Cell, timing: Timing):
 
 
 def test_a_server_killed_during_the_window_is_crashed(tmp_path):
-    server = ManagedProcess.server_child(THREADING.id, SHORT.interval, tmp_path)
+    server = serve_ours(THREADING.id, SHORT.interval, tmp_path)
 
     def kill_once_listening():
         server.wait_listening(SHORT.ready_timeout)
@@ -105,7 +107,7 @@ def test_a_killed_parent_takes_its_servers_along(tmp_path):
     """SIGKILL leaves no chance for cleanup code: the kernel (pdeathsig) and the
     warden do it, the warden removing the cells' directories too."""
     env = dict(os.environ, TMPDIR=str(tmp_path))
-    cli = subprocess.Popen([sys.executable, "-m", "emitcheck.cli", "matrix", "-k", "threading"],
+    cli = subprocess.Popen([sys.executable, "-m", "emitcheck", "matrix", "-k", "threading"],
                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_until(lambda: processes_mentioning(str(tmp_path)), 30,
@@ -142,7 +144,7 @@ def test_a_pytest_timeout_leaves_nothing(tmp_path):
 
 
 def test_servers_listen_on_loopback_only(tmp_path):
-    server = ManagedProcess.server_child(THREADING.id, SHORT.interval, tmp_path)
+    server = serve_ours(THREADING.id, SHORT.interval, tmp_path)
     try:
         port = server.wait_listening(SHORT.ready_timeout)
         assert server.listening_addresses() == [("127.0.0.1", port)]
@@ -155,7 +157,7 @@ def test_a_client_that_fails_mid_window_is_the_cells_failure_and_leaves_nothing(
         tmp_path, monkeypatch):
     """Our own machinery raising inside one cell: that cell's result says so, and
     its server is stopped all the same."""
-    from emitcheck import probe
+    from emitcheck.clients import python_client as probe
 
     def broken_traffic(*_args):
         raise RuntimeError("the probe broke during traffic")
@@ -172,7 +174,7 @@ def test_a_taken_port_is_retried_on_another(tmp_path, monkeypatch):
     first server fails on it, and the run starts a second one on another port."""
     import socket
 
-    from emitcheck import process
+    from emitcheck.system import process
 
     squatter = socket.socket()
     squatter.bind(("127.0.0.1", 0))
@@ -273,7 +275,7 @@ def test_a_forked_server_killed_during_the_window_is_crashed(tmp_path):
 
 
 def test_unpatched_servers_are_forked_unless_fresh_servers_are_asked_for(tmp_path, monkeypatch):
-    from emitcheck import zygote
+    from emitcheck.running import zygote
 
     cell = cells.parse("threading-unpatched-task-socketio_sleep")
     zygotes = Zygotes()
@@ -317,7 +319,7 @@ def test_a_hung_node_probe_is_that_cells_failure_and_the_others_still_run(tmp_pa
     env = dict(os.environ, TMPDIR=str(tmp_path), EMITCHECK_NODE_DIR=str(fake), COLUMNS="200")
     node_cell = "threading-unpatched-task-socketio_sleep-node"
     proc = subprocess.run(
-        [sys.executable, "-m", "emitcheck.cli", "matrix", "-k",
+        [sys.executable, "-m", "emitcheck", "matrix", "-k",
          f"{node_cell},threading-unpatched-task-time_sleep"],
         env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 3, proc.stdout + proc.stderr

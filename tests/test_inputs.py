@@ -18,9 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from emitcheck import baseline, cells, outputs, report
-from emitcheck.model import CellResult, SchemaError, read_document
-from emitcheck.sweep_report import check_document
+from emitcheck.matrix import baselines as baseline
+from emitcheck.matrix import cells
+from emitcheck.model.results import CellResult, SchemaError, read_document
+from emitcheck.outputs import files as outputs
+from emitcheck.outputs import grid as report
+from emitcheck.sweep.report import check_document
 
 ROOT = Path(__file__).parent.parent
 RESULT_FILES = sorted((ROOT / "tests" / "data" / "results").glob("*.json"))
@@ -317,7 +320,7 @@ def test_the_plugin_refuses_an_output_path_it_cannot_write_before_any_test(pytes
 def test_a_sweep_document_whose_result_has_the_wrong_type_is_one_line_naming_the_row(tmp_path):
     from click.testing import CliRunner
 
-    from emitcheck.cli import main
+    from emitcheck.cli.main import main
 
     document = json.loads(SWEEPS[0].read_text())
     document["rows"][0]["results"][0]["latency_ms"] = {"p50": "fast", "p95": None, "max": None}
@@ -332,10 +335,10 @@ def test_a_sweep_document_whose_result_has_the_wrong_type_is_one_line_naming_the
 def test_every_field_of_an_observation_has_a_type_the_reader_checks():
     """The observation's spec comes from its annotations: a field added with an
     annotation the schema cannot read would go unchecked (ANY); this says which."""
-    from emitcheck.model import ANY, Observation, spec_of
+    from emitcheck.model.results import ANY, Observation, spec_of
 
     def unchecked(spec, path: str) -> list[str]:
-        from emitcheck.model import Fields, ListOf, MapOf
+        from emitcheck.model.results import Fields, ListOf, MapOf
 
         if spec is ANY:
             return [path]

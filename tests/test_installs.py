@@ -29,7 +29,8 @@ from pathlib import Path
 
 import pytest
 
-from emitcheck import cache, node_install
+from emitcheck.clients import node_install
+from emitcheck.system import cache
 
 from .helpers import emitcheck, interrupt_cli, processes_mentioning, wait_until
 
@@ -287,8 +288,8 @@ def test_a_broken_install_in_a_read_only_cache_is_reported_in_one_line(installed
 
 @pytest.mark.timeout(300)
 def test_a_sweep_in_a_read_only_cache_folder_is_one_line_and_status_2(read_only, tmp_path):
-    from emitcheck import index
-    from emitcheck.sweep_env import SweepError, find_uv
+    from emitcheck.sweep import index
+    from emitcheck.sweep.environments import SweepError, find_uv
 
     try:
         find_uv()
@@ -315,7 +316,7 @@ def _start_hanging_install(tmp_path: Path, registry: str, name: str) -> subproce
     returned once npm ci runs in its staging folder."""
     before = set(_staging(tmp_path))
     env = _npm_fails(tmp_path, registry, tmp_path / f"npm-cache-{name}")
-    cli = subprocess.Popen([sys.executable, "-m", "emitcheck.cli", "node-install",
+    cli = subprocess.Popen([sys.executable, "-m", "emitcheck", "node-install",
                             "--timeout", "120"], env=env, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
 

@@ -5,7 +5,7 @@ gevent), checking each against its committed baseline; every other test file
 runs once, in the ``suite`` environment, where every stack is installed.
 
 The natural assert: it passes where events are delivered, is an xfail where the
-cell fails as measured (the verdict in emitcheck.expectations), and fails,
+cell fails as measured (the verdict in emitcheck.matrix.expectations), and fails,
 naming both, where the verdict is not the measured one (see docs/pytest.md);
 the grid is printed at the end.
 """
@@ -16,8 +16,9 @@ import sys
 
 import pytest
 
-from emitcheck import cells, runner
-from emitcheck.families import variant
+from emitcheck.matrix import cells
+from emitcheck.matrix.cell import variant
+from emitcheck.running import runner
 
 from .helpers import emitcheck
 

@@ -6,14 +6,15 @@ import shutil
 
 import pytest
 
-from emitcheck import cells, nginx_proxy, runner
-from emitcheck.cells import CellError
-from emitcheck.expectations import expected
 from emitcheck.families import nginx as family
-from emitcheck.families import variant
-from emitcheck.model import Timing
-from emitcheck.nginx_proxy import render_config, start_nginx
-from emitcheck.runs import CellRun
+from emitcheck.families.nginx import proxy as nginx_proxy
+from emitcheck.families.nginx.proxy import render_config, start_nginx
+from emitcheck.matrix import cells
+from emitcheck.matrix.cell import CellError, variant
+from emitcheck.matrix.expectations import expected
+from emitcheck.model.results import Timing
+from emitcheck.running import runner
+from emitcheck.running.cell_run import CellRun
 
 from .helpers import processes_mentioning
 

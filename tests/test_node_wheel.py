@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from emitcheck import node_install
+from emitcheck.clients import node_install
 
 from .helpers import emitcheck, processes_mentioning, wait_until
 

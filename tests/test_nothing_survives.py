@@ -27,8 +27,8 @@ from pathlib import Path
 
 import pytest
 
-from emitcheck import user_app
-from emitcheck.process import ManagedProcess, ServerFiles
+from emitcheck.apps import user_app
+from emitcheck.system.process import ManagedProcess, ServerFiles
 
 from .helpers import (
     Run,
@@ -332,7 +332,7 @@ def test_children_do_not_hold_the_wardens_pipe(run, monkeypatch):
     try:
         wait_until(lambda: [name for _, name, _ in marked(run.word)] == ["sleep"] * 2, 10,
                    "the child and its daemon")
-        from emitcheck import warden
+        from emitcheck.system import warden
 
         client = warden._client()
         assert client.popen is not None and client.popen.poll() is None
@@ -352,8 +352,8 @@ def test_children_do_not_hold_the_wardens_pipe(run, monkeypatch):
 OWNER = f"""
 import time
 from pathlib import Path
-from emitcheck import warden
-from emitcheck.process import ManagedProcess, ServerFiles, free_port
+from emitcheck.system import warden
+from emitcheck.system.process import ManagedProcess, ServerFiles, free_port
 held = warden.TemporaryDirectory(prefix="owner-")
 ManagedProcess({DAEMONIZES!r}, ServerFiles(Path(held.name) / "daemon"), 0)
 redis = f"redis-server --port {{free_port()}} --bind 127.0.0.1 --save '' --appendonly no"

@@ -10,11 +10,11 @@ import threading
 import pytest
 import socketio
 
-from emitcheck.cells import parse
+from emitcheck.clients.python_client import CONNECT_BOUND_RESPONSES, watch
 from emitcheck.families import transports
-from emitcheck.model import Observation, Target, Timing
-from emitcheck.probe import CONNECT_BOUND_RESPONSES, watch
-from emitcheck.verdict import classify
+from emitcheck.matrix.cells import parse
+from emitcheck.model.results import Observation, Target, Timing
+from emitcheck.model.verdicts import classify
 
 
 @pytest.fixture

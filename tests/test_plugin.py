@@ -1,7 +1,7 @@
 """The pytest plugin, from the outside: pytest runs inside pytest (pytester).
 
 Runs that start cells go through a conftest (``counting``) that wraps
-``emitcheck.runner.run_cell``: every cell started is a line in a log file (from
+``emitcheck.running.runner.run_cell``: every cell started is a line in a log file (from
 any process, xdist workers included), and chosen cells can be given a made-up
 result (a failure of emitcheck's machinery, a skip, another verdict) without a
 server. Runs that only collect use the in-process ``runpytest``; runs that
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from emitcheck import cells
-from emitcheck.expectations import expected
+from emitcheck.matrix import cells
+from emitcheck.matrix.expectations import expected
 
 DELIVERED = ("threading-unpatched-thread-time_sleep", "threading-unpatched-task-time_sleep")
 ONE = DELIVERED[0]
@@ -58,9 +58,9 @@ def counting(pytester: pytest.Pytester, fake: dict | None = None,
         import os
         from dataclasses import replace
 
-        import emitcheck.runner as runner
-        from emitcheck import expectations
-        from emitcheck.model import CellResult
+        import emitcheck.running.runner as runner
+        from emitcheck.matrix import expectations
+        from emitcheck.model.results import CellResult
 
         LOG, FAKE, EXPECT = {log!r}, {fake!r}, {expect!r}
         for cell_id, verdict in EXPECT.items():
@@ -107,7 +107,7 @@ import atexit
 import json
 import sys
 
-EMITCHECK_ALREADY = "emitcheck.plugin" in sys.modules
+EMITCHECK_ALREADY = "emitcheck.plugins.matrix" in sys.modules
 START = atexit._ncallbacks()
 REGISTERED = []
 _register = atexit.register
@@ -134,13 +134,13 @@ HEAVY = ("socketio", "engineio", "flask", "flask_socketio", "psutil", "rich", "e
 
 
 #: The two entry points (our matrix, and the fixtures for your app): pytest loads both.
-PLUGINS = {"emitcheck", "emitcheck.plugin", "emitcheck.app_fixtures"}
+PLUGINS = {"emitcheck", "emitcheck.plugins.matrix", "emitcheck.plugins.app_fixtures"}
 
 
 @pytest.mark.parametrize("tests, args, light", [
     ("def test_unrelated():\n    assert True\n", (), PLUGINS),
     ("def test_cell(emitcheck_cell):\n    assert emitcheck_cell\n",
-     ("--emitcheck-cells", ONE), PLUGINS | {"emitcheck.cells"}),
+     ("--emitcheck-cells", ONE), PLUGINS | {"emitcheck.matrix.cells"}),
 ], ids=["unrelated-run", "emitcheck_cell-only"])
 def test_a_run_without_emitcheck_result_imports_nothing_heavy_and_registers_no_exit_handler(
         pytester, tests, args, light):
@@ -151,17 +151,17 @@ def test_a_run_without_emitcheck_result_imports_nothing_heavy_and_registers_no_e
     result = run(pytester, "-p", "spy", *args)
     result.assert_outcomes(passed=1)
     seen = json.loads(out.read_text())
-    assert seen["plugin"] == "emitcheck.plugin" and not seen["already"]
+    assert seen["plugin"] == "emitcheck.plugins.matrix" and not seen["already"]
     heavy = sorted(m for m in seen["modules"] if m.split(".")[0] in HEAVY)
     assert heavy == []
     ours = {m for m in seen["modules"] if m.split(".")[0] == "emitcheck"
-            and not m.startswith("emitcheck.families")}
+            and not m.startswith("emitcheck.matrix.cell")}
     assert ours == light
     assert [m for m in seen["registered"] if "emitcheck" in str(m)] == []
     assert seen["added"] == len(seen["registered"])
 
 
-@pytest.mark.parametrize("module", ["emitcheck.plugin", "emitcheck.app_fixtures"])
+@pytest.mark.parametrize("module", ["emitcheck.plugins.matrix", "emitcheck.plugins.app_fixtures"])
 def test_the_entry_point_module_imports_only_pytest_and_the_standard_library(module):
     tree = ast.parse(Path(importlib.import_module(module).__file__).read_text())
     top = []
@@ -409,7 +409,7 @@ def test_json_and_baselines_work_as_tox_runs_them(pytester):
     first = run(pytester, "--emitcheck-cells", ONE, f"--emitcheck-json={results}",
                 f"--emitcheck-save-baseline={saved}")
     first.assert_outcomes(passed=1)
-    from emitcheck.model import read_results  # what `emitcheck report` (tox's grid) reads
+    from emitcheck.model.results import read_results  # what `emitcheck report` (tox's grid) reads
 
     assert [r["cell"] for r in read_results(results)] == [ONE]
     assert [(r["cell"], r["verdict"]) for r in json.loads(results.read_text())["results"]] \
@@ -444,7 +444,7 @@ def sharing(tmp_path: Path, owner: int):
     """A worker's session that finds ONE claimed by process ``owner``."""
     from types import SimpleNamespace
 
-    from emitcheck.plugin_session import Session
+    from emitcheck.plugins.session import Session
 
     (tmp_path / f"{ONE}.lock").write_text(str(owner))
     option = SimpleNamespace(emitcheck_jobs=None, emitcheck_html=None)
@@ -464,7 +464,7 @@ def test_a_worker_stops_waiting_when_the_owner_of_a_cell_is_gone(tmp_path):
 
 def test_a_worker_waits_for_a_live_owner_bounded_and_names_what_it_waited_for(
         tmp_path, monkeypatch):
-    from emitcheck import plugin_session
+    from emitcheck.plugins import session as plugin_session
 
     monkeypatch.setattr(plugin_session, "RESULT_TIMEOUT", 0.3)
     live = sharing(tmp_path, owner=os.getpid())  # this process: alive, never writes
@@ -482,7 +482,7 @@ def test_ctrl_c_while_a_test_waits_for_its_cell_goes_on_to_pytest():
     from concurrent.futures import Future
     from types import SimpleNamespace
 
-    from emitcheck.plugin_session import Session
+    from emitcheck.plugins.session import Session
 
     option = SimpleNamespace(emitcheck_jobs=None, emitcheck_html=None)
     session = Session(SimpleNamespace(option=option), None)
@@ -501,7 +501,7 @@ def test_a_cell_stopped_by_the_end_of_a_workers_session_stops_the_worker_waiting
     as interrupted, rather than failing the test as emitcheck's own failure."""
     from concurrent.futures import Future
 
-    from emitcheck.runs import Interrupted
+    from emitcheck.running.cell_run import Interrupted
 
     stopped: Future = Future()
     if how == "cancelled":

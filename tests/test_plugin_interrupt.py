@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from emitcheck import cells
+from emitcheck.matrix import cells
 
 from .helpers import processes_mentioning, processes_with_marker, runnable, wait_until
 

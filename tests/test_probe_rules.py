@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from emitcheck import probe as python_client
-from emitcheck.cli_probe import probe
-from emitcheck.credentials import (
+from emitcheck.cli.probe import probe
+from emitcheck.clients import python_client
+from emitcheck.clients.node_client import node_unavailable
+from emitcheck.model.credentials import (
     Credentials,
     CredentialsError,
     describe,
@@ -29,10 +30,8 @@ from emitcheck.credentials import (
     parse_query,
     redacted,
 )
-from emitcheck.model import Arrival, HttpGet, Observation, SchemaError, Target, Timing
-from emitcheck.node_client import node_unavailable
-from emitcheck.process import ManagedProcess, ServerFiles, free_port
-from emitcheck.verdict import (
+from emitcheck.model.results import Arrival, HttpGet, Observation, SchemaError, Target, Timing
+from emitcheck.model.verdicts import (
     BURST_RATIO,
     EVERY_FACT,
     SHAPE_RATIO,
@@ -40,6 +39,7 @@ from emitcheck.verdict import (
     classify,
     prompt_bound,
 )
+from emitcheck.system.process import ManagedProcess, ServerFiles, free_port
 
 from .helpers import processes_mentioning
 

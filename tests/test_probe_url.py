@@ -17,13 +17,20 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from emitcheck import cells, remote
-from emitcheck.cli_probe import probe
-from emitcheck.model import Ack, Arrival, HttpGet, Observation
-from emitcheck.node_client import node_unavailable
-from emitcheck.node_install import NodeInstallError, ensure, node_env
-from emitcheck.process import ManagedProcess, ServerFiles, die_with_parent_prefix, free_port
-from emitcheck.verdict import classify
+from emitcheck.apps import remote
+from emitcheck.cli.probe import probe
+from emitcheck.clients.node_client import node_unavailable
+from emitcheck.clients.node_install import NodeInstallError, ensure, node_env
+from emitcheck.matrix import cells
+from emitcheck.model.results import Ack, Arrival, HttpGet, Observation
+from emitcheck.model.verdicts import classify
+from emitcheck.running.work import serve_ours
+from emitcheck.system.process import (
+    ManagedProcess,
+    ServerFiles,
+    die_with_parent_prefix,
+    free_port,
+)
 
 from .helpers import processes_mentioning
 
@@ -57,7 +64,7 @@ def cell_server(cell_id: str, tmp_path):
     reason = cells.parse(cell_id).unavailable()
     if reason:
         pytest.skip(reason)
-    return _serving(ManagedProcess.server_child(cell_id, 0.1, tmp_path))
+    return _serving(serve_ours(cell_id, 0.1, tmp_path))
 
 
 def node_server(tmp_path):
@@ -152,7 +159,7 @@ def test_a_server_killed_during_the_window_is_error_not_delivered(tmp_path, clie
     """With --every 1 the quiet phase lasts 4 s; the kill comes 2 s in, after
     events arrived, and the traffic phase then finds the server gone."""
     _client(client)
-    server = ManagedProcess.server_child(HEALTHY, 0.1, tmp_path)
+    server = serve_ours(HEALTHY, 0.1, tmp_path)
     with _serving(server) as url:
         killer = threading.Timer(2.0, server.popen.kill)
         killer.start()

@@ -17,12 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from emitcheck import cells, grid_notes, report
-from emitcheck.environment import environment
-from emitcheck.expectations import expected
-from emitcheck.families import FACTORS
-from emitcheck.model import read_results
-from emitcheck.remedy import change_of, for_cell
+from emitcheck.matrix import cells
+from emitcheck.matrix.cell import FACTORS
+from emitcheck.matrix.expectations import expected
+from emitcheck.matrix.remedies import change_of, for_cell
+from emitcheck.model.results import read_results
+from emitcheck.outputs import grid as report
+from emitcheck.outputs import grid_notes
+from emitcheck.system.environment import environment
 
 from .helpers import emitcheck
 
@@ -272,7 +274,7 @@ def test_a_cell_that_does_not_deliver_carries_its_remedies_in_its_result(tmp_pat
     reason = cells.parse(LOST).unavailable()
     if reason:
         pytest.skip(f"{LOST} cannot run here: {reason}")
-    from emitcheck.runner import run_many
+    from emitcheck.running.runner import run_many
 
     lost, delivered = run_many([cells.parse(LOST), cells.parse(DELIVERED)])
     assert lost.verdict == "lost" and delivered.verdict == "delivered"
@@ -319,7 +321,7 @@ def test_a_report_on_an_ascii_terminal_escapes_what_it_cannot_encode_instead_of_
         tmp_path):
     from click.testing import CliRunner
 
-    from emitcheck.cli import main
+    from emitcheck.cli.main import main
 
     result = CliRunner(charset="ascii").invoke(main, ["report",
                                                       str(_not_ascii_results(tmp_path))])

@@ -24,10 +24,11 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from emitcheck import baseline, report
-from emitcheck.cells import CellError
-from emitcheck.cli import main
-from emitcheck.model import RESULT_FIELDS, VERDICTS, SchemaError, read_document
+from emitcheck.cli.main import main
+from emitcheck.matrix import baselines as baseline
+from emitcheck.matrix.cell import CellError
+from emitcheck.model.results import RESULT_FIELDS, VERDICTS, SchemaError, read_document
+from emitcheck.outputs import grid as report
 
 DATA = Path(__file__).parent / "data" / "results" / "matrix-sample.json"
 BASELINE = Path(__file__).parent.parent / "baselines" / "threading.json"

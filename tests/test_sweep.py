@@ -24,13 +24,14 @@ import pytest
 from click.testing import CliRunner
 from packaging.version import Version
 
-from emitcheck import cache, index
-from emitcheck.cells import parse
-from emitcheck.cli import main
-from emitcheck.model import VERDICTS
-from emitcheck.sweep import Row, bisect, changes
-from emitcheck.sweep_env import EnvSpec, Python, extras_for, first_line, self_copy
-from emitcheck.sweep_report import Sweep, markdown
+from emitcheck.cli.main import main
+from emitcheck.matrix.cells import parse
+from emitcheck.model.results import VERDICTS
+from emitcheck.sweep import index
+from emitcheck.sweep.environments import EnvSpec, Python, extras_for, first_line, self_copy
+from emitcheck.sweep.releases import Row, bisect, changes
+from emitcheck.sweep.report import Sweep, markdown
+from emitcheck.system import cache
 
 from .helpers import emitcheck, interrupt_cli, processes_mentioning, wait_until
 
@@ -289,7 +290,7 @@ def test_cache_shows_its_place_and_clear_removes_everything_saying_how_much(tmp_
 @pytest.fixture(scope="module")
 def sweepable():
     """uv and the package index, or a skip saying which is missing."""
-    from emitcheck.sweep_env import SweepError, find_uv
+    from emitcheck.sweep.environments import SweepError, find_uv
 
     try:
         find_uv()
@@ -370,8 +371,8 @@ def test_a_sweep_where_no_release_installs_exits_3_saying_so_not_no_cell_changed
                                                                                  tmp_path):
     """No network: the index, uv and the environments are stand-ins; what is tested
     is what the command says and its exit status when every row has uv's reason."""
-    import emitcheck.sweep as sweep_module
-    import emitcheck.sweep_env as sweep_env
+    import emitcheck.sweep.environments as sweep_env
+    import emitcheck.sweep.releases as sweep_module
 
     monkeypatch.setattr(sweep_env, "find_uv", lambda: "uv")
     monkeypatch.setattr(sweep_env, "find_python",
@@ -395,7 +396,7 @@ def test_a_sweep_where_no_release_installs_exits_3_saying_so_not_no_cell_changed
 
 
 def test_uv_missing_is_one_line_saying_how_to_install_it(monkeypatch):
-    import emitcheck.sweep_env as sweep_env
+    import emitcheck.sweep.environments as sweep_env
 
     monkeypatch.setattr(sweep_env.shutil, "which", lambda name: None)
     monkeypatch.setitem(sys.modules, "uv", None)  # import uv fails
@@ -421,7 +422,7 @@ def _installing(sweep_root: Path) -> bool:
 @pytest.mark.timeout(180)
 def test_ctrl_c_while_an_environment_builds_leaves_no_process_and_no_half_build(sweepable,
                                                                               tmp_path):
-    from emitcheck.sweep_env import find_uv
+    from emitcheck.sweep.environments import find_uv
 
     uv_cache = subprocess.run([find_uv(), "cache", "dir"], capture_output=True, text=True,
                               timeout=30).stdout.strip()

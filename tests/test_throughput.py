@@ -6,9 +6,9 @@ import json
 import os
 from pathlib import Path
 
-from emitcheck.model import Arrival, Emit, Observation
-from emitcheck.user_app import LARGE_EVENT_BYTES, AppSpec, UserApp
-from emitcheck.verdict import classify
+from emitcheck.apps.user_app import LARGE_EVENT_BYTES, AppSpec, UserApp
+from emitcheck.model.results import Arrival, Emit, Observation
+from emitcheck.model.verdicts import classify
 
 from .helpers import emitcheck
 

@@ -9,14 +9,14 @@ import signal
 import psutil
 import pytest
 
-from emitcheck import cells, runner
-from emitcheck.cells import CellError
-from emitcheck.expectations import expected
 from emitcheck.families import uwsgi as family
-from emitcheck.families import variant
-from emitcheck.model import Timing
-from emitcheck.process import ManagedProcess, ServerFiles
-from emitcheck.runs import CellRun
+from emitcheck.matrix import cells
+from emitcheck.matrix.cell import CellError, variant
+from emitcheck.matrix.expectations import expected
+from emitcheck.model.results import Timing
+from emitcheck.running import runner
+from emitcheck.running.cell_run import CellRun
+from emitcheck.system.process import ManagedProcess, ServerFiles
 
 from .helpers import processes_mentioning, runnable, wait_until
 
@@ -91,7 +91,7 @@ def test_gevent_cells_run_the_documented_command_with_lazy_apps(tmp_path, monkey
     for option in ("--http-websockets", "--master", "--lazy-apps", "--die-on-term",
                    "--no-orphans", "--need-app"):
         assert option in argv
-    assert argv[-2:] == ["--module", "emitcheck.server_child:uwsgi_app()"]
+    assert argv[-2:] == ["--module", "emitcheck.scripts.server_child:uwsgi_app()"]
     assert banner == "async_mode="
 
 

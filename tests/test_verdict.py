@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from emitcheck.model import Arrival, HttpGet, Observation, SchemaError
-from emitcheck.verdict import DELIVERED_SHARE, VERDICTS, classify, measure
+from emitcheck.model.results import Arrival, HttpGet, Observation, SchemaError
+from emitcheck.model.verdicts import DELIVERED_SHARE, VERDICTS, classify, measure
 
 RECORDED = Path(__file__).parent / "data" / "observations"
 
@@ -47,8 +47,8 @@ def test_an_observation_recorded_before_facts_existed_reads_with_none():
 ])
 def test_the_evidence_says_a_client_stayed_on_long_polling_only_where_it_could_upgrade(
         transport, ended_on, said):
-    from emitcheck.cells import Cell
-    from emitcheck.runner import _facts
+    from emitcheck.matrix.cell import Cell
+    from emitcheck.running.runner import _facts
 
     obs = load("delivered")
     obs.facts = {"transport": ended_on, "landed on": "server 2 of 2"}
@@ -145,7 +145,7 @@ def test_without_an_emit_log_late_timestamps_make_quiet_arrivals_delayed():
 
 def test_for_slow_work_prompt_is_capped_at_a_second():
     """Three intervals of 10 s would call a 25 s hold-up prompt."""
-    from emitcheck.verdict import PROMPT_CAP_S, prompt_bound
+    from emitcheck.model.verdicts import PROMPT_CAP_S, prompt_bound
     assert prompt_bound(0.1) == pytest.approx(0.3)
     assert prompt_bound(10.0) == PROMPT_CAP_S == 1.0
 
@@ -257,7 +257,7 @@ def test_an_observation_with_a_missing_field_is_a_one_line_error():
 def test_the_classifier_imports_no_client_server_or_async_library():
     import subprocess
     import sys
-    code = ("import emitcheck.verdict, sys; "
+    code = ("import emitcheck.model.verdicts, sys; "
             "bad = [m for m in ('socketio', 'engineio', 'psutil', 'rich', 'eventlet', "
             "'gevent', 'flask') if m in sys.modules]; assert not bad, bad")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

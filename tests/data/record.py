@@ -13,11 +13,12 @@ import tempfile
 import threading
 from pathlib import Path
 
-from emitcheck import cells, runner
-from emitcheck.model import Timing
-from emitcheck.probe import observe
-from emitcheck.process import ManagedProcess
-from emitcheck.verdict import classify
+from emitcheck.clients.python_client import observe
+from emitcheck.matrix import cells
+from emitcheck.model.results import Timing
+from emitcheck.model.verdicts import classify
+from emitcheck.running import runner
+from emitcheck.running.work import serve_ours
 
 HERE = Path(__file__).parent / "observations"
 EXAMPLES = {
@@ -36,7 +37,7 @@ WHOLE_CELL_EXAMPLES = {
 
 def record(verdict: str, cell_id: str, timing: Timing) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        server = ManagedProcess.server_child(cell_id, timing.interval, Path(tmp))
+        server = serve_ours(cell_id, timing.interval, Path(tmp))
         if verdict == "crashed":
             def kill_when_listening():
                 server.wait_listening(timing.ready_timeout)

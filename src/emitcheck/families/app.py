@@ -14,9 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from .base import Variant
+from emitcheck.matrix.cell import Variant
+from emitcheck.model.docs import OWN_APP
 
-DOC = "own-app.md"
+DOC = OWN_APP
 
 
 @dataclass(eq=False)
@@ -35,13 +36,13 @@ class AppValue(Variant):
         return None
 
     def expect(self, cell, expected, resolved=None):
-        from ..expectations import Expectation
+        from emitcheck.model.expectation import Expectation
 
         return Expectation("delivered", "a working app delivers its events in every cell; "
                            "where it does not, the remedy says what to change", DOC)
 
     def before_server(self, run):
-        from ..user_app import UserApp
+        from emitcheck.apps.user_app import UserApp
 
         if self.factor == "spawn" and not isinstance(run.work, UserApp):
             raise RuntimeError("app cells need an app: run them with "

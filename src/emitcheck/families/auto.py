@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 
-from .base import Expect, ModeVariant
+from emitcheck.matrix.cell import Expect, ModeVariant
 
 
 def _installed(name: str) -> bool:
@@ -31,8 +31,8 @@ class Auto(ModeVariant):
         return "threading"
 
     def expect(self, cell, expected: Expect, resolved: str | None = None):
-        from ..cells import CellError
-        from ..expectations import Expectation
+        from emitcheck.matrix.cell import CellError
+        from emitcheck.model.expectation import Expectation
 
         mode = resolved or self.resolve()
         try:

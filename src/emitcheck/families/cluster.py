@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from .base import Expect, Variant
+from emitcheck.matrix.cell import Expect, Variant
 
 DOC = "deployments.md#several-server-processes"
 #: One grid for the family, its suffixes in the columns.
@@ -91,7 +91,7 @@ class TwoServers(Cluster):
     balance: str = "ip_hash"
 
     def unavailable(self, cell):
-        from ..nginx_proxy import nginx_unavailable
+        from emitcheck.families.nginx.proxy import nginx_unavailable
 
         return nginx_unavailable()
 
@@ -113,7 +113,7 @@ class TwoServers(Cluster):
             and suffixes in DEFAULT_SUFFIXES
 
     def expect(self, cell, expected: Expect, resolved=None):
-        from ..expectations import Expectation
+        from emitcheck.model.expectation import Expectation
 
         if self.balance == "round_robin" and cell.transport != "websocket":
             return Expectation(
@@ -134,15 +134,16 @@ class TwoServers(Cluster):
                            f"1's emits from the message queue: {twin.why}", DOC)
 
     def after_server(self, run):
-        from ..nginx_proxy import start_nginx
-        from ..process import ManagedProcess, NotReady, start_listening
-        from ..server_child import SECOND_SERVER
+        from emitcheck.families.nginx.proxy import start_nginx
+        from emitcheck.running.work import serve_ours
+        from emitcheck.scripts.server_child import SECOND_SERVER
+        from emitcheck.system.process import ManagedProcess, NotReady, start_listening
 
         assert run.server is not None  # after_server runs once the server started
 
         def start(attempt: int) -> ManagedProcess:
             place = run.directory / f"{SECOND}{attempt}"
-            return run.add(ManagedProcess.server_child(
+            return run.add(serve_ours(
                 run.cell.id, run.timing.interval, place, run.queue_url,
                 env={SECOND_SERVER: str(place / CONNECT_LOG)}), companion=True)
 
@@ -168,7 +169,7 @@ class TwoServers(Cluster):
 def _landed(run, obs) -> str:
     """On which server the client landed, from nginx's access log and server 2's
     log of connects."""
-    from ..nginx_proxy import socketio_requests
+    from emitcheck.families.nginx.proxy import socketio_requests
 
     work = f"127.0.0.1:{run.server.port}"
 

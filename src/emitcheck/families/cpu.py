@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from .base import Variant
+from emitcheck.matrix.cell import Variant
 
 
 @dataclass(eq=False)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .spawns import Spawn
+from emitcheck.families.spawns import Spawn
 
 
 @dataclass(eq=False)
@@ -26,13 +26,11 @@ class OtherProcess(Spawn):
         return None
 
     def after_server(self, run):
-        from ..process import ManagedProcess
+        from emitcheck.running.work import emitter
 
-        emitter = run.add(ManagedProcess.emitter(run.cell.id, run.timing.interval,
-                                                 run.directory / "emitter",
-                                                 run.server.files.emits, run.queue_url),
-                          companion=True)
-        run.wait_first_emit(emitter)
+        process = run.add(emitter(run.cell.id, run.timing.interval, run.directory / "emitter",
+                                  run.server.files.emits, run.queue_url), companion=True)
+        run.wait_first_emit(process)
 
 
 VARIANTS = [

@@ -1,6 +1,6 @@
 """``eventlet`` mode: green threads on eventlet's hub (deprecated upstream, still common)."""
 
-from .base import ModeVariant
+from emitcheck.matrix.cell import ModeVariant
 
 VARIANTS = [ModeVariant(
     "eventlet", "SocketIO(app, async_mode='eventlet'): green threads on eventlet's hub",

@@ -1,6 +1,6 @@
 """``gevent`` mode: greenlets on gevent's hub; WebSocket through simple-websocket."""
 
-from .base import ModeVariant
+from emitcheck.matrix.cell import ModeVariant
 
 VARIANTS = [ModeVariant(
     "gevent", "SocketIO(app, async_mode='gevent'): greenlets on gevent's hub",

@@ -15,7 +15,7 @@ import importlib.util
 import sys
 from dataclasses import dataclass
 
-from .base import Expect, ServerVariant
+from emitcheck.matrix.cell import Expect, ServerVariant
 
 DOC = "pitfall.md#gunicorn"
 
@@ -41,7 +41,7 @@ def _has_control_socket_option() -> bool:
 @dataclass(eq=False)
 class Gunicorn(ServerVariant):
     def conflict(self, cell):
-        from . import variant
+        from emitcheck.matrix.cell import variant
 
         if variant("mode", cell.mode).gunicorn_worker is None:
             return (f"{cell.mode} mode has no gunicorn worker class (under gunicorn the "
@@ -50,7 +50,7 @@ class Gunicorn(ServerVariant):
         return None
 
     def unavailable(self, cell):
-        from . import variant
+        from emitcheck.matrix.cell import variant
 
         workers = _workers()
         if workers is None:
@@ -70,8 +70,8 @@ class Gunicorn(ServerVariant):
     def expect(self, cell, expected: Expect, resolved=None):
         """The gevent and eventlet workers monkey patch before they load the app,
         so a cell served by them is its patched twin (measured: every cell)."""
-        from ..expectations import Expectation
-        from . import variant
+        from emitcheck.matrix.cell import variant
+        from emitcheck.model.expectation import Expectation
 
         patched = "patched" if variant("mode", cell.mode).patchable else cell.patch
         twin = expected(cell.replace(server="run", patch=patched))  # never gunicorn again
@@ -80,8 +80,8 @@ class Gunicorn(ServerVariant):
                            f"mode with OS threads: {twin.why}", DOC)
 
     def start(self, run, directory):
-        from ..process import SERVER_BANNER, ManagedProcess
-        from . import variant
+        from emitcheck.matrix.cell import variant
+        from emitcheck.system.process import SERVER_BANNER, ManagedProcess
 
         options = variant("mode", run.cell.mode).gunicorn_worker
         assert options is not None  # conflict() rules out the modes without one

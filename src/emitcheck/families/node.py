@@ -1,5 +1,5 @@
 """``-node``: the official JavaScript socket.io-client on Node.js watches the window
-(node/probe.js, run by emitcheck/node_client.py). It must reach the Python
+(node/probe.js, run by emitcheck/clients/node_client.py). It must reach the Python
 client's verdict in every cell; the grid marks a cell where it does not.
 Asking whether it can run installs socket.io-client on first use
 (node_install.py), so a cell that cannot skips with npm's reason."""
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import ClientVariant
+from emitcheck.matrix.cell import ClientVariant
 
 DOC = "pitfall.md#a-second-client-nodejs"
 
@@ -16,13 +16,13 @@ DOC = "pitfall.md#a-second-client-nodejs"
 @dataclass(eq=False)
 class Node(ClientVariant):
     def unavailable(self, cell):
-        from ..node_client import node_unavailable
+        from emitcheck.clients.node_client import node_unavailable
 
         return node_unavailable()
 
     def watch(self, obs, target, timing, window_over, cadence=None, triggers=(),
               in_flight=None):
-        from ..node_client import watch
+        from emitcheck.clients.node_client import watch
 
         watch(obs, target, timing, window_over)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from .base import Variant
+from emitcheck.matrix.cell import Variant
 
 
 @dataclass(eq=False)
@@ -14,7 +14,7 @@ class Patch(Variant):
     factor: ClassVar[str] = "patch"
 
     def conflict(self, cell):
-        from . import variant
+        from emitcheck.matrix.cell import variant
 
         if self.value == "patched" and not variant("mode", cell.mode).patchable:
             return (f"{cell.mode} mode has no monkey patching: use "

@@ -13,14 +13,14 @@ import importlib.util
 import shutil
 from dataclasses import dataclass
 
-from .base import Expect
-from .queues import Queue
+from emitcheck.families.queues import Queue
+from emitcheck.matrix.cell import Expect
 
 DOC = "pitfall.md#a-message-queue-and-emitters-in-other-processes"
 
 
 def _expectations():
-    from ..expectations import Expectation
+    from emitcheck.model.expectation import Expectation
 
     return {
         "ok": Expectation(
@@ -55,7 +55,7 @@ class Redis(Queue):
         return redis_unavailable()
 
     def expect(self, cell, expected: Expect, resolved=None):
-        from . import variant
+        from emitcheck.matrix.cell import variant
 
         rules = _expectations()
         if variant("mode", cell.mode).greenlet and cell.patch == "unpatched":
@@ -71,7 +71,7 @@ class Redis(Queue):
 def private_redis(run, name: str) -> str:
     """Start a private redis-server for ``run`` (files in ``name``); its URL. Also
     the Celery cells' broker where the cell has no queue."""
-    from ..process import ManagedProcess, NotReady, log_end
+    from emitcheck.system.process import ManagedProcess, NotReady, log_end
 
     redis = run.add(ManagedProcess.redis(run.directory / name))
     try:

@@ -10,14 +10,14 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from .base import ServerVariant
+from emitcheck.matrix.cell import ServerVariant
 
 
 @dataclass(eq=False)
 class Run(ServerVariant):
     def start(self, run, directory):
-        from ..process import ManagedProcess
-        from ..zygote import StackBroken
+        from emitcheck.running.zygote import StackBroken
+        from emitcheck.system.process import ManagedProcess
 
         if run.zygotes is not None and run.zygotes.serves(run.cell):
             try:

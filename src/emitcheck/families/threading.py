@@ -1,6 +1,6 @@
 """``threading`` mode: OS threads, Werkzeug's (or simple-websocket's) server."""
 
-from .base import ModeVariant
+from emitcheck.matrix.cell import ModeVariant
 
 VARIANTS = [ModeVariant(
     "threading", "SocketIO(app, async_mode='threading'): OS threads, no hub",

@@ -15,7 +15,7 @@ import importlib.metadata
 import importlib.util
 from dataclasses import dataclass
 
-from .base import TransportVariant
+from emitcheck.matrix.cell import TransportVariant
 
 #: The first python-engineio whose gevent mode falls back to simple-websocket.
 GEVENT_SIMPLE_WEBSOCKET = (4, 8)
@@ -36,7 +36,7 @@ def _engineio_release() -> tuple[int, ...]:
 @dataclass(eq=False)
 class WebSocketOnly(TransportVariant):
     def unavailable(self, cell):
-        from . import variant
+        from emitcheck.matrix.cell import variant
 
         mode = variant("mode", cell.mode).resolve()
         if mode == "threading" and not _installed("simple_websocket"):

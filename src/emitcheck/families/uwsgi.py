@@ -5,7 +5,7 @@ loopback, with what a cell needs added::
 
     uwsgi --http 127.0.0.1:PORT --gevent 1000 --http-websockets --master \\
           --lazy-apps --die-on-term --no-orphans --need-app \\
-          --module 'emitcheck.server_child:uwsgi_app()'
+          --module 'emitcheck.scripts.server_child:uwsgi_app()'
 
 gevent mode is Flask-SocketIO's ``gevent_uwsgi`` mode there (WebSocket through
 uWSGI's own API). Threading mode, which Flask-SocketIO does not document under
@@ -50,7 +50,7 @@ import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
-from .base import Expect, ServerVariant
+from emitcheck.matrix.cell import Expect, ServerVariant
 
 DOC = "deployments.md#uwsgi"
 #: One grid for the family, its suffixes in the columns.
@@ -95,7 +95,7 @@ def _options(uwsgi: Path) -> str:
 
 
 def _no_websocket():
-    from ..expectations import Expectation
+    from emitcheck.model.expectation import Expectation
 
     return Expectation(
         "error", "threading mode under uWSGI has no WebSocket: simple-websocket cannot find "
@@ -136,7 +136,7 @@ class UWSGI(ServerVariant):
     def expect(self, cell, expected: Expect, resolved=None):
         """Measured: threading mode has no WebSocket under uWSGI; otherwise every
         cell is its socketio.run twin (the app loads in the worker, --lazy-apps)."""
-        from ..expectations import Expectation
+        from emitcheck.model.expectation import Expectation
 
         if cell.mode == "threading" and cell.transport != "polling":
             return _no_websocket()
@@ -149,8 +149,8 @@ class UWSGI(ServerVariant):
                            f"as under socketio.run: {twin.why}{bursts}", DOC)
 
     def start(self, run, directory):
-        from ..process import SERVER_BANNER, ManagedProcess
-        from ..server_child import UWSGI_EMIT_LOG, UWSGI_INTERVAL
+        from emitcheck.scripts.server_child import UWSGI_EMIT_LOG, UWSGI_INTERVAL
+        from emitcheck.system.process import SERVER_BANNER, ManagedProcess
 
         uwsgi = binary()
         assert uwsgi is not None  # unavailable() says so first
@@ -167,7 +167,7 @@ class UWSGI(ServerVariant):
                     *(["--virtualenv", sys.prefix] if sys.prefix != sys.base_prefix else []),
                     *(arg for name, value in settings.items()
                       for arg in ("--env", f"{name}={value}")),
-                    "--module", "emitcheck.server_child:uwsgi_app()"]
+                    "--module", "emitcheck.scripts.server_child:uwsgi_app()"]
 
         # Ready once the worker loaded the app (--lazy-apps), not when the router listens.
         return ManagedProcess.serve(directory, run.cell.id, command, banner=SERVER_BANNER)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from .base import Variant
+from emitcheck.matrix.cell import Variant
 
 
 @dataclass(eq=False)

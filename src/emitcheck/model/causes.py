@@ -1,0 +1,120 @@
+"""The causes an app's logs show, as facts for the verdict and the remedies.
+
+app_child.py logs, besides every emit (with whether an OS thread made it), the
+outcome of the app's connect handlers (refused, raised) and what it served
+(its mode, the namespaces it handles, whether it monkey patched itself). Its
+stderr holds the tracebacks. From those, ``app_facts`` says, in a few named
+``Observation.facts``:
+
+- ``app exception``: the last exception whose innermost frame of the app's own
+  code (a file under the app's folder, not an installed package) it names:
+  ``KeyError: 'ROOM' at app.py:23 (in on_connect)``;
+- ``refused by``: the connect handler that refused the client, and how;
+- ``namespace``: the client's namespace when the app handles no such namespace;
+- ``the app emitted``: when the watched event never was, what the app emitted
+  instead (``'pty-output' x12 in /pty``);
+- ``emitted from``: an OS thread, or the server's own tasks (under eventlet and
+  gevent only the second is safe);
+- ``patched by``: the app's own monkey patch, and where.
+
+The classifier (verdict.py) puts a cause before the verdict it leads to, and
+``user_app.what_to_change`` gives the fix for that cause.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+
+from emitcheck.model import tracebacks
+from emitcheck.model.verdicts import APP_EXCEPTION, REFUSED_BY
+
+#: At most this many other events are named.
+OTHER_EVENTS_SHOWN = 4
+
+# The names of the facts this module records (besides verdict.py's two causes),
+# read by the remedies (user_app.what_to_change) and the grid (report.py).
+PATCHED_BY = "patched by"
+QUEUE = "message queue"
+NAMESPACE = "namespace"
+EMITTED_INSTEAD = "the app emitted"
+EMITTED_FROM = "emitted from"
+#: The value of EMITTED_FROM when no emit came from an OS thread.
+FROM_TASKS = "the server's own tasks"
+
+
+def _own_file(app_root: Path):
+    """Whether a traceback's file is the app's own code."""
+    root = str(app_root.resolve())
+
+    def own(file: str) -> bool:
+        return file.startswith(root + os.sep) and "site-packages" not in file \
+            and "dist-packages" not in file
+    return own
+
+
+def _short(file: str, app_root: Path) -> str:
+    try:
+        return str(Path(file).resolve().relative_to(app_root.resolve()))
+    except ValueError:
+        return file
+
+
+def short_path(where: str, app_root: Path) -> str:
+    """``file:line...`` with the file relative to the app's folder when inside it."""
+    file, colon, rest = where.partition(":")
+    return f"{_short(file, app_root)}:{rest}" if colon else where
+
+
+def app_exception(stderr: str, app_root: Path) -> str | None:
+    """``Exception: message at file:line (in function)`` of the last traceback
+    that passed through the app's own code, else None."""
+    own = _own_file(app_root)
+    for found in reversed(tracebacks.parse(stderr)):
+        frame = found.innermost(own)
+        if frame is not None:
+            return (f"{found.exception} at {_short(frame.file, app_root)}:{frame.line} "
+                    f"(in {frame.function})")
+    return None
+
+
+def app_facts(spec, entries: list[dict], stderr: str) -> dict[str, str]:
+    """The facts of one cell of the app ``spec`` (a user_app.AppSpec), from its
+    log ``entries`` and its ``stderr``."""
+    root = Path(spec.path)
+    facts: dict[str, str] = {}
+    if exception := app_exception(stderr, root):
+        facts[APP_EXCEPTION] = exception
+    served = next((e for e in entries if e.get("kind") == "served"), None)
+    if served and served.get("patches"):
+        site = served.get("patched_at")
+        facts[PATCHED_BY] = f"the app itself, with {served['patches']}" + \
+            (f" ({short_path(site, root)})" if site else "")
+    for entry in entries:
+        if entry.get("kind") != "connect" or entry.get("namespace") != spec.namespace:
+            continue
+        if entry.get("refused"):
+            facts[REFUSED_BY] = (f"the connect handler {short_path(entry['handler'], root)} "
+                                 f"{entry.get('outcome', 'refused')}")
+    if served and served.get("queue"):
+        facts[QUEUE] = served["queue"]
+    handled = (served or {}).get("namespaces") or []
+    if served and handled and spec.namespace not in handled:
+        facts[NAMESPACE] = (f"the app handles no namespace {spec.namespace} (it handles "
+                              f"{', '.join(handled)})")
+    emits = [e for e in entries if "event" in e]
+    watched = [e for e in emits if e["event"] == spec.event
+               and e.get("namespace") == spec.namespace]
+    if not watched and emits:
+        counts = Counter((e["event"], e.get("namespace", "/")) for e in emits)
+        shown = [f"{event!r} x{n} in {ns}" for (event, ns), n in
+                 counts.most_common(OTHER_EVENTS_SHOWN)]
+        more = len(counts) - len(shown)
+        facts[EMITTED_INSTEAD] = ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+    if watched:
+        threads = sum(bool(e.get("os_thread")) for e in watched)
+        facts[EMITTED_FROM] = "an OS thread" if threads == len(watched) else \
+            FROM_TASKS if threads == 0 else \
+            f"an OS thread ({threads} of {len(watched)} emits)"
+    return facts

@@ -1,0 +1,222 @@
+"""The HTML report: the grids on top, then a timeline per cell, in one file.
+
+The file needs nothing else: styles are inline, there is no script, no font,
+no image and no link to load, so it opens in any browser (or a CI artifact
+viewer) without a network and can be attached to a bug report. Everything
+comes from results in their JSON form (``CellResult.to_json()``), so the
+report of a pytest run, of ``emitcheck matrix``/``app`` and of merged result
+files is the same page. The template (templates/report.html.j2) is rendered
+by Jinja2 with autoescaping: an evidence line or a server log is text, never
+markup. Why static SVG drawn by hand: docs/html-report.md.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import click
+import jinja2
+
+from emitcheck.model.results import VERDICTS, Observation, SchemaError
+from emitcheck.outputs import files as outputs
+from emitcheck.outputs import grid as report
+from emitcheck.outputs import grid_notes, timeline
+
+#: Each verdict's colour in the grid (background, text), and those of a skip
+#: and of emitcheck's own failure: Color Brewer hues, readable with their text.
+COLOURS = {
+    "delivered": ("#1a9641", "#fff"), "delayed": ("#f4c20d", "#000"),
+    "lost": ("#d7191c", "#fff"), "starved": ("#7b0c0c", "#fff"),
+    "error": ("#c51b7d", "#fff"), "crashed": ("#4d004b", "#fff"),
+    "silent": ("#969696", "#000"), "skipped": ("#eeeeee", "#666"), "failure": ("#000000", "#fff"),
+}
+
+
+@dataclass
+class CellView:
+    """One result as the grid and its timeline section show it."""
+    result: dict
+    anchor: str
+    kind: str                   # CSS class: a verdict, "skipped" or "failure"
+    word: str                   # what the grid cell says first
+    latency: str = ""           # the median latency of the events that arrived
+    unexpected: str = ""        # the verdict measured before, when this one differs
+    twin: str = ""              # what the second client saw, when it disagrees
+    mark: int = 0               # the number of its reason (skipped, emitcheck failed)
+    title: str = ""             # the grid cell's tooltip
+
+    @property
+    def failing(self) -> bool:
+        return self.kind not in ("delivered", "skipped")  # a failure of emitcheck too
+
+
+@dataclass
+class GridView:
+    title: str
+    anchor: str
+    columns: list[str]
+    rows: list[tuple[str, list[CellView | None]]]
+    summary: str = ""
+    reasons: list[tuple[int, str, str]] = field(default_factory=list)  # mark, "n cells", why
+    collapsed: bool = False     # every cell skipped: only the reasons are shown
+    cells: list[CellView] = field(default_factory=list)  # those that ran, grid order
+
+
+def _view(result: dict, anchor: str, mark: int) -> CellView:
+    if result.get("failure"):
+        return CellView(result, anchor, "failure", "emitcheck failed", mark=mark,
+                        title=result["failure"])
+    if result.get("skipped"):
+        return CellView(result, anchor, "skipped", "skipped", mark=mark, title=result["skipped"])
+    verdict = result["verdict"]
+    view = CellView(result, anchor, verdict, verdict, report.median_latency(result),
+                    title=result["evidence"])
+    if grid_notes.unexpected(result):
+        view.unexpected = str(result.get("expected"))
+    if grid_notes.disagrees(result):
+        view.twin = f"{result['twin']}: {result['twin_verdict']}"
+    return view
+
+
+def _anchor(result: dict, taken: set[str]) -> str:
+    """The cell id (an auto cell: with the mode it resolved to), unique in the page."""
+    anchor = result["cell"]
+    if anchor.startswith("auto-") and result.get("async_mode"):
+        anchor += f"-as-{result['async_mode']}"
+    base, n = anchor, 1
+    while anchor in taken:
+        n += 1
+        anchor = f"{base}-{n}"
+    taken.add(anchor)
+    return anchor
+
+
+def grids(results: list[dict], place=None) -> list[GridView]:
+    """report.layout's grids, each cell with what the page shows of it, and
+    what grid_notes says under each (its summary, its reasons, numbered)."""
+    taken: set[str] = set()
+    views = []
+    parts = report.layout(results, place or report.family_and_column)
+    for index, part in enumerate(parts):
+        said = grid_notes.notes(part)
+        cells = {key: _view(result, _anchor(result, taken), said.marks.get(key, 0))
+                 for key, result in part.cells.items()}
+        marked = Counter(said.marks.values())
+        views.append(GridView(
+            part.title, f"grid-{index + 1}", part.columns,
+            [(row, [cells.get((row, column)) for column in part.columns]) for row in part.rows],
+            said.summary,
+            [(n, grid_notes.count(marked[n]), reason) for n, reason in enumerate(said.reasons, 1)],
+            collapsed=said.skipped_all,
+            cells=[ran for row in part.rows for column in part.columns
+                   if (ran := cells.get((row, column))) is not None and ran.kind != "skipped"]))
+    return views
+
+
+def drawing(result: dict) -> timeline.Timeline | str:
+    """The cell's timeline, or why there is none."""
+    if result.get("observation") is None:
+        if result.get("failure"):
+            return "No observation: emitcheck's own machinery failed before the window ended."
+        return ("No observation in these results: files written by pytest's "
+                "--emitcheck-json before the HTML report existed leave it out.")
+    try:
+        return timeline.build(Observation.from_dict(result["observation"]))
+    except SchemaError as exc:
+        return f"The observation cannot be drawn: {exc}"
+
+
+def _counts(results: list[dict]) -> dict[str, int]:
+    return {verdict: sum(r.get("verdict") == verdict and not r.get("skipped")
+                         and not r.get("failure") for r in results) for verdict in VERDICTS}
+
+
+def _link(doc: str) -> str | None:
+    """Only a web address becomes a link (a path in emitcheck's source is shown as text)."""
+    return doc if doc.startswith(("https://", "http://")) else None
+
+
+def _versions(environments: dict[str, dict]) -> list[tuple[str, list[str]]]:
+    """Rows of the versions table: a name, then its value in each environment."""
+    names = ["platform", "emitcheck", *dict.fromkeys(
+        name for env in environments.values() for name in env.get("versions", {}))]
+    rows = []
+    for name in names:
+        values = []
+        for env in environments.values():
+            if name == "platform":
+                values.append(f"{env.get('python_implementation', '?')} on {env.get('os', '?')}")
+            elif name == "emitcheck":
+                values.append(str(env.get("emitcheck", "?")))
+            else:
+                values.append(env.get("versions", {}).get(name) or "\u2013")
+        rows.append((name, values))
+    return rows
+
+
+@functools.cache
+def _template() -> jinja2.Template:
+    env = jinja2.Environment(loader=jinja2.PackageLoader("emitcheck.outputs", "templates"),
+                             autoescape=True, undefined=jinja2.StrictUndefined,
+                             trim_blocks=True, lstrip_blocks=True)
+    env.filters["num"] = timeline.num
+    return env.get_template("report.html.j2")
+
+
+def render(results: list[dict], environments: dict[str, dict], title: str = "emitcheck matrix",
+           place=None, corner: str = report.CORNER, now: datetime | None = None) -> str:
+    """The page. ``environments``: where the results come from, by a label
+    ("this run", a results file's name), each as ``environment.environment()``."""
+    return _template().render(
+        title=title, corner=corner, grids=grids(results, place),
+        summary=grid_notes.summary(results),
+        counts=_counts(results), meanings=report.IN_WORDS, colours=COLOURS,
+        versions=_versions(environments), sources=list(environments), drawing=drawing,
+        link=_link, geometry=timeline, remedies=grid_notes.remedies_of,
+        written=(now or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M UTC"))
+
+
+class ReportError(ValueError):
+    """The page could not be written; one line saying where and why."""
+
+
+def write(path: Path, results: list[dict], environments: dict[str, dict],
+          title: str = "emitcheck matrix", place=None, corner: str = report.CORNER) -> None:
+    """Write the page to ``path`` (its folder is created)."""
+    page = render(results, environments, title, place, corner)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise ReportError(f"cannot write the HTML report {path}: "
+                          f"{exc.strerror or exc}") from None
+
+
+# -- for the command line (emitcheck matrix, report, app) ----------------------
+
+
+def _checked(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    if value is not None and (problem := outputs.cannot_write(value)):
+        raise click.BadParameter(problem)  # before the run, not after it
+    return value
+
+
+html_option = click.option(
+    "--html", "html", metavar="FILE", callback=_checked,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the report as one self-contained HTML file: the grids and a timeline "
+         "per cell (docs/html-report.md).")
+
+
+def save(path: Path, results: list[dict], environments: dict[str, dict], **how: Any) -> None:
+    """``write`` for the command line: a failure is a one-line usage error."""
+    try:
+        write(path, results, environments, **how)
+    except ReportError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(f"HTML report written to {path}", err=True)

@@ -1,0 +1,352 @@
+"""The heavy half of the pytest plugin (``plugin.py`` imports it on first use):
+running cells for a pytest process, sharing them between xdist workers, judging
+a test's outcome from its cell's verdict, and the grid, files and baseline at
+the end of the run.
+
+Sharing under xdist: the controller gives every worker one directory. The first
+worker to need a cell creates ``<cell id>.lock`` (exclusively, with its pid in
+it) and runs the cell; once its result is in, it writes ``<cell id>.json``
+(``CellResult.to_json()``, replaced atomically). A worker that finds the lock
+waits for that file, bounded, and stops waiting early when the owner's process
+is gone.
+
+Ctrl-C is pytest's: nothing here catches KeyboardInterrupt, so the session ends
+as interrupted and ``close()`` stops every cell still running. A cell stopped
+that way has no result and is no failure: its worker writes ``{"interrupted":
+...}`` instead, and a worker waiting for it ends its session as interrupted too
+(as xdist ends the whole run once one worker is).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from concurrent.futures import CancelledError, Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from functools import partial
+from pathlib import Path
+from typing import NoReturn
+
+import pytest
+
+from emitcheck.matrix import baselines as baseline
+from emitcheck.matrix.cell import Cell, CellError
+from emitcheck.matrix.cells import parse
+from emitcheck.matrix.expectations import expected
+from emitcheck.model import results as model
+from emitcheck.model.results import CellResult
+from emitcheck.outputs import grid as report
+from emitcheck.plugins.state import PROPERTY, RESULT, STATE
+from emitcheck.running.cell_run import Interrupted
+from emitcheck.running.runner import CellPool, longest_first
+from emitcheck.system import environment
+
+#: The longest a test waits for its cell's result. Every step of a cell is bounded
+#: (emitcheck.model.results.Timing), so this is only reached when emitcheck itself hangs
+#: or when very many cells queue for the one slot of CPU-bound cells.
+RESULT_TIMEOUT = 600.0
+#: How often a worker looks for a result another worker is writing.
+POLL = 0.05
+#: The key of a shared file whose cell was stopped by its worker's interruption.
+INTERRUPTED = "interrupted"
+
+
+def cell_of(item: pytest.Item) -> Cell | None:
+    """The cell an item is parametrized with (None when it has none or a bad id;
+    the fixture then says what is wrong)."""
+    callspec = getattr(item, "callspec", None)
+    value = callspec.params.get("emitcheck_cell") if callspec else None
+    if isinstance(value, str):
+        try:
+            return parse(value)
+        except CellError:
+            return None
+    return value if isinstance(value, Cell) else None
+
+
+def interrupted(reason: str) -> NoReturn:
+    """End the session as Ctrl-C does (pytest's exit status 2, "Interrupted"),
+    saying why."""
+    pytest.exit(reason, returncode=pytest.ExitCode.INTERRUPTED)
+
+
+def _failed(cell: Cell, reason: str) -> CellResult:
+    """A result saying that emitcheck's own machinery failed for the cell."""
+    exp = expected(cell)
+    return CellResult(cell.id, exp.verdict, exp.why, exp.url, failure=reason)
+
+
+class Session:
+    """The cells of one pytest process: its pool, and under xdist the directory
+    it shares with the other workers."""
+
+    def __init__(self, config: pytest.Config, shared: Path | None):
+        self.config = config
+        self.shared = shared if shared is not None and shared.is_dir() else None
+        self.pool: CellPool | None = None
+        self.futures: dict[Cell, Future] = {}   # cells this process runs
+        self.elsewhere: set[Cell] = set()       # cells another worker runs
+
+    # -- running cells -------------------------------------------------------
+
+    def _submit(self, cell: Cell) -> Future:
+        if self.pool is None:
+            self.pool = CellPool(self.config.option.emitcheck_jobs)
+        return self.pool.submit(cell)
+
+    def start(self, cell: Cell) -> None:
+        """Make sure the cell runs, once: here, or (under xdist) in the worker
+        that claimed it first."""
+        if cell in self.futures or cell in self.elsewhere:
+            return
+        if self.shared is None:
+            self.futures[cell] = self._submit(cell)
+            return
+        try:
+            fd = os.open(self._lock(cell), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            self.elsewhere.add(cell)
+            return
+        with os.fdopen(fd, "w") as lock:
+            lock.write(str(os.getpid()))
+        future = self._submit(cell)
+        future.add_done_callback(partial(self._publish, cell))
+        self.futures[cell] = future
+
+    def collected(self, items: list[pytest.Item], prefetch_all: bool) -> None:
+        """Collection is done: without xdist, start every selected cell (the
+        longest first); an xdist worker starts them as its tests come."""
+        if prefetch_all:
+            wanted = dict.fromkeys(c for c in map(cell_of, items) if c is not None)
+            for cell in longest_first(list(wanted)):
+                self.start(cell)
+
+    def prefetch(self, items: list[pytest.Item]) -> None:
+        for item in items:
+            cell = cell_of(item)
+            if cell is not None:
+                self.start(cell)
+
+    def result(self, cell: Cell) -> CellResult:
+        """The cell's result, waiting for it (bounded)."""
+        self.start(cell)
+        if cell in self.futures:
+            return self._outcome(cell, self.futures[cell], RESULT_TIMEOUT)
+        return self._shared_result(cell)
+
+    def _outcome(self, cell: Cell, future: Future, timeout: float) -> CellResult:
+        """The cell's result. Ctrl-C while waiting for it (KeyboardInterrupt) goes
+        on to pytest, which ends the session as interrupted; a cell that did not
+        run because the pool was closed under it ends the session the same way:
+        neither is a failure of emitcheck in that cell."""
+        try:
+            return future.result(timeout=timeout)
+        except FutureTimeout:
+            return _failed(cell, f"no result within {timeout:g} s (emitcheck's own wait "
+                                 "for the cell; each of its steps is bounded)")
+        except (CancelledError, Interrupted):
+            interrupted(f"{cell.id} was stopped: the session is ending")
+        except Exception as exc:  # our own machinery raised outside run_cell's care
+            return _failed(cell, f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
+
+    # -- sharing between xdist workers ----------------------------------------
+
+    def _lock(self, cell: Cell) -> Path:
+        assert self.shared is not None  # only under xdist
+        return self.shared / f"{cell.id}.lock"
+
+    def _file(self, cell: Cell) -> Path:
+        assert self.shared is not None  # only under xdist
+        return self.shared / f"{cell.id}.json"
+
+    def _publish(self, cell: Cell, future: Future) -> None:
+        """Write a finished cell's result for the other workers (a done callback).
+        A cell stopped by the end of this worker's session (Ctrl-C, ``-x``) has
+        none: the file says so, and a worker that waits for it stops as
+        interrupted too."""
+        if future.cancelled() or isinstance(future.exception(), Interrupted):
+            data = {INTERRUPTED: f"{cell.id} was stopped: the session of the pytest-xdist "
+                                 f"worker running it (pid {os.getpid()}) ended (Ctrl-C, -x)"}
+        else:
+            data = self._outcome(cell, future, 0).to_json()
+        part = self._file(cell).with_name(f"{cell.id}.json.{os.getpid()}.part")
+        part.write_text(json.dumps(data))
+        os.replace(part, self._file(cell))
+
+    def _owner(self, cell: Cell) -> int | None:
+        try:
+            return int(self._lock(cell).read_text())
+        except (OSError, ValueError):  # the owner has not written its pid yet
+            return None
+
+    def _shared_result(self, cell: Cell) -> CellResult:
+        path, owner = self._file(cell), None
+        deadline = time.monotonic() + RESULT_TIMEOUT
+        while time.monotonic() < deadline:
+            if path.exists():
+                data = json.loads(path.read_text())
+                if INTERRUPTED in data:
+                    interrupted(data[INTERRUPTED])
+                return CellResult.from_json(data, str(path))
+            owner = owner or self._owner(cell)
+            if owner is not None and not _alive(owner):
+                if path.exists():
+                    continue
+                return _failed(cell, f"the pytest-xdist worker that ran it (pid {owner}) "
+                                     f"ended without writing {path}")
+            time.sleep(POLL)
+        return _failed(cell, f"waited {RESULT_TIMEOUT:g} s for the pytest-xdist worker "
+                             f"running it (pid {owner or 'unknown'}) to write {path}")
+
+    # -- one test ---------------------------------------------------------------
+
+    def fixture(self, cell: Cell | str, node: pytest.Item) -> CellResult:
+        """What ``emitcheck_result`` returns: the result, put on the test report."""
+        if isinstance(cell, str):  # parametrized by hand with ids
+            try:
+                cell = parse(cell)
+            except CellError as exc:
+                raise pytest.fail.Exception(str(exc), pytrace=False) from None
+        result = self.result(cell)
+        data = result.to_json()
+        data["observation"] = None  # kept out of reports (large), not out of the schema
+        # One JSON property for the grid, and two plain ones that CI pages show as-is.
+        node.user_properties += [
+            (PROPERTY, json.dumps(data)),
+            ("emitcheck_verdict", f"{result.verdict or 'skipped'} (expected {result.expected})"),
+            ("emitcheck_evidence", result.evidence or result.skipped or result.failure or ""),
+        ]
+        node.stash[RESULT] = result
+        if result.skipped:
+            pytest.skip(result.skipped)
+        return result
+
+    def close(self) -> None:
+        """Stop every cell still running, at once (the session is over)."""
+        if self.pool is not None:
+            self.pool.close(interrupt=True)
+
+    # -- the end of the run -----------------------------------------------------
+
+    def observed(self, results: list[dict]) -> list[dict]:
+        """The results with their observations, which test reports leave out:
+        from the cells this process ran, or (under xdist) from the files the
+        workers shared."""
+        ran = {cell.id: (cell, future) for cell, future in self.futures.items()}
+        shared = self.config.stash[STATE].shared  # the xdist controller's directory
+        complete = []
+        for result in results:
+            observation = result.get("observation")
+            if observation is None and result["cell"] in ran:
+                cell, future = ran[result["cell"]]
+                if future.done():
+                    observation = self._outcome(cell, future, 0).to_json()["observation"]
+            elif observation is None and shared is not None:
+                file = shared / f"{result['cell']}.json"
+                if file.exists():
+                    observation = json.loads(file.read_text()).get("observation")
+            complete.append({**result, "observation": observation})
+        return complete
+
+    def _write_html(self, path: Path, results: list[dict], env: dict) -> None:
+        from emitcheck.outputs import html as html_report
+
+        try:
+            html_report.write(path, results, {"this pytest run": env})
+        except html_report.ReportError as exc:  # checked at the start; a full disk, say
+            self.config.get_terminal_writer().line(f"emitcheck: {exc}", red=True)
+
+    def load_baseline(self, path: Path) -> dict:
+        try:
+            return baseline.load(path)
+        except baseline.BaselineError as exc:
+            raise pytest.UsageError(str(exc)) from None
+
+    def finish(self, results: list[dict], recorded: dict | None) -> baseline.Comparison | None:
+        """Write the files asked for; compare with the baseline when one was given."""
+        option, env = self.config.option, environment.environment()
+        if option.emitcheck_json is not None or option.emitcheck_html is not None:
+            results = self.observed(results)
+        if option.emitcheck_json is not None:
+            _write(option.emitcheck_json,
+                   json.dumps(model.results_document(results, env), indent=1))
+        if option.emitcheck_markdown is not None:
+            _write(option.emitcheck_markdown, report.markdown(results, env))
+        if option.emitcheck_html is not None:
+            self._write_html(option.emitcheck_html, results, env)
+        if option.emitcheck_save_baseline is not None:
+            baseline.save(option.emitcheck_save_baseline, results, env)
+        if recorded is None:
+            return None
+        return baseline.compare(recorded, results, env)
+
+    def summary(self, terminalreporter, results: list[dict],
+                comparison: baseline.Comparison | None) -> None:
+        terminalreporter.section("emitcheck matrix")
+        writer = terminalreporter._tw
+        grid = report.grid(results, "")
+        terminalreporter.write(report.render(grid, color=writer.hasmarkup,
+                                             width=max(132, writer.fullwidth)))
+        if comparison is None:
+            return
+        path = self.config.option.emitcheck_check_baseline
+        terminalreporter.section(f"emitcheck baseline {path}")
+        for line in comparison.warnings:
+            terminalreporter.line(f"warning: {line}", yellow=True)
+        for line in comparison.changed:
+            terminalreporter.line(line, red=True)
+        for line in comparison.notes:
+            terminalreporter.line(f"note: {line}")
+        terminalreporter.line("no cell changed" if comparison.ok
+                              else f"{len(comparison.changed)} cell(s) changed")
+
+
+def judge(rep: pytest.TestReport, result: CellResult, call: pytest.CallInfo,
+          config: pytest.Config) -> None:
+    """Turn the cell's verdict into the test's outcome, after its body ran:
+
+    - emitcheck's own machinery failed: the test fails with that reason;
+    - a verdict other than the one measured for the cell: the test fails,
+      naming both, even when its body passed;
+    - the measured verdict, not ``delivered``: an AssertionError from the body
+      makes the test an xfail (``--runxfail`` keeps it a failure);
+    - otherwise the body's outcome stands.
+    """
+    if rep.when != "call" or hasattr(rep, "wasxfail"):
+        return
+    if result.failure:
+        rep.outcome = "failed"
+        rep.longrepr = f"emitcheck itself failed to run {result.cell}: {result.failure}"
+        return
+    if result.verdict is None:
+        return
+    if result.verdict != result.expected:
+        message = (f"{result.cell}: observed {result.verdict}, expected {result.expected} "
+                   f"(the verdict measured for this cell: {result.why})\n"
+                   f"evidence: {result.evidence}\nsee {result.doc}")
+        if result.observation is not None and result.observation.log_tail:
+            message += "\n--- server stderr (tail) ---\n" + result.observation.log_tail
+        if rep.failed:
+            message += f"\n\nthe test body failed too:\n{rep.longrepr}"
+        rep.outcome, rep.longrepr = "failed", message
+        return
+    if result.verdict != "delivered" and rep.failed and call.excinfo is not None \
+            and isinstance(call.excinfo.value, AssertionError) and not config.option.runxfail:
+        rep.outcome = "skipped"
+        rep.wasxfail = f"{result.cell} is {result.verdict}, as measured: {result.why}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)

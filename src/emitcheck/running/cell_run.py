@@ -1,0 +1,120 @@
+"""One owner for everything a cell runs: ``CellRun``.
+
+It starts the cell's processes in order (what each value needs before the
+server, the server, what needs the server) and stops them all, in reverse,
+whatever happens: a normal end, an exception of ours, Ctrl-C. Forked or
+fresh, server or redis-server or emitter, every process of a cell is in its
+``processes`` list and nowhere else. A run that is being closed (its
+``closing`` event is set) starts nothing more.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from pathlib import Path
+
+from emitcheck.matrix.cell import Cell
+from emitcheck.model.results import Timing
+from emitcheck.running.work import OurWork
+from emitcheck.running.zygote import Zygotes
+from emitcheck.system.cpu_quota import CpuQuota
+from emitcheck.system.process import ManagedProcess, start_listening
+
+#: Seconds to let work in another process (an emitter, a Celery worker) import
+#: its stack and emit once before the window opens, so the window sees it at its
+#: cadence (bounded; work that never emits is the verdict's business: "the work
+#: emitted nothing").
+FIRST_EMIT_TIMEOUT = 20.0
+#: Numbers the runs of one process (names of their CPU quota groups).
+_RUNS = itertools.count()
+
+
+class Interrupted(RuntimeError):
+    """The run is being closed (Ctrl-C, or the end of a test session)."""
+
+
+class CellRun:
+    """The processes of one cell: ``with CellRun(...) as run: run.start()``."""
+
+    def __init__(self, cell: Cell, timing: Timing, directory: Path,
+                 zygotes: Zygotes | None = None, closing: threading.Event | None = None,
+                 work: OurWork | None = None, quota: CpuQuota | None = None):
+        self.cell = cell
+        #: What the server runs: our own work, or the user's app.
+        self.work = work or OurWork()
+        self.timing = timing
+        self.directory = directory
+        self.zygotes = zygotes
+        self.closing = closing or threading.Event()
+        self.queue_url: str | None = None      # set by a queue value, for the server
+        self.server: ManagedProcess | None = None
+        #: What the client connects to when not the server itself (a proxy).
+        self.front: ManagedProcess | None = None
+        #: Other processes whose logs count as the server's (an emitter).
+        self.companions: list[ManagedProcess] = []
+        self.processes: list[ManagedProcess] = []
+        #: Confines a CPU-bound server to its share of a core once it listens.
+        self.quota = quota if cell.isolated else None
+        self.group: Path | None = None
+        self._lock = threading.Lock()
+        self._stopped = False
+
+    def add(self, process: ManagedProcess, companion: bool = False) -> ManagedProcess:
+        """Own ``process``: it is stopped with the run (at once if the run is over)."""
+        with self._lock:
+            if self._stopped or self.closing.is_set():
+                process.stop(grace=0.5)
+                raise Interrupted("not starting more processes: the run is being closed")
+            self.processes.append(process)
+            if companion:
+                self.companions.append(process)
+        return process
+
+    def start(self, attempts: int = 3) -> ManagedProcess:
+        """Start the cell: each value's ``before_server``, the server (waiting until
+        it listens or fails to), then each value's ``after_server``.
+
+        When another process takes the server's port between our pick and its
+        bind, start the server again on another port, up to ``attempts`` times.
+        A server that never listens is returned all the same: its verdict says so.
+        """
+        values = self.cell.variants()
+        for value in values:
+            value.before_server(self)
+        server_value = self.cell.value_of("server")
+        self.server = start_listening(
+            lambda attempt: self.add(server_value.start(self, self.directory / f"try{attempt}")),
+            self.timing.ready_timeout, attempts)
+        if self.quota is not None:  # only the window: its imports ran at full speed
+            self.group = self.quota.confine(self.server.pid, f"{self.cell.id}-{next(_RUNS)}")
+        for value in values:
+            value.after_server(self)
+        return self.server
+
+    def wait_first_emit(self, worker: ManagedProcess) -> None:
+        """Wait (bounded) until the work in ``worker`` logged its first emit to the
+        server's emit log, or ``worker`` exited."""
+        assert self.server is not None  # after the server started
+        emits = self.server.files.emits
+        deadline = time.monotonic() + min(FIRST_EMIT_TIMEOUT, self.timing.ready_timeout)
+        while time.monotonic() < deadline and worker.exited() is None \
+                and not emits.read_text().strip():
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        """Stop every process of the cell, last started first. Idempotent."""
+        with self._lock:
+            self._stopped = True
+            processes, self.processes = self.processes[::-1], []
+        for process in processes:
+            process.stop(grace=0.5 if self.closing.is_set() else 2.0)
+        if self.quota is not None:
+            self.quota.release(self.group)
+
+    def __enter__(self) -> CellRun:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
