@@ -22,7 +22,7 @@ from emitcheck.model.results import Timing
 from emitcheck.model.verdicts import classify
 from emitcheck.running import runner
 from emitcheck.running.cell_run import CellRun
-from emitcheck.running.work import serve_ours
+from emitcheck.running.work import OurWork, serve_ours
 from emitcheck.running.zygote import ForkedServer, Zygote, Zygotes
 from emitcheck.system.process import ManagedProcess, ServerFiles, free_port
 
@@ -41,7 +41,7 @@ def test_nothing_remains_after_a_normal_run(tmp_path):
 def _judge(server: ManagedProcess, cell: cells.Cell, timing: Timing):
     """Watch a server started by hand, then stop it (its owner here is the test)."""
     try:
-        return classify(observe(server, cell, timing))
+        return classify(observe(server, cell, timing, work=OurWork()))
     finally:
         server.stop()
 

@@ -18,7 +18,7 @@ from emitcheck.matrix import cells
 from emitcheck.model.results import Timing
 from emitcheck.model.verdicts import classify
 from emitcheck.running import runner
-from emitcheck.running.work import serve_ours
+from emitcheck.running.work import OurWork, serve_ours
 
 HERE = Path(__file__).parent / "observations"
 EXAMPLES = {
@@ -44,7 +44,7 @@ def record(verdict: str, cell_id: str, timing: Timing) -> None:
                 threading.Timer(1.0, server.popen.kill).start()
             threading.Thread(target=kill_when_listening, daemon=True).start()
         try:
-            obs = observe(server, cells.parse(cell_id), timing)
+            obs = observe(server, cells.parse(cell_id), timing, work=OurWork())
         finally:
             server.stop()
     save(verdict, verdict, cell_id, obs)

@@ -34,11 +34,10 @@ from importlib.metadata import PackageNotFoundError, version
 
 import socketio
 
-from emitcheck.matrix.cell import Cell, variant
+from emitcheck.matrix.cell import Cell, Work, variant
 from emitcheck.model.results import Ack, Arrival, HttpGet, Observation, Target, Timing
 from emitcheck.model.tracebacks import HEADER as TRACEBACK_HEADER
 from emitcheck.model.verdicts import prompt_bound, refused_by_server
-from emitcheck.running.work import OurWork
 from emitcheck.system.process import SERVER_BANNER, ManagedProcess, NotReady
 
 #: The clients' own loggers report a server that went away ("packet queue is
@@ -369,7 +368,7 @@ def _quiet(obs: Observation, timing: Timing, cadence: Callable[[], list[float]])
 def observe(server: ManagedProcess, cell: Cell, timing: Timing,
             companions: Sequence[ManagedProcess] = (),
             window_over: Callable[[], None] = lambda: None,
-            work: OurWork | None = None,
+            *, work: Work,
             front: ManagedProcess | None = None) -> Observation:
     """Watch a started server through the whole window with the cell's client.
     Never raises for the server's misbehaviour: everything goes into the
@@ -378,7 +377,6 @@ def observe(server: ManagedProcess, cell: Cell, timing: Timing,
     ``window_over`` runs (the runner stops the cell's processes there). What to
     watch for, and how the work logs its emits, is the ``work``'s to say. With
     ``front`` (a proxy), the client connects to it instead of the server."""
-    work = work or OurWork()
     obs = Observation(cell=cell.id, interval=timing.interval)
     mark = time.perf_counter()
 
@@ -419,11 +417,10 @@ def observe(server: ManagedProcess, cell: Cell, timing: Timing,
 
 
 def read_server_logs(obs: Observation, server: ManagedProcess,
-                     companions: Sequence[ManagedProcess] = (),
-                     work: OurWork | None = None) -> None:
+                     companions: Sequence[ManagedProcess], work: Work) -> None:
     """What the server left: exit status, emits, stderr, the mode it reported."""
     obs.exit_status = server.exited()
-    obs.emitted = (work or OurWork()).emits(server.files)
+    obs.emitted = work.emits(server.files)
     stderr = server.files.stderr.read_text(errors="replace")
     for other in companions:
         if other_stderr := other.files.stderr.read_text(errors="replace"):
@@ -431,7 +428,7 @@ def read_server_logs(obs: Observation, server: ManagedProcess,
     # A traceback's header starts a line: a log line quoting one is not one.
     obs.tracebacks = sum(line.startswith(TRACEBACK_HEADER) for line in stderr.splitlines())
     obs.log_tail = "\n".join(stderr.splitlines()[-LOG_TAIL_LINES:])
-    obs.facts.update((work or OurWork()).facts(server.files, stderr))
+    obs.facts.update(work.facts(server.files, stderr))
     stdout = server.files.stdout.read_text(errors="replace")
     if SERVER_BANNER in stdout:
         obs.async_mode = stdout.split(SERVER_BANNER, 1)[1].split()[0]

@@ -26,7 +26,7 @@ from emitcheck.model.expectation import Expectation
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from emitcheck.model.results import Observation, Target, Timing
+    from emitcheck.model.results import Emit, Observation, Target, Timing
     from emitcheck.system.process import ManagedProcess, ServerFiles
 
 __all__ = ["FACTORS", "Factor", "Variant", "variant", "variants", "MODULES", "Cell",
@@ -196,14 +196,31 @@ class ModeVariant(Variant):
 
 
 class Work(Protocol):
-    """What a cell's server runs: our own work (running/work.py) or the user's
-    app (apps/user_app.py). A server value starts it."""
+    """What a cell's server runs and what its window watches for: our own work
+    (running/work.py's ``OurWork``) or the user's app (apps/user_app.py's
+    ``UserApp``). A server value starts it; the client's window asks it."""
 
     def server_argv(self, cell_id: str, interval: float, files: ServerFiles, port: int,
                     queue_url: str | None) -> list[str]: ...
 
     def gunicorn_app(self, cell_id: str, interval: float, files: ServerFiles,
                      queue_url: str | None) -> str: ...
+
+    def target(self, url: str, transport: str) -> Target: ...
+
+    def triggers(self) -> Sequence[Callable]: ...
+
+    def cadence(self, files: ServerFiles) -> Callable[[], list[float]] | None: ...
+
+    def emits(self, files: ServerFiles) -> list[Emit]: ...
+
+    def window_opens(self, files: ServerFiles) -> None: ...
+
+    def in_flight(self, files: ServerFiles) -> Callable[[Observation], bool] | None: ...
+
+    def facts(self, files: ServerFiles, stderr: str) -> dict[str, str]: ...
+
+    def settle(self, obs: Observation) -> None: ...
 
 
 class Forks(Protocol):
