@@ -68,6 +68,61 @@ def test_an_app_that_does_not_load_fails_the_test_with_the_reason(pytester):
     result.stdout.fnmatch_lines(["*ModuleNotFoundError*a_module_nobody_installed*"])
 
 
+def test_every_app_served_is_stopped_however_the_test_ends(pytester):
+    """A test that raises, a fixture whose set-up raises after serving, and a
+    test whose apps' stops both raise (each after stopping its app): a later
+    test finds no app listening on any of their ports."""
+    shutil.copy(APPS / "ticker_task.py", pytester.path / "myapp.py")
+    pytester.makepyfile("""
+        import socket
+
+        import pytest
+
+        PORTS = []
+
+
+        def serve(emitcheck_serve):
+            served = emitcheck_serve("myapp:socketio")
+            PORTS.append(int(served.url.rsplit(":", 1)[1]))
+            return served
+
+
+        def test_raises(emitcheck_serve):
+            serve(emitcheck_serve)
+            raise RuntimeError("the test broke")
+
+
+        @pytest.fixture
+        def broken_setup(emitcheck_serve):
+            serve(emitcheck_serve)
+            raise RuntimeError("the set-up broke")
+
+
+        def test_setup_raises(broken_setup):
+            pass
+
+
+        def test_stops_raise(emitcheck_serve):
+            for served in (serve(emitcheck_serve), serve(emitcheck_serve)):
+                def stop_then_raise(stop=served.run.stop):
+                    stop()
+                    raise RuntimeError("stopping broke")
+                served.run.stop = stop_then_raise
+
+
+        def test_nothing_listens_on_their_ports():
+            assert len(PORTS) == 4
+            for port in PORTS:
+                with pytest.raises(ConnectionRefusedError):
+                    socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    # passed: test_stops_raise's body, and test_nothing_listens_on_their_ports
+    result.assert_outcomes(failed=1, errors=2, passed=2)
+    result.stdout.fnmatch_lines(["*ERROR at setup of test_setup_raises*",
+                                 "*ERROR at teardown of test_stops_raise*"])
+
+
 @pytest.mark.parametrize("factory, trigger", [
     ("at_import()", None),
     ("on_request()", "get:/start"),

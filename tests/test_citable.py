@@ -9,26 +9,29 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from emitcheck.cli.main import main
 from emitcheck.matrix import baselines as baseline
 from emitcheck.matrix import cells
 from emitcheck.matrix.expectations import EXPECTED, expected
 from emitcheck.model.docs import doc_url
+from emitcheck.model.results import CellResult
 from emitcheck.outputs import grid as report
 from emitcheck.running import runner
 from emitcheck.system.environment import environment
 
 from .helpers import emitcheck, runnable
+from .test_html_report import SAMPLE, recorded_runs
 
 DOCS = Path(__file__).parent.parent / "docs"
-BOTH_TASK_CELLS = "threading-unpatched-task-time_sleep,threading-unpatched-task-socketio_sleep"
+#: Two cells of SAMPLE (tests/data/results/matrix-sample.json): delivered, lost as measured.
+TWO_CELLS = "threading-unpatched-thread-time_sleep,eventlet-unpatched-thread-time_sleep"
 
 
-def _fake(cell_id, verdict, evidence="0 of 9 emitted events received"):
+def _fake(cell_id, verdict, evidence="0 of 9 emitted events received") -> CellResult:
     exp = expected(cell_id)
-    return {"cell": cell_id, "verdict": verdict, "expected": exp.verdict, "skipped": None,
-            "evidence": evidence, "doc": exp.url, "matches": verdict == exp.verdict,
-            "latency_ms": {"p50": None, "p95": None, "max": None}}
+    return CellResult(cell_id, exp.verdict, exp.why, exp.url, verdict, evidence)
 
 
 def test_markdown_has_one_grid_per_transport_family():
@@ -50,7 +53,9 @@ def test_a_node_cell_that_disagrees_with_the_python_client_is_marked():
     assert "| `gevent-unpatched` | ! lost (expected delayed) (python client: delayed) " \
            "| not run |" in node_grid
     assert "| `gevent-patched` | not run | delivered |" in node_grid  # agreement: no mark
-    assert "python client" not in report.cell_label(results[1])  # base cells: no twin
+    base, node = report.layout(results)
+    assert not base.twins  # base cells: no twin
+    assert {twin.verdict for twin in node.twins.values()} == {"delayed", "delivered"}
 
 
 def test_markdown_has_environment_grid_evidence_and_links():
@@ -68,51 +73,50 @@ def test_markdown_has_environment_grid_evidence_and_links():
     assert "gevent-patched-task-time_sleep`: **" not in text  # delivered cells need no line
 
 
-def test_markdown_from_a_real_run(tmp_path):
-    env = dict(os.environ, TMPDIR=str(tmp_path))
-    proc = emitcheck("matrix", "-k", BOTH_TASK_CELLS + ",eventlet-unpatched-task-time_sleep,"
-                     "gevent-unpatched-task-time_sleep",
-                     "--markdown", env=env)
-    assert proc.returncode == 0, proc.stderr
-    text = proc.stdout
+def test_matrix_markdown_has_the_grid_and_each_failing_cells_evidence(monkeypatch):
+    recorded = {r.cell: r for r in recorded_runs(monkeypatch, SAMPLE)}
+    done = CliRunner().invoke(main, ["matrix", "-k", TWO_CELLS + ",eventlet-unpatched-task-"
+                                     "time_sleep", "--markdown"])
+    assert done.exit_code == 0, done.output
+    text = done.stdout
     assert text.startswith("#### emitcheck ")
-    assert re.search(r"\| `threading-unpatched` \| delivered [\d.]+ ms \| delivered", text)
-    for mode in ("eventlet", "gevent"):
-        cell_id = f"{mode}-unpatched-task-time_sleep"
-        if cells.parse(cell_id).unavailable():
-            assert re.search(rf"\| `{mode}-unpatched` \| skipped \[\d+\] \|", text)
-            assert f"skipped: {mode} not installed" in text
-        else:
-            assert f"- `{cell_id}`: **starved**: connect timed out and HTTP GET timed out" in text
-            assert "pitfall.md#a-greenlet-that-blocks-starved" in text
+    assert re.search(r"\| `threading-unpatched` \| delivered [\d.]+ ms \|", text)
+    assert re.search(r"\| `eventlet-unpatched` \| lost \| starved \|", text)
+    for cell_id in ("eventlet-unpatched-thread-time_sleep", "eventlet-unpatched-task-time_sleep"):
+        result = recorded[cell_id]
+        assert f"- `{cell_id}`: **{result.verdict}**: {result.evidence} ([why]({result.doc}))" \
+            in text
+    assert "pitfall.md#a-greenlet-that-blocks-starved" in text
+    assert "- `threading-unpatched-thread-time_sleep`" not in text  # delivered: no line
 
 
-def test_baseline_round_trip_and_a_changed_cell_named(tmp_path):
-    env = dict(os.environ, TMPDIR=str(tmp_path))
+def test_baseline_round_trip_and_a_changed_cell_named(tmp_path, monkeypatch):
+    recorded_runs(monkeypatch, SAMPLE)
     saved = tmp_path / "baseline.json"
-    proc = emitcheck("matrix", "-k", BOTH_TASK_CELLS, "--save-baseline", str(saved),
-                     env=env)
-    assert proc.returncode == 0, proc.stderr
+
+    def matrix(*args: str):
+        return CliRunner().invoke(main, ["matrix", "-k", TWO_CELLS, *args])
+
+    done = matrix("--save-baseline", str(saved))
+    assert done.exit_code == 0, done.output
     data = json.loads(saved.read_text())
-    assert data["verdicts"] == {"threading-unpatched-task-time_sleep": "delivered",
-                                "threading-unpatched-task-socketio_sleep": "delivered"}
+    assert data["verdicts"] == {"threading-unpatched-thread-time_sleep": "delivered",
+                                "eventlet-unpatched-thread-time_sleep": "lost"}
     assert data["environment"]["versions"]["flask-socketio"]
 
-    proc = emitcheck("matrix", "-k", BOTH_TASK_CELLS, "--check-baseline", str(saved),
-                     env=env)
-    assert proc.returncode == 0 and "no cell changed" in proc.stdout
+    done = matrix("--check-baseline", str(saved))
+    assert done.exit_code == 0 and "no cell changed" in done.stdout
 
     assert data["schema"] == 1
-    data["verdicts"]["threading-unpatched-task-time_sleep"] = "lost"
+    data["verdicts"]["threading-unpatched-thread-time_sleep"] = "lost"
     data["environment"]["versions"]["gevent"] = "1.0.0"
     saved.write_text(json.dumps(data))
-    proc = emitcheck("matrix", "-k", BOTH_TASK_CELLS, "--check-baseline", str(saved),
-                     env=env)
-    assert proc.returncode == 1
-    assert "threading-unpatched-task-time_sleep: lost -> delivered" in proc.stdout
-    assert "threading-unpatched-task-socketio_sleep:" not in proc.stdout
+    done = matrix("--check-baseline", str(saved))
+    assert done.exit_code == 1
+    assert "threading-unpatched-thread-time_sleep: lost -> delivered" in done.stdout
+    assert "eventlet-unpatched-thread-time_sleep:" not in done.stdout
     assert "warning: the baseline was recorded on another environment: gevent 1.0.0 there" \
-        in proc.stdout
+        in done.stdout
 
 
 @pytest.mark.parametrize("content, says", [

@@ -17,6 +17,7 @@ from emitcheck.matrix import cells
 from emitcheck.matrix.cells import parse
 
 from .helpers import emitcheck
+from .test_html_report import SAMPLE, recorded_runs
 
 
 def invoke(*args):
@@ -180,26 +181,29 @@ def test_run_one_real_cell_as_json(tmp_path):
     assert data["versions"]["flask-socketio"]
 
 
-def test_matrix_json_runs_the_selected_cells(tmp_path):
-    env = dict(os.environ, TMPDIR=str(tmp_path))
-    proc = emitcheck("matrix", "-k", "threading-unpatched-task-time_sleep,"
-                     "threading-unpatched-task-socketio_sleep", "--json", env=env)
-    assert proc.returncode == 0, proc.stderr
-    data = json.loads(proc.stdout)
+#: Two cells of SAMPLE (tests/data/results/matrix-sample.json), which the
+#: matrix tests below run as recorded (recorded_runs: no server starts).
+RECORDED = ("eventlet-unpatched-thread-time_sleep", "threading-unpatched-thread-time_sleep")
+
+
+def test_matrix_json_writes_the_selected_cells_results_as_run(monkeypatch):
+    recorded = {r.cell: r for r in recorded_runs(monkeypatch, SAMPLE)}
+    result = invoke("matrix", "-k", ",".join(RECORDED), "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
     assert data["schema"] == 1 and data["environment"]["versions"]["flask-socketio"]
-    data = data["results"]
-    assert [d["cell"] for d in data] == ["threading-unpatched-task-time_sleep",
-                                         "threading-unpatched-task-socketio_sleep"]
-    assert all(d["verdict"] == "delivered" for d in data)
+    assert data["results"] == [recorded[c.id].to_json() for c in cells.select(",".join(RECORDED))]
 
 
-def test_matrix_grid_shows_rows_and_columns(tmp_path):
-    env = dict(_uncoloured(), TMPDIR=str(tmp_path), COLUMNS="160")
-    proc = emitcheck("matrix", "-k", "threading-unpatched-thread-time_sleep", env=env)
-    assert proc.returncode == 0, proc.stderr
-    assert "threading-unpatched" in proc.stdout
-    assert "thread-time_sleep" in proc.stdout and "delivered" in proc.stdout
-    assert "\x1b[" not in proc.stdout  # no colour codes when not a terminal
+def test_matrix_grid_shows_rows_and_columns(monkeypatch):
+    recorded_runs(monkeypatch, SAMPLE)
+    result = CliRunner().invoke(main, ["matrix", "-k", ",".join(RECORDED)],
+                                env={"COLUMNS": "160", "FORCE_COLOR": None, "NO_COLOR": None})
+    assert result.exit_code == 0, result.output
+    [row] = [line for line in result.stdout.splitlines() if "threading-unpatched" in line]
+    assert "│ not run" not in row and "delivered" in row
+    assert "thread-time_sleep" in result.stdout and "eventlet-unpatched" in result.stdout
+    assert "\x1b[" not in result.stdout  # no colour codes when not a terminal
 
 
 def test_report_keeps_one_auto_row_per_resolved_mode(tmp_path):
@@ -231,7 +235,7 @@ def test_report_of_the_tox_environments_gives_each_skipped_cell_its_real_reason(
     from emitcheck.model.results import read_results
 
     no_redis = "redis-server not found on PATH (Debian: apt-get install redis-server)"
-    skipped = [r for r in read_results(RESULTS) if r["skipped"] == no_redis]
+    skipped = [r.to_json() for r in read_results(RESULTS) if r.skipped == no_redis]
     gevent = [r for r in skipped if r["cell"].startswith("gevent-")]
     assert gevent
     for env in ("eventlet", "threading"):
@@ -295,8 +299,6 @@ def test_a_terminal_gets_colours_unless_no_color(no_color):
 
 
 # -- issue 20: every input validated up front, every output path checked before the run ------
-
-SAMPLE = Path(__file__).parent / "data" / "results" / "matrix-sample.json"
 
 
 @pytest.fixture

@@ -2,12 +2,15 @@
 
 Most tests build the page from tests/data/results/matrix-sample.json, the
 ``--json`` output of a real run of SAMPLE_CELLS (``emitcheck matrix -k
-<SAMPLE_CELLS> --json`` with every stack, redis-server and node installed);
-the entry points (matrix, report, app, pytest) run real cells here.
+<SAMPLE_CELLS> --json`` with every stack, redis-server and node installed),
+read as ``CellResult``s. The entry points (matrix, report, app) write the page
+in-process from recorded results; pytest's runs a real cell, since bringing
+each cell's observation back from its workers is the point there.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -19,8 +22,10 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
-from emitcheck.model.results import Observation, read_results
+from emitcheck.cli.main import main
+from emitcheck.model.results import CellResult, Observation, read_document, read_results
 from emitcheck.outputs import grid as report
 from emitcheck.outputs import grid_notes, timeline
 from emitcheck.outputs import html as html_report
@@ -39,6 +44,8 @@ SAMPLE_CELLS = ("threading-unpatched-thread-time_sleep,eventlet-unpatched-thread
 DELIVERED = "threading-unpatched-thread-time_sleep"
 HOSTILE = "</script><script>alert(1)</script>\"><img src=x onerror=alert(2)>"
 APPS = Path(__file__).parent / "apps"
+#: ``emitcheck app ticker_thread:socketio --event tick --path tests/apps --json``, recorded.
+APP_SAMPLE = DATA / "results" / "app-ticker_thread.json"
 
 
 @dataclass
@@ -108,8 +115,10 @@ def joins(d: str) -> list[tuple[float, float, float, float]]:
 
 
 @pytest.fixture(scope="module")
-def sample() -> tuple[list[dict], dict]:
-    return read_results(SAMPLE), json.loads(SAMPLE.read_text())["environment"]
+def sample() -> tuple[list[CellResult], dict]:
+    results, env = read_document(SAMPLE)
+    assert env is not None
+    return results, env
 
 
 @pytest.fixture(scope="module")
@@ -118,19 +127,19 @@ def page(sample) -> Page:
     return Page(html_report.render(results, {"matrix-sample.json": env}))
 
 
-def of(results: list[dict], cell: str) -> dict:
-    [found] = [r for r in results if r["cell"] == cell]
+def of(results: list[CellResult], cell: str) -> CellResult:
+    [found] = [r for r in results if r.cell == cell]
     return found
 
 
-def ran(results: list[dict]) -> list[dict]:
-    return [r for r in results if not r["skipped"]]
+def ran(results: list[CellResult]) -> list[CellResult]:
+    return [r for r in results if not r.skipped]
 
 
-def anchor(result: dict) -> str:
+def anchor(result: CellResult) -> str:
     """Where the page puts a cell: its id (an auto cell's: with the mode it resolved to)."""
-    auto = result["cell"].startswith("auto-") and result["async_mode"]
-    return result["cell"] + (f"-as-{result['async_mode']}" if auto else "")
+    auto = result.cell.startswith("auto-") and result.async_mode
+    return result.cell + (f"-as-{result.async_mode}" if auto else "")
 
 
 # -- the file on its own ---------------------------------------------------------
@@ -149,9 +158,10 @@ def test_the_page_loads_nothing_from_anywhere_else(sample):
 
 def test_a_docs_address_becomes_a_link_and_nothing_else_does(sample):
     results, env = sample
-    lost = {**of(results, "eventlet-unpatched-thread-time_sleep"),
-            "doc": "https://emitcheck.example/pitfall.md#x"}
-    hostile = {**of(results, "eventlet-unpatched-task-time_sleep"), "doc": "javascript:alert(1)"}
+    lost = dataclasses.replace(of(results, "eventlet-unpatched-thread-time_sleep"),
+                               doc="https://emitcheck.example/pitfall.md#x")
+    hostile = dataclasses.replace(of(results, "eventlet-unpatched-task-time_sleep"),
+                                  doc="javascript:alert(1)")
     page = Page(html_report.render([lost, hostile], {"this run": env}))
     assert "https://emitcheck.example/pitfall.md#x" in page.hrefs
     assert not any("javascript" in href for href in page.hrefs)
@@ -161,18 +171,18 @@ def test_every_cell_has_its_grid_entry_and_its_timeline(sample, page):
     results, _ = sample
     assert set(page.grid_links) == {anchor(r) for r in ran(results)} == set(page.sections)
     for result in ran(results):
-        section = page.sections[anchor(result)]
-        assert result["evidence"] in section.text
-        assert int(section.svg["data-emits"]) == len(result["observation"]["emitted"])
-        assert int(section.svg["data-arrivals"]) == len(result["observation"]["received"])
+        section, obs = page.sections[anchor(result)], result.observation
+        assert result.evidence in section.text and obs is not None
+        assert int(section.svg["data-emits"]) == len(obs.emitted)
+        assert int(section.svg["data-arrivals"]) == len(obs.received)
 
 
 def test_a_lost_cells_timeline_has_emits_and_no_arrivals(sample, page):
     results, _ = sample
     lost = of(results, "eventlet-unpatched-thread-time_sleep")
-    assert lost["verdict"] == "lost" and lost["emitted"] > 0
-    section = page.sections[lost["cell"]]
-    assert len(ticks(section.paths["emit-lost"])) == lost["emitted"]
+    assert lost.verdict == "lost" and lost.metrics and lost.metrics.emitted > 0
+    section = page.sections[lost.cell]
+    assert len(ticks(section.paths["emit-lost"])) == lost.metrics.emitted
     assert not [kind for kind in section.paths if kind.startswith(("join", "arrive"))]
     assert section.svg["data-joins"] == "0"
 
@@ -180,9 +190,9 @@ def test_a_lost_cells_timeline_has_emits_and_no_arrivals(sample, page):
 def test_a_delivered_cells_timeline_joins_each_arrival_to_its_emit(sample, page):
     results, _ = sample
     delivered = of(results, DELIVERED)
-    assert delivered["verdict"] == "delivered"
+    assert delivered.verdict == "delivered" and delivered.observation
     section = page.sections[DELIVERED]
-    arrivals = len(delivered["observation"]["received"])
+    arrivals = len(delivered.observation.received)
     lines = joins(section.paths["join-prompt"])
     assert len(lines) == len(ticks(section.paths["arrive-prompt"])) == arrivals > 0
     emits = ticks(section.paths["emit"])
@@ -195,61 +205,66 @@ def test_a_delivered_cells_timeline_joins_each_arrival_to_its_emit(sample, page)
 def test_a_delayed_cells_held_events_are_drawn_late(sample, page):
     results, _ = sample
     delayed = of(results, "gevent-unpatched-thread-time_sleep")
-    assert delayed["verdict"] == "delayed"
-    obs = delayed["observation"]
-    bound = 3 * obs["interval"]
-    late = [a for a in obs["received"] if a["arrived_at"] - a["emitted_at"] > bound]
+    obs = delayed.observation
+    assert delayed.verdict == "delayed" and obs
+    bound = 3 * obs.interval
+    late = [a for a in obs.received
+            if a.emitted_at is not None and a.arrived_at - a.emitted_at > bound]
     assert late, "the recorded delayed cell held some events back"
-    assert len(joins(page.sections[delayed["cell"]].paths["join-late"])) == len(late)
+    assert len(joins(page.sections[delayed.cell].paths["join-late"])) == len(late)
 
 
 def test_failing_cells_show_evidence_remedies_and_the_docs(sample, page):
     results, _ = sample
     for result in ran(results):
         text = " ".join(page.sections[anchor(result)].text.split())
-        if result["verdict"] == "delivered":
+        if result.verdict == "delivered":
             assert "What to change" not in text
             continue
-        assert result["remedies"], f"{result['cell']} carries no remedy"
-        for remedy in result["remedies"]:
+        assert result.remedies, f"{result.cell} carries no remedy"
+        for remedy in result.remedies:
             assert " ".join(remedy.split()) in text
-        assert result["doc"] in text and result["why"] in text
+        assert result.doc in text and result.why in text
 
 
 def test_hostile_text_is_shown_as_text(sample):
     results, env = sample
     lost = of(results, "eventlet-unpatched-thread-time_sleep")
-    observation = {**lost["observation"], "log_tail": HOSTILE,
-                   "connect_error": HOSTILE}
-    hostile = [{**lost, "evidence": HOSTILE, "why": HOSTILE, "remedies": [HOSTILE],
-                "observation": observation},
-               {**of(results, "eventlet-patched-thread-time_sleep-gunicorn"), "skipped": HOSTILE}]
+    assert lost.observation
+    observation = dataclasses.replace(lost.observation, log_tail=HOSTILE,
+                                      connect_error=HOSTILE)
+    hostile = [dataclasses.replace(lost, evidence=HOSTILE, why=HOSTILE, remedies=[HOSTILE],
+                                   observation=observation),
+               dataclasses.replace(of(results, "eventlet-patched-thread-time_sleep-gunicorn"),
+                                   skipped=HOSTILE)]
     text = html_report.render(hostile, {HOSTILE: env}, title=HOSTILE)
     assert "<script" not in text and "<img" not in text
     assert "&lt;/script&gt;&lt;script&gt;" in text
     page = Page(text)
     assert page.tags["script"] == page.tags["img"] == 0
-    assert HOSTILE in page.sections[lost["cell"]].text
+    assert HOSTILE in page.sections[lost.cell].text
 
 
 def test_skipped_cells_are_one_line_per_reason_per_grid(sample, page):
     results, _ = sample
-    skipped = [r for r in results if r["skipped"]]
-    assert len(skipped) == 2 and len({r["skipped"] for r in skipped}) == 1
-    [line] = [s for s in page.skips if skipped[0]["skipped"] in s]
-    assert line.startswith("2 cells skipped: ")
-    assert not any(r["cell"] in page.sections for r in skipped)
+    skipped = [r for r in results if r.skipped]
+    assert len(skipped) > 1 and len({r.skipped for r in skipped}) == 1  # one reason, cells
+    [line] = [s for s in page.skips if str(skipped[0].skipped) in s]
+    assert line.startswith(f"{len(skipped)} cells skipped: ")
+    assert not any(r.cell in page.sections for r in skipped)
 
 
 def test_the_legend_says_what_the_number_is_and_counts_each_verdict(sample, page):
     results, _ = sample
     text = " ".join(page.text.split())
     assert "median latency of the events that arrived" in text
-    for verdict, count in Counter(r["verdict"] for r in ran(results)).items():
-        assert f"{verdict} ({count}): {report.IN_WORDS[verdict]}" in text
+    for verdict, count in Counter(r.verdict for r in ran(results)).items():
+        assert f"{verdict} ({count}): {report.IN_WORDS[str(verdict)]}" in text
+    delivered = sum(r.verdict == r.expected == "delivered" for r in results)
+    as_measured = sum(r.verdict == r.expected != "delivered" for r in ran(results))
     assert grid_notes.summary(results) in text
     assert grid_notes.summary(results).startswith(
-        f"{len(results)} cells: 2 delivered, 7 failing as measured")
+        f"{len(results)} cells: {delivered} delivered, {as_measured} failing as measured")
 
 
 def test_the_versions_and_the_date_are_on_top(sample):
@@ -310,12 +325,22 @@ def test_coordinates_are_rounded_to_a_tenth():
 # -- the entry points ----------------------------------------------------------------
 
 
-def test_matrix_writes_the_report_of_a_real_run(tmp_path):
+def recorded_runs(monkeypatch, path: Path) -> list[CellResult]:
+    """Every command's cells run as recorded in ``path`` (no server starts): what the
+    command does with the results is what is tested."""
+    from emitcheck.running import runner
+
+    by_id = {r.cell: r for r in read_results(path)}
+    monkeypatch.setattr(runner, "run_many", lambda cells, **how: [by_id[c.id] for c in cells])
+    return list(by_id.values())
+
+
+def test_matrix_writes_the_report_of_its_run(tmp_path, monkeypatch):
+    recorded_runs(monkeypatch, SAMPLE)
     out = tmp_path / "new" / "report.html"
-    proc = emitcheck("matrix", "-k", DELIVERED, "--html", str(out),
-                     env=dict(os.environ, TMPDIR=str(tmp_path)))
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert f"HTML report written to {out}" in proc.stderr
+    done = CliRunner().invoke(main, ["matrix", "-k", DELIVERED, "--html", str(out)])
+    assert done.exit_code == 0, done.output
+    assert f"HTML report written to {out}" in done.stderr
     page = Page(out.read_text())
     assert page.grid_links == [DELIVERED]
     assert int(page.sections[DELIVERED].svg["data-joins"]) > 0
@@ -323,7 +348,7 @@ def test_matrix_writes_the_report_of_a_real_run(tmp_path):
 
 def test_report_merges_files_and_names_each_environment(tmp_path):
     results, env = read_results(SAMPLE), json.loads(SAMPLE.read_text())["environment"]
-    older = [{**r, "observation": None} for r in results if r["cell"] == DELIVERED]
+    older = [{**r.to_json(), "observation": None} for r in results if r.cell == DELIVERED]
     (tmp_path / "pytest.json").write_text(json.dumps(
         {"schema": 1, "environment": {**env, "emitcheck": "0.0.1"}, "results": older}))
     out = tmp_path / "merged.html"
@@ -348,21 +373,24 @@ def test_an_html_path_that_cannot_be_written_is_one_line_before_anything_runs(tm
     assert "Traceback" not in proc.stderr and proc.stdout == ""  # nothing ran, nothing printed
 
 
-def test_app_writes_the_apps_grid_and_a_timeline_per_cell(tmp_path):
+def test_app_writes_the_apps_grid_and_a_timeline_per_cell(tmp_path, monkeypatch):
+    recorded = recorded_runs(monkeypatch, APP_SAMPLE)
     out = tmp_path / "app.html"
-    proc = emitcheck("app", "ticker_thread:socketio", "--event", "tick", "--path", str(APPS),
-                     "--json", "--html", str(out), env=dict(os.environ, TMPDIR=str(tmp_path)),
-                     timeout=240)
-    assert proc.returncode in (0, 1), proc.stderr
-    results = json.loads(proc.stdout)["results"]
-    text = out.read_text()
-    page = Page(text)
+    done = CliRunner().invoke(main, ["app", "ticker_thread:socketio", "--event", "tick",
+                                     "--path", str(APPS), "--json", "--html", str(out)])
+    assert not any(r.failure for r in recorded)
+    assert done.exit_code == (0 if all(r.verdict in ("delivered", None) for r in recorded)
+                              else 1), done.output
+    results = [CellResult.from_json(r) for r in json.loads(done.stdout)["results"]]
+    assert {r.cell for r in results} == {r.cell for r in recorded}
+    page = Page(out.read_text())
     assert "mode-patch \\ server" in page.text and "ticker_thread:socketio" in page.text
     assert len(page.sections) == len(ran(results)) > 0
-    for result in ran(results):
-        if result["remedies"]:
-            assert " ".join(result["remedies"][0].split()) in \
-                " ".join(page.sections[anchor(result)].text.split())
+    failing = [r for r in ran(results) if r.verdict != "delivered"]
+    assert failing and all(r.remedies for r in failing)
+    for result in failing:
+        assert " ".join(result.remedies[0].split()) in \
+            " ".join(page.sections[anchor(result)].text.split())
 
 
 @pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["one process", "xdist"])
@@ -380,7 +408,7 @@ def test_pytest_writes_the_report_with_each_cells_observation(tmp_path, xdist):
     section = Page(out.read_text()).sections[DELIVERED]
     assert int(section.svg["data-joins"]) > 0  # the observation came back from the cell's run
     [result] = read_results(results)
-    assert result["observation"]["received"]
+    assert result.observation and result.observation.received
 
 
 def test_pytest_refuses_an_html_path_that_cannot_be_written_at_the_start(tmp_path):

@@ -32,12 +32,6 @@ THREADING = cells.parse("threading-unpatched-thread-time_sleep")
 SHORT = Timing(quiet=0.6, traffic=0.4, ready_timeout=20.0)
 
 
-def test_nothing_remains_after_a_normal_run(tmp_path):
-    result = runner.run_cell(THREADING, SHORT, workdir=tmp_path)
-    assert result.verdict == "delivered", result.evidence
-    assert processes_mentioning(str(tmp_path)) == []
-
-
 def _judge(server: ManagedProcess, cell: cells.Cell, timing: Timing):
     """Watch a server started by hand, then stop it (its owner here is the test)."""
     try:
@@ -194,7 +188,7 @@ def test_a_taken_port_is_retried_on_another(tmp_path, monkeypatch):
     assert processes_mentioning(str(tmp_path)) == []
 
 
-def test_flasks_default_port_taken_does_not_matter(tmp_path):
+def test_a_normal_run_leaves_nothing_and_flasks_default_port_taken_does_not_matter(tmp_path):
     import socket
 
     sock = socket.socket()
@@ -208,6 +202,7 @@ def test_flasks_default_port_taken_does_not_matter(tmp_path):
     finally:
         sock.close()
     assert result.verdict == "delivered", result.evidence
+    assert processes_mentioning(str(tmp_path)) == []
 
 
 @pytest.mark.parametrize("cell_id", ["threading-unpatched-process-time_sleep-redis",
@@ -241,19 +236,23 @@ def test_missing_redis_node_or_gunicorn_worker_is_a_skip_with_the_reason(tmp_pat
     assert redis.skipped.startswith("redis-server not found on PATH")
     node = runner.run_cell(cells.parse("threading-unpatched-thread-time_sleep-node"))
     assert node.skipped == "node not found on PATH"
-    monkeypatch.undo()
+    fake_node = tmp_path / "bin" / "node"  # node is found; the folder given has no probe.js
+    fake_node.parent.mkdir()
+    fake_node.write_text("#!/bin/sh\nexit 1\n")
+    fake_node.chmod(0o755)
+    monkeypatch.setenv("PATH", str(fake_node.parent))
     monkeypatch.setenv("EMITCHECK_NODE_DIR", str(tmp_path))
-    if shutil.which("node"):
-        assert runner.run_cell(cells.parse("threading-unpatched-task-time_sleep-node")) \
-            .skipped.startswith(f"no probe.js in {tmp_path}")
-    gunicorn = cells.parse("threading-unpatched-thread-time_sleep-gunicorn")
-    if gunicorn.unavailable() is None:  # gunicorn is installed: take its worker away
-        from emitcheck.families import gunicorn as family
+    assert runner.run_cell(cells.parse("threading-unpatched-task-time_sleep-node")) \
+        .skipped.startswith(f"no probe.js in {tmp_path}")
+    monkeypatch.undo()
+    pytest.importorskip("gunicorn", reason="the gunicorn extra is not installed")
+    from emitcheck.families import gunicorn as family
 
-        workers = dict(family._workers())
-        del workers["gthread"]
-        monkeypatch.setattr(family, "_workers", lambda: workers)
-        assert "has no gthread worker (it has: " in runner.run_cell(gunicorn).skipped
+    workers = dict(family._workers())  # gunicorn is installed: take its worker away
+    del workers["gthread"]
+    monkeypatch.setattr(family, "_workers", lambda: workers)
+    gunicorn = cells.parse("threading-unpatched-thread-time_sleep-gunicorn")
+    assert "has no gthread worker (it has: " in runner.run_cell(gunicorn).skipped
 
 
 def test_a_forked_server_killed_during_the_window_is_crashed(tmp_path):

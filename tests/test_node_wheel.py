@@ -28,8 +28,8 @@ from .helpers import emitcheck, processes_mentioning, wait_until
 REPO = Path(__file__).resolve().parents[1]
 CELL = "threading-unpatched-thread-socketio_sleep-node"
 OTHER_CELL = "threading-unpatched-task-time_sleep-node"
-SHIPPED = ["emitcheck/node/probe.js", "emitcheck/node/package.json",
-           "emitcheck/node/package-lock.json"]
+SHIPPED = ["emitcheck/clients/node/probe.js", "emitcheck/clients/node/package.json",
+           "emitcheck/clients/node/package-lock.json"]
 
 
 def _need(*tools: str) -> None:
@@ -105,7 +105,7 @@ def test_a_node_cell_runs_from_the_wheel_outside_the_repository(wheel, tmp_path)
     # installed on this first use, from the wheel's lock file, into XDG_CACHE_HOME
     assert done.stderr.count("emitcheck: installing socket.io-client into ") == 1
     [folder] = (cache / "emitcheck").glob("node-*")
-    lock = json.loads(next(venv.glob("lib/python*/site-packages/emitcheck/node/"
+    lock = json.loads(next(venv.glob("lib/python*/site-packages/emitcheck/clients/node/"
                                      "package-lock.json")).read_text())
     client = json.loads((folder / "node_modules" / "socket.io-client" / "package.json")
                         .read_text())

@@ -133,17 +133,23 @@ HEAVY = ("socketio", "engineio", "flask", "flask_socketio", "psutil", "rich", "e
          "gevent")
 
 
-#: The two entry points (our matrix, and the fixtures for your app): pytest loads both.
-PLUGINS = {"emitcheck", "emitcheck.plugins.matrix", "emitcheck.plugins.app_fixtures"}
+#: What the two entry points (our matrix, and the fixtures for your app) load:
+#: pytest loads both.
+PLUGINS = {"emitcheck", "emitcheck.plugins", "emitcheck.plugins.matrix",
+           "emitcheck.plugins.state", "emitcheck.plugins.app_fixtures"}
+#: The rooms parametrizing ``emitcheck_cell`` reads: the cells, the families that
+#: declare their values (loaded by name) and the model those declare. Not the
+#: plugin's session, nor anything that runs a cell.
+CELL_ROOMS = ("emitcheck.matrix", "emitcheck.families", "emitcheck.model")
 
 
-@pytest.mark.parametrize("tests, args, light", [
-    ("def test_unrelated():\n    assert True\n", (), PLUGINS),
+@pytest.mark.parametrize("tests, args, cells_read", [
+    ("def test_unrelated():\n    assert True\n", (), False),
     ("def test_cell(emitcheck_cell):\n    assert emitcheck_cell\n",
-     ("--emitcheck-cells", ONE), PLUGINS | {"emitcheck.matrix.cells"}),
+     ("--emitcheck-cells", ONE), True),
 ], ids=["unrelated-run", "emitcheck_cell-only"])
 def test_a_run_without_emitcheck_result_imports_nothing_heavy_and_registers_no_exit_handler(
-        pytester, tests, args, light):
+        pytester, tests, args, cells_read):
     """``-p spy`` loads before the entry points: it sees what the plugin imports
     and every atexit.register from then on."""
     out = pytester.path / "spy.json"
@@ -154,25 +160,37 @@ def test_a_run_without_emitcheck_result_imports_nothing_heavy_and_registers_no_e
     assert seen["plugin"] == "emitcheck.plugins.matrix" and not seen["already"]
     heavy = sorted(m for m in seen["modules"] if m.split(".")[0] in HEAVY)
     assert heavy == []
-    ours = {m for m in seen["modules"] if m.split(".")[0] == "emitcheck"
-            and not m.startswith("emitcheck.matrix.cell")}
-    assert ours == light
+    ours = {m for m in seen["modules"] if m.split(".")[0] == "emitcheck"}
+    assert PLUGINS <= ours
+    assert sorted(m for m in ours - PLUGINS if not m.startswith(CELL_ROOMS)) == []
+    assert ("emitcheck.matrix.cells" in ours) == cells_read
     assert [m for m in seen["registered"] if "emitcheck" in str(m)] == []
     assert seen["added"] == len(seen["registered"])
 
 
-@pytest.mark.parametrize("module", ["emitcheck.plugins.matrix", "emitcheck.plugins.app_fixtures"])
-def test_the_entry_point_module_imports_only_pytest_and_the_standard_library(module):
+def module_level_imports(module: str) -> list[str]:
+    """What loading ``module`` imports (its module-level import statements), and
+    what loading the emitcheck modules among those imports, recursively."""
     tree = ast.parse(Path(importlib.import_module(module).__file__).read_text())
     top = []
-    for node in tree.body:  # module level: what loading the plugin imports
+    for node in tree.body:
         if isinstance(node, ast.Import):
             top += [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
-            top.append("." * node.level + (node.module or ""))
+            assert node.level == 0, f"{module}: a relative import ({node.module})"
+            top.append(node.module or "")
+    return [name for imported in top for name in
+            ([imported] + (module_level_imports(imported) if imported.startswith("emitcheck.")
+                           else []))]
+
+
+@pytest.mark.parametrize("module", ["emitcheck.plugins.matrix", "emitcheck.plugins.app_fixtures"])
+def test_the_entry_point_module_imports_only_pytest_and_the_standard_library(module):
+    top = module_level_imports(module)
     assert top, "no imports found: the check would prove nothing"
     assert [name for name in top if name.split(".")[0] not in
-            {"pytest", "__future__", *sys.stdlib_module_names}] == []
+            {"pytest", "__future__", "emitcheck", *sys.stdlib_module_names}] == []
+    assert {name for name in top if name.startswith("emitcheck")} <= PLUGINS
 
 
 # -- 2. only emitcheck_result starts cells ---------------------------------------
@@ -242,19 +260,48 @@ def test_the_natural_assert_is_an_xfail_for_a_cell_that_fails_as_measured(pytest
     assert f"{cell} is {expected(cell).verdict}, as measured" in output(result)
 
 
+#: A cell measured 'lost' that is observed lost (made up: no server runs).
+LOST_AS_MEASURED = {"fake": {ONE: {"verdict": "lost", "evidence": "0 of 20 arrived"}},
+                    "expect": {ONE: "lost"}}
+
+
 def test_only_an_assertion_error_makes_a_measured_failure_an_xfail(pytester):
-    """The measured verdict is made 'lost' here, and so is the observed one (no
-    server): an AssertionError is an xfail, any other error stays a failure."""
-    counting(pytester, fake={ONE: {"verdict": "lost", "evidence": "0 of 20 arrived"}},
-             expect={ONE: "lost"})
+    """An AssertionError is an xfail, any other error stays a failure, and a body
+    that passes is an XPASS (pytest's non-strict xfail: the run passes)."""
+    counting(pytester, **LOST_AS_MEASURED)
     pytester.makepyfile(NATURAL + """
 def test_other_error(emitcheck_result):
     raise RuntimeError("the test itself is broken")
+
+
+def test_body_passes(emitcheck_result):
+    pass
 """)
     result = run(pytester, "--emitcheck-cells", ONE)
-    result.assert_outcomes(xfailed=1, failed=1)
+    result.assert_outcomes(xfailed=1, failed=1, xpassed=1)
     result.stdout.fnmatch_lines(["FAILED *test_other_error*"])
     assert "RuntimeError: the test itself is broken" in output(result)
+
+
+def test_a_measured_failure_is_pytests_own_xfail_for_rx_junit_and_runxfail(pytester):
+    """``-rx`` and JUnit XML give the reason (the measured why); ``--runxfail``
+    makes it the plain failure of the test's assertion."""
+    import xml.etree.ElementTree as ET
+
+    counting(pytester, **LOST_AS_MEASURED)
+    pytester.makepyfile(NATURAL)
+    reason = f"{ONE} is lost, as measured: {expected(ONE).why}"
+    xfailed = run(pytester, "--emitcheck-cells", ONE, "-rx", "-vv",  # -vv: lines not cut
+                  "--junitxml=out.xml")
+    xfailed.assert_outcomes(xfailed=1)
+    assert [line for line in xfailed.outlines if line.startswith("XFAIL ")] \
+        == [f"XFAIL test_a_measured_failure_is_pytests_own_xfail_for_rx_junit_and_runxfail.py"
+            f"::test_natural[{ONE}] - {reason}"]
+    [skipped] = ET.parse(pytester.path / "out.xml").iter("skipped")
+    assert skipped.attrib == {"type": "pytest.xfail", "message": reason}
+    failed = run(pytester, "--emitcheck-cells", ONE, "--runxfail")
+    failed.assert_outcomes(failed=1)
+    assert "AssertionError" in output(failed) and reason not in output(failed)
 
 
 def test_a_verdict_other_than_the_measured_one_fails_naming_both_even_if_the_body_passed(
@@ -279,6 +326,7 @@ def test_a_cell_not_delivered_where_delivered_was_measured_fails_not_xfails(pyte
     result.assert_outcomes(failed=1)
     assert f"{ONE}: observed lost, expected delivered" in output(result)
     assert "the test body failed too" in output(result)
+    assert "During handling of the above exception" not in output(result)  # said once
 
 
 def test_a_failure_of_emitcheck_itself_fails_the_test_with_its_reason(pytester):
@@ -411,7 +459,7 @@ def test_json_and_baselines_work_as_tox_runs_them(pytester):
     first.assert_outcomes(passed=1)
     from emitcheck.model.results import read_results  # what `emitcheck report` (tox's grid) reads
 
-    assert [r["cell"] for r in read_results(results)] == [ONE]
+    assert [r.cell for r in read_results(results)] == [ONE]
     assert [(r["cell"], r["verdict"]) for r in json.loads(results.read_text())["results"]] \
         == [(ONE, "delivered")]
     recorded = json.loads(saved.read_text())
@@ -438,28 +486,65 @@ def test_a_bad_baseline_file_stops_the_run_before_any_cell_starts(pytester):
     assert started(log) == []
 
 
-# -- xdist sharing: bounded waits that say what they waited for --------------------------
+# -- xdist sharing: one owner per cell, bounded waits that say what they waited for ------
 
-def sharing(tmp_path: Path, owner: int):
-    """A worker's session that finds ONE claimed by process ``owner``."""
+def worker(shared: Path | None):
+    """The emitcheck session of an xdist worker that shares cells in ``shared``
+    (None: a pytest process without xdist)."""
     from types import SimpleNamespace
 
     from emitcheck.plugins.session import Session
 
-    (tmp_path / f"{ONE}.lock").write_text(str(owner))
     option = SimpleNamespace(emitcheck_jobs=None, emitcheck_html=None)
-    return Session(SimpleNamespace(option=option), tmp_path)
+    return Session(SimpleNamespace(option=option), shared)
+
+
+#: Another worker, in a process of its own, that claims ONE and never finishes it.
+CLAIMING = f"""
+import sys, time
+from pathlib import Path
+from types import SimpleNamespace
+
+from emitcheck.matrix.cells import parse
+from emitcheck.plugins.session import Session
+
+option = SimpleNamespace(emitcheck_jobs=None, emitcheck_html=None)
+session = Session(SimpleNamespace(option=option), Path(sys.argv[1]))  # holds the lock
+assert session._claim(parse({ONE!r}))
+print("claimed", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_cell_claimed_by_one_worker_is_not_claimed_by_another(tmp_path):
+    cell = cells.parse(ONE)
+    owner, other = worker(tmp_path), worker(tmp_path)
+    assert owner._claim(cell)
+    assert not other._claim(cell)  # the same process: the lock is the file's, not ours
+    owner.locks.pop(cell).release()  # what a finished cell does, once its file is written
+    (tmp_path / f"{ONE}.json").write_text("{}")
+    assert not other._claim(cell)  # free, but its result is there already
 
 
 def test_a_worker_stops_waiting_when_the_owner_of_a_cell_is_gone(tmp_path):
+    """The owner's process ends without writing the result: the system lets its
+    lock go, and the worker waiting for it fails the test naming the file."""
     import subprocess
 
-    gone = subprocess.Popen([sys.executable, "-c", "pass"])
-    gone.wait(timeout=30)
-    result = sharing(tmp_path, gone.pid).result(cells.parse(ONE))
-    assert result.failure is not None and result.verdict is None
-    assert f"(pid {gone.pid}) ended without writing {tmp_path / (ONE + '.json')}" \
-        in result.failure
+    owner = subprocess.Popen([sys.executable, "-c", CLAIMING, str(tmp_path)],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert owner.stdout is not None and owner.stdout.readline() == "claimed\n"
+        waiting = worker(tmp_path)
+        waiting.start(cells.parse(ONE))
+        assert cells.parse(ONE) in waiting.elsewhere  # the owner holds it: not run here
+    finally:
+        owner.kill()
+        owner.wait(timeout=30)
+    result = waiting.result(cells.parse(ONE))
+    assert result.failure == (f"the pytest-xdist worker that ran it (pid {owner.pid}) "
+                              f"ended without writing {tmp_path / (ONE + '.json')}")
+    assert waiting.pool is None  # it never ran the cell itself
 
 
 def test_a_worker_waits_for_a_live_owner_bounded_and_names_what_it_waited_for(
@@ -467,7 +552,9 @@ def test_a_worker_waits_for_a_live_owner_bounded_and_names_what_it_waited_for(
     from emitcheck.plugins import session as plugin_session
 
     monkeypatch.setattr(plugin_session, "RESULT_TIMEOUT", 0.3)
-    live = sharing(tmp_path, owner=os.getpid())  # this process: alive, never writes
+    owner = worker(tmp_path)  # this process: alive, never writes
+    assert owner._claim(cells.parse(ONE))
+    live = worker(tmp_path)
     result = live.result(cells.parse(ONE))
     assert result.failure == (f"waited 0.3 s for the pytest-xdist worker running it "
                               f"(pid {os.getpid()}) to write {tmp_path / (ONE + '.json')}")
@@ -480,12 +567,8 @@ def test_ctrl_c_while_a_test_waits_for_its_cell_goes_on_to_pytest():
     """KeyboardInterrupt while waiting for the result reaches pytest, which ends
     the session as interrupted: it is not the cell's "emitcheck itself failed"."""
     from concurrent.futures import Future
-    from types import SimpleNamespace
 
-    from emitcheck.plugins.session import Session
-
-    option = SimpleNamespace(emitcheck_jobs=None, emitcheck_html=None)
-    session = Session(SimpleNamespace(option=option), None)
+    session = worker(None)
     waiting: Future = Future()
     waiting.set_exception(KeyboardInterrupt())  # what future.result() raises on Ctrl-C
     session.futures[cells.parse(ONE)] = waiting
@@ -508,9 +591,12 @@ def test_a_cell_stopped_by_the_end_of_a_workers_session_stops_the_worker_waiting
         stopped.cancel()
     else:
         stopped.set_exception(Interrupted("the pool is closed"))
-    sharing(tmp_path, owner=os.getpid())._publish(cells.parse(ONE), stopped)
+    owner = worker(tmp_path)
+    assert owner._claim(cells.parse(ONE))
+    owner._publish(cells.parse(ONE), stopped)
+    assert owner.locks == {}  # published, then let go
     with pytest.raises(pytest.exit.Exception) as ended:
-        sharing(tmp_path, owner=os.getpid()).result(cells.parse(ONE))
+        worker(tmp_path).result(cells.parse(ONE))
     assert ended.value.returncode == pytest.ExitCode.INTERRUPTED
     assert f"{ONE} was stopped: the session of the pytest-xdist worker running it " \
            f"(pid {os.getpid()}) ended" in ended.value.msg

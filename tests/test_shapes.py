@@ -26,13 +26,14 @@ in ratios of the shape's own design.
 """
 
 import json
+import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from . import oracle
-from .helpers import processes_mentioning
+from .helpers import emitcheck, processes_mentioning
 
 #: A whole-test bound: the shape listening, its window, then emitcheck's own
 #: load check and one cell (each bounded on its own, well below this).
@@ -152,3 +153,21 @@ def test_the_oracle_tells_a_refusal_from_no_answer():
     unanswered = _seen([], connect="no_answer", connect_message="Unexpected connection error")
     assert oracle.outcome(refused, oracle.STREAM)[0] == "refused"
     assert oracle.outcome(unanswered, oracle.STREAM)[0] == "no_answer"
+
+
+# Throughput is not loss (tests/test_throughput.py has the rules): a real app at a
+# high rate keeps its verdicts whatever the number of cells run at once.
+
+def test_an_apps_verdicts_do_not_depend_on_jobs(tmp_path):
+    """A high rate (1,000 events a second), its cells one at a time and three at a time."""
+    verdicts = []
+    for jobs in ("1", "3"):
+        proc = emitcheck("app", "high_rate:socketio", "--event", "sample",
+                         "--path", str(oracle.SHAPES_DIR),
+                         "-k", "threading-unpatched,gevent-patched-app-own",
+                         "--timeout", "6", "--jobs", jobs, "--json",
+                         env=dict(os.environ, TMPDIR=str(tmp_path)), timeout=240)
+        assert proc.returncode in (0, 1), proc.stderr[-2000:]
+        results = json.loads(proc.stdout)["results"]
+        verdicts.append({r["cell"]: r["verdict"] for r in results if not r["skipped"]})
+    assert verdicts[0] and verdicts[0] == verdicts[1]

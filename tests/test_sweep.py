@@ -26,7 +26,7 @@ from packaging.version import Version
 
 from emitcheck.cli.main import main
 from emitcheck.matrix.cells import parse
-from emitcheck.model.results import VERDICTS
+from emitcheck.model.results import CellResult
 from emitcheck.sweep import index
 from emitcheck.sweep.environments import EnvSpec, Python, extras_for, first_line, self_copy
 from emitcheck.sweep.releases import Row, bisect, changes
@@ -48,8 +48,8 @@ def row(version: str, *verdicts: str | None, reason: str | None = None,
     ``reason`` and none."""
     if reason is not None:
         return Row("3.11", version, [], reason)
-    results = [{"cell": cell, "verdict": verdict, "skipped": None, "evidence": f"{verdict} ev",
-                "failure": None if verdict else "it broke", "latency_ms": {"p50": None},
+    results = [{**CellResult(cell, "delivered", "why", "doc", verdict, f"{verdict} ev",
+                             failure=None if verdict else "it broke").to_json(),
                 "versions": {"python": "3.11.7", "flask-socketio": "5.3.6"}}
                for cell, verdict in zip(cells, verdicts, strict=True)]
     return Row("3.11", version, results)
@@ -225,7 +225,7 @@ def test_the_copy_of_emitcheck_holds_emitcheck_and_its_metadata_only(tmp_path, m
     version = importlib.metadata.version("emitcheck")
     assert sorted(p.name for p in copy.iterdir()) == ["emitcheck",
                                                       f"emitcheck-{version}.dist-info"]
-    assert (copy / "emitcheck" / "cli.py").is_file()
+    assert (copy / "emitcheck" / "cli" / "main.py").is_file()
     assert not list(copy.rglob("__pycache__"))
     assert self_copy() == copy  # same content, same folder
     assert not list(copy.parent.glob(".*"))  # no build folder left
@@ -317,22 +317,6 @@ def _nothing_left(document: dict) -> None:
 
 
 @pytest.mark.timeout(600)
-def test_a_sweep_of_two_real_releases_gives_each_row_a_real_verdict(sweepable):
-    done, document = _sweep(CELL, "--package", "simple-websocket", "--versions", ">=0.10,<1.1",
-                            "--newest", "2")
-    assert done.returncode in (0, 1), done.stderr
-    assert [r["version"] for r in document["rows"]] == ["0.10.1", "1.0.0"]
-    for listed in document["rows"]:
-        assert listed["reason"] is None
-        assert listed["installed"]["simple-websocket"] == listed["version"]
-        assert "emitcheck" not in listed["installed"]  # it runs from its copy
-        [result] = listed["results"]
-        assert result["cell"] == CELL and result["verdict"] in VERDICTS, result
-    assert document["schema"] == 1 and document["kind"] == "sweep"
-    _nothing_left(document)
-
-
-@pytest.mark.timeout(600)
 def test_bisect_over_real_releases_brackets_the_change_with_evidence(sweepable):
     done, document = _sweep(CELL, "--package", "simple-websocket", "--bisect", "0.9.0..1.0.0")
     assert done.returncode == 1, done.stderr  # a change was found
@@ -342,7 +326,14 @@ def test_bisect_over_real_releases_brackets_the_change_with_evidence(sweepable):
     verdicts = {r["version"]: r["results"][0]["verdict"] for r in document["rows"]}
     assert verdicts["0.9.0"] == "crashed"  # it cannot import Flask-SocketIO
     assert verdicts["0.10.0"] == verdicts["1.0.0"] == "delivered"
+    for listed in document["rows"]:  # each row in an environment of its own release
+        assert listed["reason"] is None
+        assert listed["installed"]["simple-websocket"] == listed["version"]
+        assert "emitcheck" not in listed["installed"]  # it runs from its copy
+        assert [r["cell"] for r in listed["results"]] == [CELL]
+    assert document["schema"] == 1 and document["kind"] == "sweep"
     _nothing_left(document)
+
 
 
 @pytest.mark.timeout(300)
@@ -358,31 +349,42 @@ def test_a_release_uv_cannot_install_is_a_row_with_uv_s_reason_not_an_abort(swee
 
 @pytest.mark.timeout(120)
 def test_an_unknown_package_or_release_is_one_line_and_status_2(sweepable):
-    done = emitcheck("sweep", CELL, "--package", "no-such-package-emitcheck-xyz", timeout=60)
-    assert done.returncode == 2
+    done = invoke("sweep", CELL, "--package", "no-such-package-emitcheck-xyz")
+    assert done.exit_code == 2
     assert "no package 'no-such-package-emitcheck-xyz' on the package index" in done.stderr
-    done = emitcheck("sweep", CELL, "--package", "simple-websocket", "--bisect", "0.9.0..9.9",
-                     timeout=60)
-    assert done.returncode == 2
+    done = invoke("sweep", CELL, "--package", "simple-websocket", "--bisect", "0.9.0..9.9")
+    assert done.exit_code == 2
     assert "9.9 is not a release of simple-websocket" in done.stderr
 
 
-def test_a_sweep_where_no_release_installs_exits_3_saying_so_not_no_cell_changed(monkeypatch,
-                                                                                 tmp_path):
-    """No network: the index, uv and the environments are stand-ins; what is tested
-    is what the command says and its exit status when every row has uv's reason."""
+@pytest.fixture
+def stand_ins(monkeypatch):
+    """No network: the index (it lists the releases given), uv, the Python and the
+    environments are stand-ins; ``row(python, version)`` stands for a built row."""
     import emitcheck.sweep.environments as sweep_env
     import emitcheck.sweep.releases as sweep_module
 
-    monkeypatch.setattr(sweep_env, "find_uv", lambda: "uv")
-    monkeypatch.setattr(sweep_env, "find_python",
-                        lambda asked, uv: Python("3.11", sys.executable, "3.11.7"))
-    monkeypatch.setattr(index, "index", lambda: index.Index("https://index.invalid/simple",
-                                                            "default"))
-    monkeypatch.setattr(index, "releases", lambda package, where=None:
-                        [Version("1.0.0"), Version("1.1.0")])
-    monkeypatch.setattr(sweep_module.Sweeper, "row", lambda self, python, version: Row(
-        python.asked, version, reason=f"{sweep_module.NOT_INSTALLED}: No solution found "
+    def given(releases: list[str], built) -> None:
+        monkeypatch.setattr(sweep_env, "find_uv", lambda: "uv")
+        monkeypatch.setattr(sweep_env, "find_python",
+                            lambda asked, uv: Python("3.11", sys.executable, "3.11.7"))
+        monkeypatch.setattr(index, "index", lambda: index.Index(
+            "https://index.invalid/simple", "default"))
+        monkeypatch.setattr(index, "releases", lambda package, where=None:
+                            [Version(version) for version in releases])
+        monkeypatch.setattr(sweep_module.Sweeper, "row",
+                            lambda self, python, version: built(python, version))
+
+    return given
+
+
+def test_a_sweep_where_no_release_installs_exits_3_saying_so_not_no_cell_changed(stand_ins,
+                                                                                 tmp_path):
+    """What the command says and its exit status when every row has uv's reason."""
+    from emitcheck.sweep.releases import NOT_INSTALLED
+
+    stand_ins(["1.0.0", "1.1.0"], lambda python, version: Row(
+        python.asked, version, reason=f"{NOT_INSTALLED}: No solution found "
                                       "when resolving dependencies"))
     markdown_file = tmp_path / "sweep.md"
     result = CliRunner().invoke(main, ["sweep", CELL, "--package", "simple-websocket",
@@ -393,6 +395,18 @@ def test_a_sweep_where_no_release_installs_exits_3_saying_so_not_no_cell_changed
     assert "no cell changed" not in result.output.lower()
     assert "no cell changed" not in markdown_file.read_text().lower()
     assert "No release ran" in markdown_file.read_text()
+
+
+def test_versions_and_newest_choose_the_releases_swept_oldest_first(stand_ins):
+    """No network: which releases a sweep builds, from the index's list."""
+    stand_ins(["0.9.0", "0.10.0", "0.10.1", "1.0.0", "1.1.0"],
+              lambda python, version: row(version, "delivered"))
+    result = CliRunner().invoke(main, ["sweep", CELL, "--package", "simple-websocket",
+                                       "--versions", ">=0.10,<1.1", "--newest", "2",
+                                       "--json", "-"])
+    assert result.exit_code == 0, result.output  # both delivered: no change
+    document = json.loads(result.stdout)
+    assert [listed["version"] for listed in document["rows"]] == ["0.10.1", "1.0.0"]
 
 
 def test_uv_missing_is_one_line_saying_how_to_install_it(monkeypatch):
@@ -448,26 +462,28 @@ def test_ctrl_c_while_an_environment_builds_leaves_no_process_and_no_half_build(
 JOBS = sorted((Path(__file__).parent / "data" / "sweeps").glob("eventlet-*.json"))
 
 
-def test_report_merges_the_sweeps_of_several_jobs_and_finds_the_change_between_them():
-    proc = emitcheck("report", *map(str, reversed(JOBS)), env={**os.environ, "COLUMNS": "200"})
-    assert proc.returncode == 1, proc.stdout + proc.stderr  # a verdict changed: the finding
-    rows = [line for line in proc.stdout.splitlines() if line.startswith("│ 0.3")]
+def test_report_merges_the_sweeps_of_several_jobs_and_finds_the_change_between_them(
+        monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    result = invoke("report", *map(str, reversed(JOBS)))
+    assert result.exit_code == 1, result.output  # a verdict changed: the finding
+    rows = [line for line in result.stdout.splitlines() if line.startswith("│ 0.3")]
     assert [row.split()[1] for row in rows] == ["0.37.0", "0.38.0"]  # version order
-    assert "crashed with eventlet 0.37.0 -> delivered with eventlet 0.38.0" in proc.stdout
-    assert "start_joinable_thread" in proc.stdout  # the evidence of the side that crashed
+    assert "crashed with eventlet 0.37.0 -> delivered with eventlet 0.38.0" in result.stdout
+    assert "start_joinable_thread" in result.stdout  # the evidence of the side that crashed
 
 
 def test_report_refuses_sweeps_mixed_with_matrix_results_in_one_line():
     matrix = Path(__file__).parent / "data" / "results" / "matrix-sample.json"
-    proc = emitcheck("report", str(JOBS[0]), str(matrix))
-    assert proc.returncode == 2
+    result = invoke("report", str(JOBS[0]), str(matrix))
+    assert result.exit_code == 2
     assert "give either sweep documents (emitcheck sweep --json) or matrix results" \
-        in proc.stderr and "Traceback" not in proc.stderr
+        in result.stderr and "Traceback" not in result.output
 
 
 def test_report_refuses_to_merge_sweeps_of_two_packages(tmp_path):
     other = json.loads(JOBS[0].read_text())
     other["package"] = "gevent"
     (tmp_path / "gevent.json").write_text(json.dumps(other))
-    proc = emitcheck("report", str(JOBS[1]), str(tmp_path / "gevent.json"))
-    assert proc.returncode == 2 and "different packages (eventlet, gevent)" in proc.stderr
+    result = invoke("report", str(JOBS[1]), str(tmp_path / "gevent.json"))
+    assert result.exit_code == 2 and "different packages (eventlet, gevent)" in result.stderr

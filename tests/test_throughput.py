@@ -1,18 +1,14 @@
 """Throughput is not loss: many or large events are judged on what arrived and
-when. The rules run on constructed observations; one test runs a real app at
-two --jobs values."""
+when. The rules run on constructed observations, in-process; a real app at a
+high rate, at two --jobs values: tests/test_shapes.py (the ``shapes`` tox
+environment)."""
 
 import json
-import os
 from pathlib import Path
 
 from emitcheck.apps.user_app import LARGE_EVENT_BYTES, AppSpec, UserApp
 from emitcheck.model.results import Arrival, Emit, Observation
 from emitcheck.model.verdicts import classify
-
-from .helpers import emitcheck
-
-SHAPES = Path(__file__).parent / "apps" / "shapes"
 
 
 def _window(arrival_times: list[float], emits: int) -> Observation:
@@ -66,20 +62,6 @@ def test_a_window_waits_for_large_events_in_flight_and_not_for_small_ones(tmp_pa
     obs.received = []
     small = work.in_flight(_Files(_log(tmp_path, [LARGE_EVENT_BYTES // 100] * 3)))
     assert not small(obs)
-
-
-def test_an_apps_verdicts_do_not_depend_on_jobs(tmp_path):
-    """A high rate (1,000 events a second), its cells one at a time and three at a time."""
-    verdicts = []
-    for jobs in ("1", "3"):
-        proc = emitcheck("app", "high_rate:socketio", "--event", "sample", "--path",
-                         str(SHAPES), "-k", "threading-unpatched,gevent-patched-app-own",
-                         "--timeout", "6", "--jobs", jobs, "--json",
-                         env=dict(os.environ, TMPDIR=str(tmp_path)), timeout=240)
-        assert proc.returncode in (0, 1), proc.stderr[-2000:]
-        results = json.loads(proc.stdout)["results"]
-        verdicts.append({r["cell"]: r["verdict"] for r in results if not r["skipped"]})
-    assert verdicts[0] and verdicts[0] == verdicts[1]
 
 
 def test_a_greeting_emitted_as_the_client_connected_that_arrived_is_delivered():

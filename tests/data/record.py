@@ -5,9 +5,12 @@ Run from an environment with every stack installed (``tox -e matrix`` has one):
 server; ``crashed`` comes from a real server killed during the quiet phase.
 ``refused`` is an ``error`` of another kind: a server with a Redis message
 queue on unpatched eventlet refuses the client (it needs redis-server).
+It also records ``emitcheck app`` on the buggy sample app (tests/apps/ticker_thread.py)
+into results/app-ticker_thread.json, whose grid tests/test_app.py renders.
 """
 
 import json
+import subprocess
 import sys
 import tempfile
 import threading
@@ -21,6 +24,7 @@ from emitcheck.running import runner
 from emitcheck.running.work import OurWork, serve_ours
 
 HERE = Path(__file__).parent / "observations"
+APP_RUN = Path(__file__).parent / "results" / "app-ticker_thread.json"
 EXAMPLES = {
     "delivered": "gevent-patched-task-time_sleep",
     "delayed": "gevent-unpatched-thread-time_sleep",
@@ -58,9 +62,21 @@ def save(name: str, verdict: str, cell_id: str, obs) -> None:
     print(f"{name}: {cell_id}")
 
 
+def record_app_run() -> None:
+    apps = Path(__file__).parent.parent / "apps"
+    done = subprocess.run([sys.executable, "-m", "emitcheck", "app", "ticker_thread:socketio",
+                           "--event", "tick", "--path", str(apps), "--json"],
+                          capture_output=True, text=True, timeout=300)
+    if done.returncode != 1:  # the buggy sample fails in some cells, and nothing else failed
+        sys.exit(f"emitcheck app exited {done.returncode}: {done.stderr.strip()[-1000:]}")
+    APP_RUN.write_text(done.stdout)
+    print(f"app: {APP_RUN.name}")
+
+
 if __name__ == "__main__":
     for verdict, cell_id in EXAMPLES.items():
         record(verdict, cell_id, Timing())
     for name, (verdict, cell_id) in WHOLE_CELL_EXAMPLES.items():
         obs = runner.run_cell(cells.parse(cell_id)).observation
         save(name, verdict, cell_id, obs)
+    record_app_run()

@@ -170,7 +170,7 @@ def check_socketio(url: str, timeout: float, credentials: Credentials = Credenti
         return
     except (OSError, HTTPException) as exc:
         reason = getattr(exc, "reason", exc)
-        if isinstance(reason, TimeoutError) or "timed out" in str(reason):
+        if isinstance(reason, TimeoutError):
             return
         raise BadTarget(f"{url} is not a Socket.IO server: GET {HANDSHAKE_PATH} failed "
                         f"({type(reason).__name__}: {reason})") from None

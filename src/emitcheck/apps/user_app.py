@@ -382,7 +382,7 @@ def what_to_change(spec: AppSpec, cell_id: str, obs: Observation | None,
     a silent app; else the remedies of our measured matrix (remedy.py) for
     cells that look like it, never asking for what the app already does (a
     monkey patch of its own, work started with start_background_task)."""
-    from emitcheck.matrix.cell import variant
+    from emitcheck.matrix.cell import mode_value, variant
     from emitcheck.matrix.cells import parse
     from emitcheck.matrix.remedies import remedies
     from emitcheck.model.causes import (
@@ -427,11 +427,11 @@ def what_to_change(spec: AppSpec, cell_id: str, obs: Observation | None,
         return lines
     cell = parse(cell_id)
     mode = obs.async_mode if obs and obs.async_mode else cell.mode
-    mode = "gevent" if mode == "gevent_uwsgi" else mode
+    mode = mode_value(mode)
     patch = cell.patch
     # The app's own patch, or a server that patches before it loads the app (as
     # families/gunicorn.py's expectation says: its worker is the patched twin).
-    if facts.get(PATCHED_BY) or (cell.server != "run" and mode != "auto"
+    if facts.get(PATCHED_BY) or (cell.value_of("server").patches_first
                                  and variant("mode", mode).patchable):
         patch = "patched"
     already = frozenset({("spawn", "task")}) \

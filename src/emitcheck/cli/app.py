@@ -9,6 +9,7 @@ delivered it says what to change, from the matrix we measured (remedy.py).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -26,14 +27,13 @@ from emitcheck.apps.user_app import (
     waited,
     what_to_change,
 )
+from emitcheck.cli import options
 from emitcheck.matrix.cell import Cell, CellError, variants
 from emitcheck.matrix.cells import matches
-from emitcheck.model import results as model
 from emitcheck.model.credentials import Credentials, credential_options, redacted
 from emitcheck.model.docs import OWN_APP as DOC
-from emitcheck.model.results import Timing, results_document
+from emitcheck.model.results import CellResult, Timing, Watched, results_document
 from emitcheck.outputs import grid as report
-from emitcheck.outputs import html as html_report
 from emitcheck.running import runner
 from emitcheck.system import environment
 
@@ -91,30 +91,35 @@ def _place(cell: Cell) -> tuple[str, str]:
     return "", SERVERS[cell.server]
 
 
-def _judged(result: model.CellResult, spec: AppSpec) -> dict:
-    """The result as JSON, with what a reader of an app's grid needs: what to
-    change, how long the window waited and at what cadence the app emitted."""
+def _judged(result: CellResult, spec: AppSpec) -> CellResult:
+    """The result with what a reader of an app's grid needs: what to change,
+    how long the window waited and at what cadence the app emitted."""
     obs = result.observation
-    return {**result.to_json(),
-            "remedies": what_to_change(spec, result.cell, obs, result.verdict),
-            "waited_s": waited(obs) if obs else None,
-            "cadence_s": cadence_of(obs) if obs else None}
+    return dataclasses.replace(
+        result, remedies=what_to_change(spec, result.cell, obs, result.verdict),
+        watched=Watched(waited(obs) if obs else None, cadence_of(obs) if obs else None))
 
 
-def _skipped(cell: Cell, reason: str) -> dict:
-    return model.CellResult(cell.id, "delivered", "a working app delivers its events",
-                            DOC, skipped=reason).to_json()
+def _skipped(cell: Cell, reason: str) -> CellResult:
+    return CellResult(cell.id, "delivered", "a working app delivers its events", DOC,
+                      skipped=reason)
 
 
-def _details(result: dict) -> list[str]:
-    words = report.IN_WORDS.get(result["verdict"])
-    lines = [f"{result['cell']}: {report.cell_label(result)}" + (f" ({words})" if words else "")]
-    if result.get("evidence"):
-        lines.append(f"  evidence: {result['evidence']}")
-    if result.get("waited_s") is not None:
-        cadence = f", the app emitted every {result['cadence_s']:g} s" \
-            if result.get("cadence_s") else ""
-        lines.append(f"  watched {result['waited_s']:g} s{cadence}")
+def _delivered(result: CellResult) -> bool:
+    """What an app's cell is judged by: delivered (or skipped), whatever we measured."""
+    return result.verdict == "delivered" or bool(result.skipped)
+
+
+def _details(result: CellResult) -> list[str]:
+    words = report.IN_WORDS.get(str(result.verdict))
+    lines = [f"{result.cell}: {report.cell_label(result)}" + (f" ({words})" if words else "")]
+    if result.evidence:
+        lines.append(f"  evidence: {result.evidence}")
+    watched = result.watched
+    if watched is not None and watched.waited_s is not None:
+        cadence = f", the app emitted every {watched.cadence_s:g} s" \
+            if watched.cadence_s else ""
+        lines.append(f"  watched {watched.waited_s:g} s{cadence}")
     return lines  # what to change: under the grid, once per row
 
 
@@ -165,22 +170,20 @@ def _about(spec: AppSpec, info: AppInfo, jobs_note: str | None) -> list[str]:
                    "sets up first); given the Flask app if it takes an argument.")
 @click.option("--env", "env", multiple=True, metavar="NAME=VALUE",
               help="Set in the environment of the app's processes; repeatable.")
-@click.option("-k", "pattern", default=None, metavar="PATTERN",
-              help="Only the app's cells whose id contains this (or matches it as a glob); "
-                   "comma-separated, e.g. -k auto-unpatched.")
+@options.pattern_option("Only the app's cells whose id contains this (or matches it as a "
+                        "glob); comma-separated, e.g. -k auto-unpatched.")
 @click.option("--every", type=click.FloatRange(0.001, 3600), default=None,
               help="The app's emit cadence in seconds, if known (else it is observed).")
 @click.option("--timeout", type=click.FloatRange(1, 3600), default=DEFAULT_TIMEOUT,
               show_default=True, help="The longest a cell's window waits for the app's events.")
-@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-@click.option("--markdown", "as_markdown", is_flag=True,
-              help="Print a block to paste into a bug report about the app.")
-@click.option("--jobs", type=click.IntRange(1, 64), default=None, help="Cells run at once.")
-@html_report.html_option
+@options.json_option("Print the results as JSON.")
+@options.markdown_option("Print a block to paste into a bug report about the app.")
+@options.jobs_option
+@options.html_option
 def app(target: str, event: str, folder: Path, namespace: str, triggers: tuple[str, ...],
         ack: str | None, credentials: Credentials, setup: str | None, env: tuple[str, ...],
         pattern: str | None, every: float | None, timeout: float, as_json: bool,
-        as_markdown: bool, jobs: int | None, html: Path | None) -> None:
+        as_markdown: bool, jobs: int | None, html_path: Path | None) -> None:
     """Run YOUR Flask-SocketIO app through the matrix and say where its events arrive.
 
     Exits 0 when every cell delivered, 1 otherwise, 2 on bad input, 3 when
@@ -223,11 +226,11 @@ def app(target: str, event: str, folder: Path, namespace: str, triggers: tuple[s
         for line in _about(spec, info, jobs_note):
             click.echo(line)
         for result in results:
-            if result["verdict"] != "delivered" and not result.get("skipped"):
+            if not _delivered(result):
                 click.echo("\n".join(_details(result)))
-    if html is not None:
-        html_report.save(html, results, {"this run": env_doc}, title=f"app {title}",
-                         place=_place, corner="mode-patch \\ server")
-    if any(r.get("failure") for r in results):
-        sys.exit(3)
-    sys.exit(0 if all(r["verdict"] == "delivered" or r.get("skipped") for r in results) else 1)
+    if html_path is not None:
+        options.save_html(html_path, results, {"this run": env_doc}, title=f"app {title}",
+                          place=_place, corner="mode-patch \\ server")
+    if any(r.failure for r in results):
+        sys.exit(options.NOT_CLEAN)
+    sys.exit(options.OK if all(map(_delivered, results)) else options.DIFFERS)

@@ -3,7 +3,7 @@
 Exit status: 0 delivered, 1 any other verdict (for CI), 2 bad input (a URL
 that is not ``http(s)://HOST:PORT``, unreachable, or not a Socket.IO server;
 an invalid option), 3 when emitcheck's own Node client failed, 130 on Ctrl-C.
-The lead registers it in cli.py: ``main.add_command(probe)``.
+main.py's group adds it.
 """
 
 from __future__ import annotations
@@ -15,19 +15,17 @@ import click
 
 from emitcheck.apps import remote
 from emitcheck.apps.user_app import AppError, parse_trigger
+from emitcheck.cli import options
 from emitcheck.clients.node_client import NodeClientError
 from emitcheck.clients.python_client import CATCH_ALL
 from emitcheck.matrix import cells
 from emitcheck.model.credentials import Credentials, credential_options, describe
 from emitcheck.outputs.grid import IN_WORDS
 
-#: Exit status when emitcheck itself failed (as cli.NOT_CLEAN).
-NOT_CLEAN = 3
-
 
 class _BadInput(click.ClickException):
     """One line, "Error: ...", exit 2."""
-    exit_code = 2
+    exit_code = options.BAD_INPUT
 
 
 class _OneLineErrors(click.Command):
@@ -165,7 +163,7 @@ def _triggers(ctx, param, value: tuple[str, ...]) -> tuple[str, ...]:
               help="What starts the server's work, run once connected, before the quiet "
                    "phase; repeatable.")
 @credential_options
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON document (schema 1).")
+@options.json_option("Print a JSON document (schema 1).")
 def probe(url: str, event: str, ack_event: str | None, namespace: str, transport: str,
           client: str, clients: int, time_field: str | None, duration: float,
           every: float | None, triggers: tuple[str, ...], credentials: Credentials,
@@ -186,6 +184,6 @@ def probe(url: str, event: str, ack_event: str | None, namespace: str, transport
         raise _BadInput(str(exc)) from None
     except NodeClientError as exc:
         click.echo(f"Error: emitcheck's node client failed: {exc}", err=True)
-        sys.exit(NOT_CLEAN)
+        sys.exit(options.NOT_CLEAN)
     click.echo(json.dumps(remote.document(outcome), indent=2) if as_json else render(outcome))
-    sys.exit(0 if outcome.verdict == "delivered" else 1)
+    sys.exit(options.OK if outcome.verdict == "delivered" else options.DIFFERS)

@@ -4,10 +4,10 @@
 ``sweep`` exits 0 when no cell changed its verdict across the releases that
 ran, 1 when one did (the change is printed with its evidence; with
 ``--bisect``: when the two releases that bracket it were found), 2 on bad
-input, 3 when the sweep has no answer: emitcheck could not run in a release's
-environment, no release could be installed at all (then nothing was compared:
-0 would say "no change" and 1 "a change", both untrue), or an end of
-``--bisect`` tells nothing.
+input, 3 (options.NOT_CLEAN) when the sweep has no answer: emitcheck could not
+run in a release's environment, no release could be installed at all (then
+nothing was compared: 0 would say "no change" and 1 "a change", both untrue),
+or an end of ``--bisect`` tells nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from emitcheck.cli import options
 from emitcheck.outputs import files as outputs
 from emitcheck.system import cache as cache_folder
 
@@ -32,8 +33,6 @@ if TYPE_CHECKING:  # the rest is imported when a sweep runs: packaging is needed
 
 #: Releases swept without --versions: the newest few.
 NEWEST = 5
-#: Exit status when the sweep has no answer (see the module's docstring).
-NO_ANSWER = 3
 
 
 def _cells(patterns: tuple[str, ...]) -> list:
@@ -199,7 +198,7 @@ def sweep(cell_patterns: tuple[str, ...], package: str, spec: str | None, newest
                                  found_pythons, [str(v) for v in versions], bisect_range, ids)
     except RuntimeError as exc:  # --bisect: an end that does not run
         click.echo(f"Error: {exc}", err=True)
-        sys.exit(NO_ANSWER)
+        sys.exit(options.NOT_CLEAN)
     result = sweep_report.Sweep(
         package, ids, rows, sweep_report.command_line(sys.argv[1:]),
         {"versions": spec, "newest": newest, "with": list(pins), "bisect": bisect_range,
@@ -213,11 +212,11 @@ def sweep(cell_patterns: tuple[str, ...], package: str, spec: str | None, newest
     if rows and all(row.not_installed for row in rows):
         click.echo(f"emitcheck: no release of {package} could be installed ({len(rows)} "
                    f"tried), so no verdict was compared; {_shortened(rows[0].reason)}", err=True)
-        sys.exit(NO_ANSWER)
+        sys.exit(options.NOT_CLEAN)
     if any(row.emitcheck_failed for row in rows):
-        sys.exit(NO_ANSWER)  # not a verdict: emitcheck itself failed in a release's environment
+        sys.exit(options.NOT_CLEAN)  # not a verdict: emitcheck failed in a release's environment
     changed = bisection.changed if bisection else bool(result.changes)
-    sys.exit(1 if changed else 0)
+    sys.exit(options.DIFFERS if changed else options.OK)
 
 
 def _shortened(reason: str | None, most: int = 200) -> str:

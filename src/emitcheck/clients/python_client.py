@@ -59,7 +59,9 @@ def http_get(url: str, timeout: float, headers: Sequence[tuple[str, str]] = ()
         with urllib.request.urlopen(request, timeout=timeout) as response:
             response.read()
     except (TimeoutError, OSError) as exc:
-        timed_out = isinstance(exc, TimeoutError) or "timed out" in str(exc)
+        # urllib wraps a socket's timeout in a URLError whose reason it is
+        timed_out = isinstance(exc, TimeoutError) or \
+            isinstance(getattr(exc, "reason", None), TimeoutError)
         return None, "timeout" if timed_out else f"{type(exc).__name__}: {exc}"
     return (time.perf_counter() - start) * 1000, None
 

@@ -31,12 +31,12 @@ class Auto(ModeVariant):
         return "threading"
 
     def expect(self, cell, expected: Expect, resolved: str | None = None):
-        from emitcheck.matrix.cell import CellError
+        from emitcheck.matrix.cell import CellError, mode_value
         from emitcheck.model.expectation import Expectation
 
         mode = resolved or self.resolve()
         try:
-            concrete = cell.replace(mode="gevent" if mode == "gevent_uwsgi" else mode)
+            concrete = cell.replace(mode=mode_value(mode))
         except CellError:  # that mode does not go with the rest: its suffixes decide
             return None
         same = expected(concrete)
@@ -48,4 +48,4 @@ VARIANTS = [Auto(
     "auto", "SocketIO(app): the first of eventlet, gevent_uwsgi, gevent, threading that "
     "is installed", doc="pitfall.md#which-mode-you-get",
     # The mode depends on what is installed, so there is no zygote for it.
-    forkable=False)]
+    forkable=False, concrete=False)]

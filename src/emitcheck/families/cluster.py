@@ -133,13 +133,13 @@ class TwoServers(Cluster):
         return Expectation(twin.verdict, f"{landed}, which runs no work and gets server "
                            f"1's emits from the message queue: {twin.why}", DOC)
 
-    def after_server(self, run):
+    def front(self, run):
         from emitcheck.families.nginx.proxy import start_nginx
         from emitcheck.running.work import serve_ours
         from emitcheck.scripts.server_child import SECOND_SERVER
         from emitcheck.system.process import ManagedProcess, NotReady, start_listening
 
-        assert run.server is not None  # after_server runs once the server started
+        assert run.server is not None  # front runs once the server started
 
         def start(attempt: int) -> ManagedProcess:
             place = run.directory / f"{SECOND}{attempt}"
@@ -154,8 +154,8 @@ class TwoServers(Cluster):
             raise RuntimeError(f"server 2 did not start: {exc}") from None
         # Server 2 first: where ip_hash sends loopback clients, where round robin
         # starts, and where the documented config sends every other path.
-        run.front = start_nginx(run, run.directory / "nginx", [second.port, run.server.port],
-                                balance=self.balance)
+        return start_nginx(run, run.directory / "nginx", [second.port, run.server.port],
+                           balance=self.balance)
 
     def after_window(self, run, obs):
         if run.front is None or run.server is None:  # nginx never started: the failure says

@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from emitcheck.matrix.cell import Expect, ServerVariant
 
 DOC = "pitfall.md#gunicorn"
+#: Composed families in the default matrix (each measured: docs/matrix.md): a
+#: WebSocket-only client through gunicorn, and Redis behind gunicorn.
+COMPOSED = (("websocket", "gunicorn"), ("redis", "gunicorn"))
 
 
 @functools.cache
@@ -67,13 +70,17 @@ class Gunicorn(ServerVariant):
             return "gunicorn's gevent worker needs packaging: pip install 'gunicorn[gevent]'"
         return None
 
+    def in_default(self, cell):
+        return True if tuple(cell.suffixes) in COMPOSED else None
+
     def expect(self, cell, expected: Expect, resolved=None):
         """The gevent and eventlet workers monkey patch before they load the app,
         so a cell served by them is its patched twin (measured: every cell)."""
         from emitcheck.matrix.cell import variant
         from emitcheck.model.expectation import Expectation
 
-        patched = "patched" if variant("mode", cell.mode).patchable else cell.patch
+        patched = "patched" if self.patches_first and variant("mode", cell.mode).patchable \
+            else cell.patch
         twin = expected(cell.replace(server="run", patch=patched))  # never gunicorn again
         return Expectation(twin.verdict, "gunicorn's gevent and eventlet workers monkey "
                            "patch before they load the app, and gthread serves threading "
@@ -102,6 +109,7 @@ class Gunicorn(ServerVariant):
 VARIANTS = [Gunicorn("gunicorn", "gunicorn with the worker class the mode needs (gevent: -k "
                      "gevent; threading: -k gthread --threads 4; eventlet: -k eventlet where "
                      "the installed gunicorn has it)", doc=DOC, forkable=False,
+                     patches_first=True,
                      reproducible=False,
                      remedy="serve the app with gunicorn and the worker class its mode needs "
                             "(threading: -k gthread --threads 4; gevent: -k gevent)")]

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from emitcheck.matrix.cell import ClientVariant
 
 DOC = "pitfall.md#a-second-client-nodejs"
+#: Composed families in the default matrix (measured: docs/matrix.md): the Node
+#: client over long-polling.
+COMPOSED = (("polling", "node"),)
 
 
 @dataclass(eq=False)
@@ -19,6 +22,9 @@ class Node(ClientVariant):
         from emitcheck.clients.node_client import node_unavailable
 
         return node_unavailable()
+
+    def in_default(self, cell):
+        return True if tuple(cell.suffixes) in COMPOSED else None
 
     def watch(self, obs, target, timing, window_over, cadence=None, triggers=(),
               in_flight=None):

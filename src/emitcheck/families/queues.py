@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 
-from emitcheck.matrix.cell import Variant
+from emitcheck.matrix.cell import QueueVariant
 
 
 @dataclass(eq=False)
-class Queue(Variant):
-    factor: ClassVar[str] = "queue"
+class Queue(QueueVariant):
+    pass
 
 
 VARIANTS = [Queue("none", "no message queue")]

@@ -12,9 +12,16 @@ from __future__ import annotations
 import importlib.util
 import shutil
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from emitcheck.families.queues import Queue
 from emitcheck.matrix.cell import Expect
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from emitcheck.matrix.cell import Run
+    from emitcheck.system.process import ManagedProcess
 
 DOC = "pitfall.md#a-message-queue-and-emitters-in-other-processes"
 
@@ -64,16 +71,33 @@ class Redis(Queue):
             return rules["refused"]
         return rules["channel" if cell.spawn == "process_manager" else "ok"]
 
-    def before_server(self, run):
-        run.queue_url = private_redis(run, "redis")
+    def start_queue(self, run):
+        return private_redis(run, "redis")
 
 
-def private_redis(run, name: str) -> str:
+def redis_server(directory: Path) -> ManagedProcess:
+    """A private redis-server for one cell, its files in ``directory``: loopback
+    only, nothing on disk, a few milliseconds to start."""
+    from emitcheck.system.process import (
+        ManagedProcess,
+        ServerFiles,
+        die_with_parent_prefix,
+        free_port,
+    )
+
+    port = free_port()
+    argv = [*die_with_parent_prefix(), shutil.which("redis-server") or "redis-server",
+            "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--dir", str(directory)]
+    return ManagedProcess(argv, ServerFiles(directory), port)
+
+
+def private_redis(run: Run, name: str) -> str:
     """Start a private redis-server for ``run`` (files in ``name``); its URL. Also
     the Celery cells' broker where the cell has no queue."""
-    from emitcheck.system.process import ManagedProcess, NotReady, log_end
+    from emitcheck.system.process import NotReady, log_end
 
-    redis = run.add(ManagedProcess.redis(run.directory / name))
+    redis = run.add(redis_server(run.directory / name))
     try:
         redis.wait_listening(run.timing.ready_timeout)
     except NotReady as exc:

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from emitcheck.model.results import Emit, Observation, Target, Timing
     from emitcheck.system.process import ManagedProcess, ServerFiles
 
-__all__ = ["FACTORS", "Factor", "Variant", "variant", "variants", "MODULES", "Cell",
+__all__ = ["FACTORS", "Factor", "Variant", "variant", "variants", "mode_value", "MODULES", "Cell",
            "CellError", "AppCellError", "Run", "Work"]
 
 
@@ -126,13 +126,26 @@ class Variant:
         wins over True)."""
         return None
 
+    # The hooks of a cell's run, in the order ``CellRun.start`` calls them (each
+    # phase for every value, in factor order, before the next phase): the queue
+    # value's ``start_queue``, ``before_server``, the server value's ``start``,
+    # ``after_server``, ``front``; once the window is over, ``after_window``.
+    # What a phase starts is on ``run`` for the phases after it.
+
     def before_server(self, run: Run) -> None:
-        """Start what the server needs first (a message queue, say)."""
+        """Start what the server needs first (a Celery worker, say). The cell's
+        message queue is there already: ``run.queue_url``."""
 
     def after_server(self, run: Run) -> None:
-        """Start what needs the server (an emitter in another process, say). A
-        value that puts something in front of the server (a proxy) sets
-        ``run.front`` to it: the client then connects there."""
+        """Start what needs the server (an emitter in another process, say):
+        ``run.server`` listens, or failed to."""
+
+    def front(self, run: Run) -> ManagedProcess | None:
+        """Start what the client connects to instead of the server (a proxy), once
+        every value's ``after_server`` ran: it is ``run.front`` from then on.
+        None: this value puts nothing in front. At most one value of a cell
+        does (their ``conflict`` says so)."""
+        return None
 
     def after_window(self, run: Run, obs: Observation) -> None:
         """Add what its processes saw to ``obs.facts`` (the server the client
@@ -144,10 +157,25 @@ class Variant:
 class ServerVariant(Variant):
     """A value of the ``server`` factor: what serves the cell's app."""
     factor: ClassVar[str] = "server"
+    #: Does it monkey patch with the mode's library before it loads the app (as
+    #: gunicorn's gevent and eventlet workers do)? Its cells are then patched.
+    patches_first: bool = False
 
     def start(self, run: Run, directory: Path) -> ManagedProcess:
         """Start the cell's server, its files in ``directory``."""
         raise NotImplementedError
+
+
+@dataclass(eq=False)
+class QueueVariant(Variant):
+    """A value of the ``queue`` factor: the message queue every emit goes through."""
+    factor: ClassVar[str] = "queue"
+
+    def start_queue(self, run: Run) -> str | None:
+        """Start the cell's message queue, first of all the cell's processes; its
+        URL (``run.queue_url`` from then on: the server, an emitter, a Celery
+        worker use it), or None when the cell has no queue."""
+        return None
 
 
 @dataclass(eq=False)
@@ -174,6 +202,12 @@ class TransportVariant(Variant):
     #: python-socketio's ``transports`` argument (None: its default).
     transports: list[str] | None = None
 
+    @property
+    def upgrades(self) -> bool:
+        """Does the client start on long-polling and upgrade to WebSocket when it
+        can (python-socketio's default)? Staying on long-polling is then a finding."""
+        return self.transports is None
+
 
 @dataclass(eq=False)
 class ModeVariant(Variant):
@@ -189,6 +223,12 @@ class ModeVariant(Variant):
     preload: tuple[str, ...] = ()
     #: gunicorn's options for a worker that serves this mode; None: none does.
     gunicorn_worker: tuple[str, ...] | None = None
+    #: Is it an async mode itself? False for a value that ``SocketIO(app)``
+    #: resolves to one (``resolve``): its cells are judged as that mode's.
+    concrete: bool = True
+    #: Other names the server reports for this mode (``socketio.async_mode``):
+    #: gevent under uWSGI is Flask-SocketIO's ``gevent_uwsgi``.
+    reported_as: tuple[str, ...] = ()
 
     def resolve(self) -> str:
         """The mode ``SocketIO(app)`` runs in, for a value that is not one itself."""
@@ -235,11 +275,25 @@ class Forks(Protocol):
 
 class Run(Protocol):
     """What a value's hooks see of the cell's run (running/cell_run.py's
-    ``CellRun`` is the one there is)."""
-    queue_url: str | None
-    server: ManagedProcess | None
-    front: ManagedProcess | None
-    companions: list[ManagedProcess]
+    ``CellRun`` is the one there is). What the run started is read-only here:
+    a hook hands the run what it started by returning it (``start_queue``,
+    ``ServerVariant.start``, ``front``) or by ``add``."""
+
+    @property
+    def queue_url(self) -> str | None:
+        """The message queue's URL (the queue value's ``start_queue``), or None."""
+
+    @property
+    def server(self) -> ManagedProcess | None:
+        """The server, once it was started (from ``after_server`` on)."""
+
+    @property
+    def front(self) -> ManagedProcess | None:
+        """What a value put in front of the server (its ``front``), or None."""
+
+    @property
+    def companions(self) -> Sequence[ManagedProcess]:
+        """Other processes whose logs count as the server's (``add(..., True)``)."""
 
     @property
     def cell(self) -> Cell: ...
@@ -291,6 +345,8 @@ def variant(factor: Literal["mode"], value: str) -> ModeVariant: ...
 @overload
 def variant(factor: Literal["transport"], value: str) -> TransportVariant: ...
 @overload
+def variant(factor: Literal["queue"], value: str) -> QueueVariant: ...
+@overload
 def variant(factor: Literal["server"], value: str) -> ServerVariant: ...
 @overload
 def variant(factor: Literal["client"], value: str) -> ClientVariant: ...
@@ -308,6 +364,15 @@ def variants(factor: str) -> list[Variant]: ...
 def variants(factor: str) -> list[Any]:  # list is invariant: the overloads say what it holds
     """Every value of a factor, in declaration order."""
     return [v for (f, _), v in _registry().items() if f == factor]
+
+
+def mode_value(async_mode: str) -> str:
+    """The mode value for an async mode a server reported (``gevent_uwsgi`` is
+    gevent's), or ``async_mode`` itself when no mode value reports it so."""
+    for mode in variants("mode"):
+        if async_mode in mode.reported_as:
+            return mode.value
+    return async_mode
 
 
 FACTOR_NAMES = tuple(f.name for f in FACTORS)
@@ -404,6 +469,8 @@ class Cell:
 
     @overload
     def value_of(self, factor: Literal["transport"]) -> TransportVariant: ...
+    @overload
+    def value_of(self, factor: Literal["queue"]) -> QueueVariant: ...
     @overload
     def value_of(self, factor: Literal["server"]) -> ServerVariant: ...
     @overload

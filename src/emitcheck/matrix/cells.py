@@ -13,8 +13,9 @@ the order of factors and the spelling of values never change.
 
 Any combination that no value declares a conflict with is a valid cell
 (``possible_cells``). The matrix that runs by default (``default_cells``) is a
-declared set: every valid cell with at most one suffix (one grid per family)
-and the composed families in ``COMPOSED``.
+declared set: every valid cell with at most one suffix (one grid per family),
+and the cells a value takes in (its ``in_default``: the composed families a
+family declares, such as gunicorn's ``COMPOSED``).
 """
 
 from __future__ import annotations
@@ -33,17 +34,8 @@ from emitcheck.matrix.cell import (
     Variant,
     suffix_factors,
     values,
+    variant,
     variants,
-)
-
-#: Composed families in the default matrix, beyond one suffix at most: real
-#: deployments that need two suffixes, each measured (docs/matrix.md): a
-#: WebSocket-only client through gunicorn, Redis behind gunicorn, and the Node
-#: client over long-polling.
-COMPOSED: tuple[tuple[str, ...], ...] = (
-    ("websocket", "gunicorn"),
-    ("redis", "gunicorn"),
-    ("polling", "node"),
 )
 
 
@@ -161,8 +153,8 @@ def _listing_order(cell: Cell) -> tuple:
 
 @cache
 def default_cells() -> tuple[Cell, ...]:
-    """The matrix that runs by default: one suffix at most, plus the families of
-    ``COMPOSED``, except where a value says otherwise (its ``in_default``)."""
+    """The matrix that runs by default: one suffix at most, except where a value
+    says otherwise (its ``in_default``: a composed family it takes in, say)."""
     return tuple(c for c in possible_cells() if _in_default(c))
 
 
@@ -170,7 +162,7 @@ def _in_default(cell: Cell) -> bool:
     opinions = {value.in_default(cell) for value in cell.variants()}
     if False in opinions:
         return False
-    return True in opinions or len(cell.suffixes) <= 1 or tuple(cell.suffixes) in COMPOSED
+    return True in opinions or len(cell.suffixes) <= 1
 
 
 def all_cells() -> list[Cell]:
@@ -179,9 +171,10 @@ def all_cells() -> list[Cell]:
 
 
 def base_cells() -> list[Cell]:
-    """The 20 base cells: no auto mode, no CPU-bound wait, no suffix."""
+    """The 20 base cells: no auto mode, no suffix, in the base grid (not a grid
+    of their own, such as CPU-bound work's)."""
     return [c for c in default_cells()
-            if c.mode != "auto" and not c.isolated and not c.suffixes]
+            if variant("mode", c.mode).concrete and not c.suffixes and not c.grid]
 
 
 def matches(cell: Cell, pattern: str) -> bool:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from functools import cache
 from itertools import combinations, product
 
-from emitcheck.matrix.cell import FACTORS, Cell, CellError, ModeVariant, values
+from emitcheck.matrix.cell import FACTORS, Cell, CellError, mode_value, values, variant
 from emitcheck.matrix.cells import default_cells, possible_cells
 from emitcheck.matrix.expectations import expected
 
@@ -57,8 +57,13 @@ def _nearest(sources: Iterable[Cell], targets: Iterable[Cell],
     return list(found.values())
 
 
+def _concrete(cell: Cell) -> bool:
+    """Is its mode an async mode itself (not ``auto``, which resolves to one)?"""
+    return variant("mode", cell.mode).concrete
+
+
 def _delivered(cells: Iterable[Cell]) -> list[Cell]:
-    return [c for c in cells if c.mode != "auto" and expected(c).verdict == "delivered"]
+    return [c for c in cells if _concrete(c) and expected(c).verdict == "delivered"]
 
 
 def remedies(mode: str, patch: str, verdict: str,
@@ -70,7 +75,7 @@ def remedies(mode: str, patch: str, verdict: str,
     that asks for one of them is never offered."""
     if verdict == "delivered":
         return []
-    cells = [c for c in default_cells() if not c.suffixes and c.mode != "auto"]
+    cells = [c for c in default_cells() if not c.suffixes and _concrete(c)]
     alike = [c for c in cells if c.mode == mode and c.patch == patch
              and expected(c).verdict == verdict
              and all(getattr(c, factor) == value for factor, value in already)]
@@ -86,11 +91,10 @@ def for_cell(cell: Cell, resolved: str | None = None) -> list[str]:
     ours shows a way out of what it did instead."""
     if expected(cell, resolved).verdict == "delivered":
         return []
-    if cell.mode == "auto":
-        declared = cell.value_of("mode")
-        mode = resolved or (declared.resolve() if isinstance(declared, ModeVariant) else "")
+    declared = variant("mode", cell.mode)
+    if not declared.concrete:
         try:
-            cell = cell.replace(mode="gevent" if mode == "gevent_uwsgi" else mode)
+            cell = cell.replace(mode=mode_value(resolved or declared.resolve()))
         except CellError:
             return []
     def line(change: str, _: Cell, delivered: Cell) -> str:

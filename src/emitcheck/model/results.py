@@ -19,6 +19,7 @@ import math
 import types
 import typing
 import urllib.parse
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from functools import cache
 from pathlib import Path
@@ -402,6 +403,14 @@ class Verdict:
 NO_LATENCY = {"p50": None, "p95": None, "max": None}
 
 
+@dataclass(frozen=True)
+class Watched:
+    """How long an app's cell watched (``emitcheck app``: its window adapts to
+    the app's cadence) and the cadence at which the app emitted, in seconds."""
+    waited_s: float | None
+    cadence_s: float | None
+
+
 @dataclass
 class CellResult:
     """One cell's outcome: a verdict, a skip (with the reason), or a failure of
@@ -419,6 +428,15 @@ class CellResult:
     versions: dict = field(default_factory=dict)
     #: What to change, from the matrix we measured (for a user's app).
     remedies: list[str] = field(default_factory=list)
+    #: The mode the server reported it resolved to: the observation's, or (a
+    #: result read from a file without its observation) the one the file names.
+    async_mode: str | None = None
+    #: An app's cell only: how long its window watched (``waited_s``, ``cadence_s``).
+    watched: Watched | None = None
+
+    def __post_init__(self) -> None:
+        if self.async_mode is None and self.observation is not None:
+            self.async_mode = self.observation.async_mode
 
     @property
     def matches(self) -> bool:
@@ -426,9 +444,34 @@ class CellResult:
         return self.failure is None and (self.skipped is not None
                                          or self.verdict == self.expected)
 
+    @property
+    def outcome(self) -> str:
+        """What a table shows of it in one word: the verdict, ``skipped`` or
+        ``emitcheck failed``."""
+        if self.failure:
+            return "emitcheck failed"
+        if self.skipped:
+            return "skipped"
+        return str(self.verdict)
+
+    @property
+    def reason(self) -> str | None:
+        """Why it has no verdict (emitcheck's failure, else the skip), or None."""
+        return self.failure or self.skipped or None
+
+    @property
+    def latency_ms(self) -> dict:
+        """p50, p95 and max over the events that arrived (each None if none did)."""
+        return self.metrics.latency_ms if self.metrics else dict(NO_LATENCY)
+
+    @property
+    def ran(self) -> bool:
+        """It got a verdict (it was neither skipped nor did emitcheck fail in it)."""
+        return not self.skipped and not self.failure
+
     def to_json(self) -> dict:
         m = self.metrics
-        return {
+        data = {
             "schema": SCHEMA,
             "cell": self.cell,
             "verdict": self.verdict,
@@ -441,15 +484,18 @@ class CellResult:
             "doc": self.doc,
             "emitted": m.emitted if m else None,
             "received": m.received if m else None,
-            "latency_ms": m.latency_ms if m else dict(NO_LATENCY),
+            "latency_ms": self.latency_ms,
             "connect_ms": m.connect_ms if m else None,
             "ack_ms": m.ack_ms if m else None,
             "http_ms": m.http_ms if m else None,
-            "async_mode": self.observation.async_mode if self.observation else None,
+            "async_mode": self.async_mode,
             "versions": self.versions,
             "remedies": self.remedies,
             "observation": self.observation.to_dict() if self.observation else None,
         }
+        if self.watched is not None:
+            data |= {"waited_s": self.watched.waited_s, "cadence_s": self.watched.cadence_s}
+        return data
 
     @classmethod
     def from_json(cls, data: Any, what: str = "result") -> CellResult:
@@ -462,9 +508,13 @@ class CellResult:
                               data["connect_ms"], data["ack_ms"], data["http_ms"])
         observation = None if data["observation"] is None else \
             Observation.from_dict(data["observation"], f"{what}: observation")
-        return cls(data["cell"], data["expected"], data["why"], data["doc"], data["verdict"],
-                   data["evidence"], data["skipped"], data["failure"], metrics, observation,
-                   data["versions"], data.get("remedies", []))
+        watched = Watched(data["waited_s"], data.get("cadence_s")) \
+            if "waited_s" in data else None
+        result = cls(data["cell"], data["expected"], data["why"], data["doc"], data["verdict"],
+                     data["evidence"], data["skipped"], data["failure"], metrics, observation,
+                     data["versions"], data.get("remedies", []), watched=watched)
+        result.async_mode = data["async_mode"]  # what the file says, even beside its observation
+        return result
 
 
 #: The fields every result in a file must have (what ``to_json`` writes).
@@ -517,28 +567,31 @@ def check_result(data: Any, what: str) -> dict:
     return data
 
 
-def results_document(results: list[dict], environment: dict) -> dict:
-    """A results file: the schema, where the cells ran, and every result."""
-    return {"schema": SCHEMA, "environment": environment, "results": results}
+def results_document(results: Sequence[CellResult | dict], environment: dict) -> dict:
+    """A results file: the schema, where the cells ran, and every result (a
+    result already in its JSON form is written as it is)."""
+    return {"schema": SCHEMA, "environment": environment,
+            "results": [r.to_json() if isinstance(r, CellResult) else r for r in results]}
 
 
-def read_results(path: Path) -> list[dict]:
+def read_results(path: Path) -> list[CellResult]:
     """The results in a file written by ``results_document`` (one-line errors)."""
     return read_document(path)[0]
 
 
-def read_document(path: Path) -> tuple[list[dict], dict | None]:
+def read_document(path: Path) -> tuple[list[CellResult], dict | None]:
     """The results in a file written by ``results_document``, and the
-    environment it names (None when it names none); one-line errors."""
+    environment it names (None when it names none); one-line errors. The one
+    place a results file becomes ``CellResult``s."""
     data = _require(check_schema(read_json(path), str(path)), ("results",), str(path))
     if not isinstance(data["results"], list):
         raise SchemaError(f"{path}: 'results' is not a list")
-    for index, result in enumerate(data["results"]):
-        check_result(result, f"{path}: result {index}")
+    results = [CellResult.from_json(result, f"{path}: result {index}")
+               for index, result in enumerate(data["results"])]
     environment = data.get("environment")
     if environment is not None:
         check(environment, ENVIRONMENT, str(path), "environment")
-    return data["results"], environment
+    return results, environment
 
 
 def read_json(path: Path) -> Any:

@@ -8,10 +8,26 @@ Markdown block and the HTML page can say the same things their own way.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from emitcheck.matrix.cells import parse
 from emitcheck.matrix.remedies import change_of, for_cell
+from emitcheck.model.results import CellResult
+
+#: A place in a grid: (row, column).
+Key = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Twin:
+    """The same cell with a ``second_opinion`` value at its factor's default
+    (the Python client for a Node cell), and the verdict it reached."""
+    name: str                   # "python client": the default value and its factor
+    verdict: str | None         # None: the twin is not among the results (or has none)
+
+    def differs(self, result: CellResult) -> bool:
+        """Did the twin see something else than ``result``?"""
+        return None not in (self.verdict, result.verdict) and self.verdict != result.verdict
 
 
 @dataclass
@@ -20,7 +36,8 @@ class Grid:
     title: str             # "" for the base cells (Cell.grid)
     rows: list[str]
     columns: list[str]
-    cells: dict            # (row, column) -> result
+    cells: dict[Key, CellResult]
+    twins: dict[Key, Twin] = field(default_factory=dict)   # cells that have a twin
 
 
 @dataclass(frozen=True)
@@ -38,81 +55,79 @@ class Notes:
     legend: str
     summary: str
     reasons: tuple[str, ...]    # reference n is reasons[n - 1]: "skipped: ..." or
-    marks: dict                 # "emitcheck failed: ..."; (row, column) -> its n
+    marks: dict[Key, int]       # "emitcheck failed: ..."; (row, column) -> its n
     fixes: tuple[Fix, ...]
     skipped_all: bool = False   # no cell ran: the reasons say it all, no grid needed
 
 
-def unexpected(result: dict) -> bool:
+def unexpected(result: CellResult) -> bool:
     """A verdict other than the one we measured for this cell of our matrix."""
-    return bool(result.get("verdict")) and result["verdict"] != result.get("expected") \
-        and parse(result["cell"]).in_matrix
+    return bool(result.verdict) and result.verdict != result.expected \
+        and parse(result.cell).in_matrix
 
 
-def disagrees(result: dict) -> bool:
-    """Did the cell's twin (the same cell with a ``second_opinion`` value at its
-    factor's default: the Python client for a Node cell) see something else?"""
-    other = result.get("twin_verdict")
-    return None not in (other, result.get("verdict")) and other != result["verdict"]
+def disagrees(result: CellResult, twin: Twin | None) -> bool:
+    """Did the cell's twin see something else (False: it has none)?"""
+    return twin is not None and twin.differs(result)
 
 
-def failing(result: dict) -> bool:
+def failing(result: CellResult) -> bool:
     """It ran and did not deliver."""
-    return not result.get("skipped") and not result.get("failure") \
-        and result.get("verdict") != "delivered"
+    return result.ran and result.verdict != "delivered"
 
 
-def remedies_of(result: dict) -> list[str]:
+def remedies_of(result: CellResult) -> list[str]:
     """The result's remedies; for a cell of ours from a file written before
     results carried them, worked out from the matrix we measured."""
-    if result.get("remedies") or not failing(result):
-        return list(result.get("remedies") or [])
-    cell = parse(result["cell"])
-    return for_cell(cell, result.get("async_mode")) if cell.in_matrix else []
+    if result.remedies or not failing(result):
+        return list(result.remedies)
+    cell = parse(result.cell)
+    return for_cell(cell, result.async_mode) if cell.in_matrix else []
 
 
 def count(cells: int) -> str:
     return f"{cells} cell{'' if cells == 1 else 's'}"
 
 
-def _legend(cells: list[dict]) -> str:
+def _legend(cells: list[CellResult], twins: list[Twin | None]) -> str:
     said = ["a cell: its verdict, then the median latency (ms) of the events that arrived"]
     if any(unexpected(r) for r in cells):
         said.append("! (reversed): not the verdict we measured before, which follows as "
                     "(expected ...)")
-    if any(disagrees(r) for r in cells):
-        twin = next(r["twin"] for r in cells if disagrees(r))
+    differing = [t for r, t in zip(cells, twins, strict=True) if t is not None and t.differs(r)]
+    if differing:
+        twin = differing[0].name
         said.append(f"({twin}: ...): the {twin}'s verdict for the same cell, where it differs")
     return "; ".join(said)
 
 
-def summary(cells: list[dict]) -> str:
+def summary(cells: list[CellResult]) -> str:
     """One line: how many cells delivered, failed as measured (or, for an app, did
     not deliver), were unexpected, skipped, or where emitcheck itself failed."""
-    ran = [r for r in cells if not r.get("skipped") and not r.get("failure")]
-    delivered = sum(r["verdict"] == "delivered" and not unexpected(r) for r in ran)
+    ran = [r for r in cells if r.ran]
+    delivered = sum(r.verdict == "delivered" and not unexpected(r) for r in ran)
     odd = sum(unexpected(r) for r in ran)
-    ours = any(parse(r["cell"]).in_matrix for r in cells)
+    ours = any(parse(r.cell).in_matrix for r in cells)
     parts = [f"{count(len(cells))}: {delivered} delivered",
              f"{len(ran) - delivered - odd} {'failing as measured' if ours else 'not delivered'}"]
     if ours:
         parts.append(f"{odd} unexpected")
-    if skipped := sum(bool(r.get("skipped")) for r in cells):
+    if skipped := sum(bool(r.skipped) for r in cells):
         parts.append(f"{skipped} skipped")
-    if broken := sum(bool(r.get("failure")) for r in cells):
+    if broken := sum(bool(r.failure) for r in cells):
         parts.append(f"{broken} emitcheck failed")
     return ", ".join(parts)
 
 
-def _reason(result: dict) -> str | None:
-    if result.get("failure"):
-        return f"emitcheck failed: {result['failure']}"
-    if result.get("skipped"):
-        return f"skipped: {result['skipped']}"
+def _reason(result: CellResult) -> str | None:
+    if result.failure:
+        return f"emitcheck failed: {result.failure}"
+    if result.skipped:
+        return f"skipped: {result.skipped}"
     return None
 
 
-def _row_fixes(row: str, members: list[tuple[str, dict]]) -> list[Fix]:
+def _row_fixes(row: str, members: list[tuple[str, CellResult]]) -> list[Fix]:
     """A change every failing cell of the row shares is said once for the row;
     otherwise the cells with the same remedies share a line."""
     ways = {column: remedies_of(result) for column, result in members}
@@ -125,7 +140,7 @@ def _row_fixes(row: str, members: list[tuple[str, dict]]) -> list[Fix]:
         groups = {}
         for column, _ in members:
             groups.setdefault(tuple(changes[column]), []).append(column)
-    docs = {column: result.get("doc") for column, result in members}
+    docs = {column: result.doc for column, result in members}
     found = []
     for shared, columns in groups.items():
         lines = [w for w in ways[columns[0]] if change_of(w) in shared]
@@ -134,7 +149,7 @@ def _row_fixes(row: str, members: list[tuple[str, dict]]) -> list[Fix]:
     return found
 
 
-def _fixes(part: Grid, placed: list[tuple[tuple[str, str], dict]]) -> tuple[Fix, ...]:
+def _fixes(part: Grid, placed: list[tuple[Key, CellResult]]) -> tuple[Fix, ...]:
     """The fixes of every row; rows whose cells of the same columns need the
     same changes (a column that fails in every row, say) share one line."""
     merged: dict[tuple, Fix] = {}
@@ -162,5 +177,6 @@ def notes(part: Grid) -> Notes:
         reason = _reason(result)
         if reason is not None:
             marks[key] = reasons.setdefault(reason, len(reasons) + 1)
-    return Notes(_legend(cells), summary(cells), tuple(reasons), marks, _fixes(part, placed),
-                 skipped_all=all(r.get("skipped") for r in cells))
+    twins = [part.twins.get(key) for key, _ in placed]
+    return Notes(_legend(cells, twins), summary(cells), tuple(reasons), marks,
+                 _fixes(part, placed), skipped_all=all(r.skipped for r in cells))

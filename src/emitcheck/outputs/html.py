@@ -3,9 +3,9 @@
 The file needs nothing else: styles are inline, there is no script, no font,
 no image and no link to load, so it opens in any browser (or a CI artifact
 viewer) without a network and can be attached to a bug report. Everything
-comes from results in their JSON form (``CellResult.to_json()``), so the
-report of a pytest run, of ``emitcheck matrix``/``app`` and of merged result
-files is the same page. The template (templates/report.html.j2) is rendered
+comes from ``CellResult``s (``grid.typed`` reads the JSON form the pytest
+plugin hands), so the report of a pytest run, of ``emitcheck matrix``/``app``
+and of merged result files is the same page. The template (templates/report.html.j2) is rendered
 by Jinja2 with autoescaping: an evidence line or a server log is text, never
 markup. Why static SVG drawn by hand: docs/html-report.md.
 """
@@ -14,18 +14,18 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
-import click
 import jinja2
 
-from emitcheck.model.results import VERDICTS, Observation, SchemaError
-from emitcheck.outputs import files as outputs
+from emitcheck.matrix.cells import parse
+from emitcheck.model.results import VERDICTS, CellResult
 from emitcheck.outputs import grid as report
 from emitcheck.outputs import grid_notes, timeline
+from emitcheck.outputs.grid_notes import Twin
 
 #: Each verdict's colour in the grid (background, text), and those of a skip
 #: and of emitcheck's own failure: Color Brewer hues, readable with their text.
@@ -40,7 +40,7 @@ COLOURS = {
 @dataclass
 class CellView:
     """One result as the grid and its timeline section show it."""
-    result: dict
+    result: CellResult
     anchor: str
     kind: str                   # CSS class: a verdict, "skipped" or "failure"
     word: str                   # what the grid cell says first
@@ -53,6 +53,11 @@ class CellView:
     @property
     def failing(self) -> bool:
         return self.kind not in ("delivered", "skipped")  # a failure of emitcheck too
+
+    @property
+    def resolved(self) -> str:
+        """The mode its mode resolved to, when that is resolved at run time (auto)."""
+        return _resolved(self.result)
 
 
 @dataclass
@@ -67,27 +72,35 @@ class GridView:
     cells: list[CellView] = field(default_factory=list)  # those that ran, grid order
 
 
-def _view(result: dict, anchor: str, mark: int) -> CellView:
-    if result.get("failure"):
+def _resolved(result: CellResult) -> str:
+    """The mode the cell's mode resolved to, when it is resolved at run time (auto)."""
+    if result.async_mode and report.resolved_at_run(parse(result.cell).mode):
+        return result.async_mode
+    return ""
+
+
+def _view(result: CellResult, anchor: str, mark: int, twin: Twin | None) -> CellView:
+    if result.failure:
         return CellView(result, anchor, "failure", "emitcheck failed", mark=mark,
-                        title=result["failure"])
-    if result.get("skipped"):
-        return CellView(result, anchor, "skipped", "skipped", mark=mark, title=result["skipped"])
-    verdict = result["verdict"]
+                        title=result.failure)
+    if result.skipped:
+        return CellView(result, anchor, "skipped", "skipped", mark=mark, title=result.skipped)
+    verdict = str(result.verdict)
     view = CellView(result, anchor, verdict, verdict, report.median_latency(result),
-                    title=result["evidence"])
+                    title=result.evidence)
     if grid_notes.unexpected(result):
-        view.unexpected = str(result.get("expected"))
-    if grid_notes.disagrees(result):
-        view.twin = f"{result['twin']}: {result['twin_verdict']}"
+        view.unexpected = result.expected
+    if twin is not None and twin.differs(result):
+        view.twin = f"{twin.name}: {twin.verdict}"
     return view
 
 
-def _anchor(result: dict, taken: set[str]) -> str:
-    """The cell id (an auto cell: with the mode it resolved to), unique in the page."""
-    anchor = result["cell"]
-    if anchor.startswith("auto-") and result.get("async_mode"):
-        anchor += f"-as-{result['async_mode']}"
+def _anchor(result: CellResult, taken: set[str]) -> str:
+    """The cell id (a mode resolved at run time: with the mode it resolved to),
+    unique in the page."""
+    anchor = result.cell
+    if resolved := _resolved(result):
+        anchor += f"-as-{resolved}"
     base, n = anchor, 1
     while anchor in taken:
         n += 1
@@ -96,7 +109,7 @@ def _anchor(result: dict, taken: set[str]) -> str:
     return anchor
 
 
-def grids(results: list[dict], place=None) -> list[GridView]:
+def grids(results: list[CellResult], place=None) -> list[GridView]:
     """report.layout's grids, each cell with what the page shows of it, and
     what grid_notes says under each (its summary, its reasons, numbered)."""
     taken: set[str] = set()
@@ -104,8 +117,8 @@ def grids(results: list[dict], place=None) -> list[GridView]:
     parts = report.layout(results, place or report.family_and_column)
     for index, part in enumerate(parts):
         said = grid_notes.notes(part)
-        cells = {key: _view(result, _anchor(result, taken), said.marks.get(key, 0))
-                 for key, result in part.cells.items()}
+        cells = {key: _view(result, _anchor(result, taken), said.marks.get(key, 0),
+                            part.twins.get(key)) for key, result in part.cells.items()}
         marked = Counter(said.marks.values())
         views.append(GridView(
             part.title, f"grid-{index + 1}", part.columns,
@@ -118,22 +131,19 @@ def grids(results: list[dict], place=None) -> list[GridView]:
     return views
 
 
-def drawing(result: dict) -> timeline.Timeline | str:
+def drawing(result: CellResult) -> timeline.Timeline | str:
     """The cell's timeline, or why there is none."""
-    if result.get("observation") is None:
-        if result.get("failure"):
+    if result.observation is None:
+        if result.failure:
             return "No observation: emitcheck's own machinery failed before the window ended."
         return ("No observation in these results: files written by pytest's "
                 "--emitcheck-json before the HTML report existed leave it out.")
-    try:
-        return timeline.build(Observation.from_dict(result["observation"]))
-    except SchemaError as exc:
-        return f"The observation cannot be drawn: {exc}"
+    return timeline.build(result.observation)
 
 
-def _counts(results: list[dict]) -> dict[str, int]:
-    return {verdict: sum(r.get("verdict") == verdict and not r.get("skipped")
-                         and not r.get("failure") for r in results) for verdict in VERDICTS}
+def _counts(results: list[CellResult]) -> dict[str, int]:
+    return {verdict: sum(r.verdict == verdict and r.ran for r in results)
+            for verdict in VERDICTS}
 
 
 def _link(doc: str) -> str | None:
@@ -168,10 +178,12 @@ def _template() -> jinja2.Template:
     return env.get_template("report.html.j2")
 
 
-def render(results: list[dict], environments: dict[str, dict], title: str = "emitcheck matrix",
-           place=None, corner: str = report.CORNER, now: datetime | None = None) -> str:
+def render(results: Iterable[CellResult | dict], environments: dict[str, dict],
+           title: str = "emitcheck matrix", place=None, corner: str = report.CORNER,
+           now: datetime | None = None) -> str:
     """The page. ``environments``: where the results come from, by a label
     ("this run", a results file's name), each as ``environment.environment()``."""
+    results = report.typed(results)
     return _template().render(
         title=title, corner=corner, grids=grids(results, place),
         summary=grid_notes.summary(results),
@@ -185,7 +197,7 @@ class ReportError(ValueError):
     """The page could not be written; one line saying where and why."""
 
 
-def write(path: Path, results: list[dict], environments: dict[str, dict],
+def write(path: Path, results: Iterable[CellResult | dict], environments: dict[str, dict],
           title: str = "emitcheck matrix", place=None, corner: str = report.CORNER) -> None:
     """Write the page to ``path`` (its folder is created)."""
     page = render(results, environments, title, place, corner)
@@ -195,28 +207,3 @@ def write(path: Path, results: list[dict], environments: dict[str, dict],
     except OSError as exc:
         raise ReportError(f"cannot write the HTML report {path}: "
                           f"{exc.strerror or exc}") from None
-
-
-# -- for the command line (emitcheck matrix, report, app) ----------------------
-
-
-def _checked(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
-    if value is not None and (problem := outputs.cannot_write(value)):
-        raise click.BadParameter(problem)  # before the run, not after it
-    return value
-
-
-html_option = click.option(
-    "--html", "html", metavar="FILE", callback=_checked,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Also write the report as one self-contained HTML file: the grids and a timeline "
-         "per cell (docs/html-report.md).")
-
-
-def save(path: Path, results: list[dict], environments: dict[str, dict], **how: Any) -> None:
-    """``write`` for the command line: a failure is a one-line usage error."""
-    try:
-        write(path, results, environments, **how)
-    except ReportError as exc:
-        raise click.UsageError(str(exc)) from None
-    click.echo(f"HTML report written to {path}", err=True)

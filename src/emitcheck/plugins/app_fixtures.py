@@ -6,7 +6,10 @@ only pytest: emitcheck's servers and clients load when a fixture is used.
 - ``emitcheck_serve(TARGET, mode="threading-unpatched", server="run", path=".")``
   serves ``MODULE:ATTR`` as a cell of ``emitcheck app`` does (patching first when
   ``-patched``, every emit logged, loopback, a free port, bounded start) and
-  returns a ``Served`` with its ``url``; it is stopped when the test ends.
+  returns a ``Served`` with its ``url``. Every app it served is stopped when
+  the test ends, however it ends (the test or the start of an app raised, or
+  stopping another app did); each cell's files are in a directory of
+  ``tmp_path_factory``, kept as pytest keeps its temporary directories.
 - ``served.observe(event, ...)`` watches one window and returns the result
   (``.verdict``, ``.evidence``, ``.remedies``); the app's emit log tells ``lost``
   from ``silent``.
@@ -19,7 +22,7 @@ only pytest: emitcheck's servers and clients load when a fixture is used.
 
 from __future__ import annotations
 
-import tempfile
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,7 +114,7 @@ def emitcheck_serve(tmp_path_factory: pytest.TempPathFactory):
     from emitcheck.model.results import Timing
     from emitcheck.running.cell_run import CellRun
 
-    runs: list[CellRun] = []
+    runs = ExitStack()  # stops every run, last first, even when stopping one raises
 
     def serve(target: str, mode: str = "threading-unpatched", server: str = "run",
               path: str | Path = ".", setup: str | None = None,
@@ -122,19 +125,17 @@ def emitcheck_serve(tmp_path_factory: pytest.TempPathFactory):
         cell = Cell(row_mode, patch or "unpatched", "app", "own", server=server)
         spec = AppSpec(target, "", str(path), triggers=(), setup=setup,
                        env=tuple((env or {}).items()))
-        directory = Path(tempfile.mkdtemp(prefix=f"{cell.id}-",
-                                          dir=tmp_path_factory.getbasetemp()))
-        run = CellRun(cell, Timing(), directory, work=UserApp(spec))
-        runs.append(run)
+        # Entered before starting: a start that raises is stopped too.
+        run = runs.enter_context(CellRun(cell, Timing(), tmp_path_factory.mktemp(f"{cell.id}-"),
+                                         work=UserApp(spec)))
         started = run.start()  # waits (bounded) until it listens, or says why not
         if not started.listening:
             log = started.files.stderr.read_text(errors="replace").strip()[-2000:]
             raise AppError(f"{target} in {cell.id} did not start: {started.not_ready}\n{log}")
         return Served(f"http://127.0.0.1:{started.port}", cell.id, spec, run)
 
-    yield serve
-    for run in runs:
-        run.stop()
+    with runs:
+        yield serve
 
 
 @pytest.fixture

@@ -1,23 +1,31 @@
 """The pytest plugin's entry point: light, so that having emitcheck installed
 costs other test suites nothing.
 
-This module imports only pytest and the standard library (modelled on
-Hypothesis' pytest plugin). Parametrizing ``emitcheck_cell`` needs
-``emitcheck.matrix.cells`` (standard library only); servers, clients and the grid
-(``plugin_session``: the runner, rich) are imported only once a selected test
-requests ``emitcheck_result``, or an output option (``--emitcheck-json``, a
-baseline, ...) is given. See docs/pytest.md.
+This module imports only pytest, the standard library and ``state`` (the same),
+modelled on Hypothesis' pytest plugin, and uses pytest's public API only.
+Parametrizing ``emitcheck_cell`` needs ``emitcheck.matrix.cells`` and the
+families its registry loads by name (no third-party import); servers, clients
+and the grid (``emitcheck.plugins.session``: the runner, rich) are imported only
+once a selected test requests ``emitcheck_result``, or an output option
+(``--emitcheck-json``, a baseline, ...) is given. See docs/pytest.md.
 
 - ``emitcheck_cell`` is parametrized in ``pytest_generate_tests`` over the cells
   chosen by ``--emitcheck-cells``, the ``emitcheck_cells`` ini option, or an
   ``@pytest.mark.emitcheck_cells(...)`` marker (test id: the cell id).
 - Without xdist, every selected cell is submitted once collection is done, so
   their servers run side by side. Under xdist, each worker starts the cells of
-  its current and next test; a lock file per cell in a directory the controller
-  shares makes each cell run once in the whole session.
-- ``pytest_runtest_makereport`` turns the verdict into the test's outcome: a
-  verdict other than the measured one fails; the measured one, when not
-  ``delivered``, makes a failed assertion an xfail.
+  its current and next test, and each cell runs once in the whole session: the
+  controller hands every worker one directory (``pytest_configure_node``, in
+  ``workerinput``), where a file lock per cell (the ``filelock`` package) says
+  which worker runs it, and the others wait for that lock and read the result
+  the owner wrote beside it before letting the lock go (details in
+  ``emitcheck.plugins.session``). The controller removes the directory at the
+  end of the run.
+- The measured verdict, when not ``delivered``, gives the test pytest's own
+  ``xfail`` mark (``raises=AssertionError``, the reason the measured ``why``), so
+  ``-rx``, JUnit XML and ``--runxfail`` treat it as any xfail. A verdict other
+  than the measured one, or a failure of emitcheck itself, fails the test from
+  a ``pytest_runtest_call`` wrapper, once its body ran.
 - Each result rides on its test report (``user_properties``); the controller
   (or a run without xdist) gathers them, prints the grid, writes the files and
   compares the baseline.
@@ -26,6 +34,7 @@ baseline, ...) is given. See docs/pytest.md.
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 from pathlib import Path
 from typing import cast
@@ -185,9 +194,10 @@ def emitcheck_cell(request: pytest.FixtureRequest):
 def emitcheck_result(emitcheck_cell, request: pytest.FixtureRequest):
     """The cell's ``CellResult``: its server ran, the probe watched, the verdict is in.
 
-    A skipped cell skips the test. After the test body, a verdict other than the
-    one measured fails the test; the measured one, when not ``delivered``, turns
-    a failed assertion into an xfail (see docs/pytest.md)."""
+    A skipped cell skips the test. The measured verdict, when not ``delivered``,
+    marks the test xfail (an AssertionError from its body is expected); after
+    the body, a verdict other than the one measured fails the test (see
+    docs/pytest.md)."""
     return _session(request.config).fixture(emitcheck_cell, request.node)
 
 
@@ -211,12 +221,15 @@ class Hooks:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node) -> None:
-        """xdist controller: give every worker the directory where they share cells."""
+        """xdist controller: give every worker the directory where they share cells
+        (removed by ``pytest_unconfigure``, once the workers are gone)."""
         if self.state.shared is None:
-            factory = getattr(self.config, "_tmp_path_factory", None)
-            self.state.shared = (factory.mktemp("emitcheck-cells") if factory is not None
-                                 else Path(tempfile.mkdtemp(prefix="emitcheck-cells-")))
+            self.state.shared = Path(tempfile.mkdtemp(prefix="emitcheck-cells-"))
         node.workerinput[SHARED] = str(self.state.shared)
+
+    def pytest_unconfigure(self) -> None:
+        if self.state.shared is not None:
+            shutil.rmtree(self.state.shared, ignore_errors=True)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Without xdist, start every selected cell now, so their servers run side by side."""
@@ -233,16 +246,28 @@ class Hooks:
                 [i for i in (item, nextitem) if i is not None and _requests_result(i)])
 
     @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
-        report = yield
+    def pytest_runtest_call(self, item: pytest.Item):
+        """After the body of a test that got a result: fail it when the verdict
+        is not the measured one, or emitcheck itself failed (``session.judge``).
+        A skip, an xfail or an exit from the body is left alone."""
         result = item.stash.get(RESULT, None)
-        if result is not None:
-            from emitcheck.plugins.session import (
-                judge,  # loaded already: the fixture gave the result
-            )
+        if result is None:
+            return (yield)
+        from emitcheck.plugins.session import judge  # loaded already: the fixture gave the result
 
-            judge(report, result, call, self.config)
-        return report
+        body_error: BaseException | None = None
+        try:
+            outcome = yield
+        except pytest.xfail.Exception:  # a pytest.fail.Exception too
+            raise
+        except (Exception, pytest.fail.Exception) as raised:
+            body_error = raised
+        # Outside the except clause: a failure judge raises is not shown as raised
+        # while handling the body's (its message includes the body's failure).
+        judge(item, result, body_error)
+        if body_error is not None:
+            raise body_error
+        return outcome
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Gather results from reports: this process's, or the xdist workers'."""

@@ -1,14 +1,22 @@
-"""The heavy half of the pytest plugin (``plugin.py`` imports it on first use):
+"""The heavy half of the pytest plugin (``matrix.py`` imports it on first use):
 running cells for a pytest process, sharing them between xdist workers, judging
 a test's outcome from its cell's verdict, and the grid, files and baseline at
 the end of the run.
 
-Sharing under xdist: the controller gives every worker one directory. The first
-worker to need a cell creates ``<cell id>.lock`` (exclusively, with its pid in
-it) and runs the cell; once its result is in, it writes ``<cell id>.json``
-(``CellResult.to_json()``, replaced atomically). A worker that finds the lock
-waits for that file, bounded, and stops waiting early when the owner's process
-is gone.
+Sharing under xdist, so that each cell runs once in the session: the
+controller gives every worker one directory (``workerinput``), and each cell
+has a file lock there (``filelock.FileLock`` on ``<cell id>.lock``: an
+``flock``, which the system releases when its process ends, however it ends).
+
+- A worker that needs a cell tries its lock without waiting. If it gets it and
+  ``<cell id>.json`` is not there yet, the cell is its own: it writes its pid
+  to ``<cell id>.pid`` (for messages only), runs the cell, writes the result
+  to ``<cell id>.json`` (``CellResult.to_json()``, replaced atomically) and only
+  then lets the lock go.
+- Any other worker waits for that lock (bounded) and then reads the file. A
+  lock it gets with no file beside it means the owner ended without writing
+  one (its process ended, so the system let its lock go): the test fails
+  naming the file.
 
 Ctrl-C is pytest's: nothing here catches KeyboardInterrupt, so the session ends
 as interrupted and ``close()`` stops every cell still running. A cell stopped
@@ -21,7 +29,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from concurrent.futures import CancelledError, Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from functools import partial
@@ -29,6 +36,7 @@ from pathlib import Path
 from typing import NoReturn
 
 import pytest
+from filelock import FileLock, Timeout
 
 from emitcheck.matrix import baselines as baseline
 from emitcheck.matrix.cell import Cell, CellError
@@ -46,8 +54,6 @@ from emitcheck.system import environment
 #: (emitcheck.model.results.Timing), so this is only reached when emitcheck itself hangs
 #: or when very many cells queue for the one slot of CPU-bound cells.
 RESULT_TIMEOUT = 600.0
-#: How often a worker looks for a result another worker is writing.
-POLL = 0.05
 #: The key of a shared file whose cell was stopped by its worker's interruption.
 INTERRUPTED = "interrupted"
 
@@ -87,6 +93,7 @@ class Session:
         self.pool: CellPool | None = None
         self.futures: dict[Cell, Future] = {}   # cells this process runs
         self.elsewhere: set[Cell] = set()       # cells another worker runs
+        self.locks: dict[Cell, FileLock] = {}   # xdist: the locks of cells running here
 
     # -- running cells -------------------------------------------------------
 
@@ -103,14 +110,14 @@ class Session:
         if self.shared is None:
             self.futures[cell] = self._submit(cell)
             return
-        try:
-            fd = os.open(self._lock(cell), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
+        if not self._claim(cell):
             self.elsewhere.add(cell)
             return
-        with os.fdopen(fd, "w") as lock:
-            lock.write(str(os.getpid()))
-        future = self._submit(cell)
+        try:
+            future = self._submit(cell)
+        except BaseException:
+            self.locks.pop(cell).release()
+            raise
         future.add_done_callback(partial(self._publish, cell))
         self.futures[cell] = future
 
@@ -152,52 +159,73 @@ class Session:
 
     # -- sharing between xdist workers ----------------------------------------
 
-    def _lock(self, cell: Cell) -> Path:
+    def _path(self, cell: Cell, suffix: str) -> Path:
         assert self.shared is not None  # only under xdist
-        return self.shared / f"{cell.id}.lock"
+        return self.shared / f"{cell.id}.{suffix}"
 
-    def _file(self, cell: Cell) -> Path:
-        assert self.shared is not None  # only under xdist
-        return self.shared / f"{cell.id}.json"
+    def _lock(self, cell: Cell) -> FileLock:
+        # Not thread-local: the pool's thread that finishes the cell releases it.
+        return FileLock(self._path(cell, "lock"), thread_local=False)
+
+    def _claim(self, cell: Cell) -> bool:
+        """Take the cell's lock without waiting: is the cell this worker's to run?
+        Not when another worker holds it, nor when one ran it already."""
+        lock = self._lock(cell)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            return False
+        if self._path(cell, "json").exists():
+            lock.release()
+            return False
+        self._path(cell, "pid").write_text(str(os.getpid()))
+        self.locks[cell] = lock
+        return True
 
     def _publish(self, cell: Cell, future: Future) -> None:
-        """Write a finished cell's result for the other workers (a done callback).
-        A cell stopped by the end of this worker's session (Ctrl-C, ``-x``) has
-        none: the file says so, and a worker that waits for it stops as
-        interrupted too."""
-        if future.cancelled() or isinstance(future.exception(), Interrupted):
-            data = {INTERRUPTED: f"{cell.id} was stopped: the session of the pytest-xdist "
-                                 f"worker running it (pid {os.getpid()}) ended (Ctrl-C, -x)"}
-        else:
-            data = self._outcome(cell, future, 0).to_json()
-        part = self._file(cell).with_name(f"{cell.id}.json.{os.getpid()}.part")
-        part.write_text(json.dumps(data))
-        os.replace(part, self._file(cell))
-
-    def _owner(self, cell: Cell) -> int | None:
+        """Write a finished cell's result for the other workers, then let its lock
+        go (a done callback). A cell stopped by the end of this worker's session
+        (Ctrl-C, ``-x``) has none: the file says so, and a worker that waits for
+        it stops as interrupted too."""
         try:
-            return int(self._lock(cell).read_text())
-        except (OSError, ValueError):  # the owner has not written its pid yet
-            return None
+            if future.cancelled() or isinstance(future.exception(), Interrupted):
+                data = {INTERRUPTED: f"{cell.id} was stopped: the session of the pytest-xdist "
+                                     f"worker running it (pid {os.getpid()}) ended (Ctrl-C, -x)"}
+            else:
+                data = self._outcome(cell, future, 0).to_json()
+            part = self._path(cell, f"json.{os.getpid()}.part")
+            part.write_text(json.dumps(data))
+            os.replace(part, self._path(cell, "json"))
+        finally:
+            lock = self.locks.pop(cell, None)
+            if lock is not None:
+                lock.release()
+
+    def _owner(self, cell: Cell) -> str:
+        try:
+            return f"pid {int(self._path(cell, 'pid').read_text())}"
+        except (OSError, ValueError):  # not written yet
+            return "pid unknown"
 
     def _shared_result(self, cell: Cell) -> CellResult:
-        path, owner = self._file(cell), None
-        deadline = time.monotonic() + RESULT_TIMEOUT
-        while time.monotonic() < deadline:
-            if path.exists():
-                data = json.loads(path.read_text())
-                if INTERRUPTED in data:
-                    interrupted(data[INTERRUPTED])
-                return CellResult.from_json(data, str(path))
-            owner = owner or self._owner(cell)
-            if owner is not None and not _alive(owner):
-                if path.exists():
-                    continue
-                return _failed(cell, f"the pytest-xdist worker that ran it (pid {owner}) "
+        """The result another worker ran the cell for: its owner writes the file
+        before it lets the lock go, so once the lock is free the file is there,
+        unless the owner ended without writing it."""
+        path = self._path(cell, "json")
+        if not path.exists():
+            try:
+                with self._lock(cell).acquire(timeout=RESULT_TIMEOUT):
+                    pass
+            except Timeout:
+                return _failed(cell, f"waited {RESULT_TIMEOUT:g} s for the pytest-xdist "
+                                     f"worker running it ({self._owner(cell)}) to write {path}")
+            if not path.exists():
+                return _failed(cell, f"the pytest-xdist worker that ran it ({self._owner(cell)}) "
                                      f"ended without writing {path}")
-            time.sleep(POLL)
-        return _failed(cell, f"waited {RESULT_TIMEOUT:g} s for the pytest-xdist worker "
-                             f"running it (pid {owner or 'unknown'}) to write {path}")
+        data = json.loads(path.read_text())
+        if INTERRUPTED in data:
+            interrupted(data[INTERRUPTED])
+        return CellResult.from_json(data, str(path))
 
     # -- one test ---------------------------------------------------------------
 
@@ -220,6 +248,12 @@ class Session:
         node.stash[RESULT] = result
         if result.skipped:
             pytest.skip(result.skipped)
+        if result.failure is None and result.verdict == result.expected != "delivered":
+            # pytest's own xfail: -rx and JUnit show the reason, --runxfail turns it
+            # off, and only an AssertionError is expected (any other error fails).
+            node.add_marker(pytest.mark.xfail(
+                reason=f"{result.cell} is {result.verdict}, as measured: {result.why}",
+                raises=AssertionError, strict=False))
         return result
 
     def close(self) -> None:
@@ -284,7 +318,7 @@ class Session:
     def summary(self, terminalreporter, results: list[dict],
                 comparison: baseline.Comparison | None) -> None:
         terminalreporter.section("emitcheck matrix")
-        writer = terminalreporter._tw
+        writer = self.config.get_terminal_writer()
         grid = report.grid(results, "")
         terminalreporter.write(report.render(grid, color=writer.hasmarkup,
                                              width=max(132, writer.fullwidth)))
@@ -302,49 +336,31 @@ class Session:
                               else f"{len(comparison.changed)} cell(s) changed")
 
 
-def judge(rep: pytest.TestReport, result: CellResult, call: pytest.CallInfo,
-          config: pytest.Config) -> None:
-    """Turn the cell's verdict into the test's outcome, after its body ran:
+def judge(item: pytest.Item, result: CellResult, body_error: BaseException | None) -> None:
+    """Fail the test when its cell's verdict says so, after its body ran (with
+    ``body_error``, what the body raised, if anything):
 
     - emitcheck's own machinery failed: the test fails with that reason;
     - a verdict other than the one measured for the cell: the test fails,
-      naming both, even when its body passed;
-    - the measured verdict, not ``delivered``: an AssertionError from the body
-      makes the test an xfail (``--runxfail`` keeps it a failure);
-    - otherwise the body's outcome stands.
+      naming both, even when its body passed.
+
+    Otherwise the body's outcome stands; for the measured verdict, when it is not
+    ``delivered``, that includes the xfail mark ``fixture`` gave the test.
     """
-    if rep.when != "call" or hasattr(rep, "wasxfail"):
-        return
     if result.failure:
-        rep.outcome = "failed"
-        rep.longrepr = f"emitcheck itself failed to run {result.cell}: {result.failure}"
+        pytest.fail(f"emitcheck itself failed to run {result.cell}: {result.failure}",
+                    pytrace=False)
+    if result.verdict is None or result.verdict == result.expected:
         return
-    if result.verdict is None:
-        return
-    if result.verdict != result.expected:
-        message = (f"{result.cell}: observed {result.verdict}, expected {result.expected} "
-                   f"(the verdict measured for this cell: {result.why})\n"
-                   f"evidence: {result.evidence}\nsee {result.doc}")
-        if result.observation is not None and result.observation.log_tail:
-            message += "\n--- server stderr (tail) ---\n" + result.observation.log_tail
-        if rep.failed:
-            message += f"\n\nthe test body failed too:\n{rep.longrepr}"
-        rep.outcome, rep.longrepr = "failed", message
-        return
-    if result.verdict != "delivered" and rep.failed and call.excinfo is not None \
-            and isinstance(call.excinfo.value, AssertionError) and not config.option.runxfail:
-        rep.outcome = "skipped"
-        rep.wasxfail = f"{result.cell} is {result.verdict}, as measured: {result.why}"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # exists, owned by someone else
-        return True
-    return True
+    message = (f"{result.cell}: observed {result.verdict}, expected {result.expected} "
+               f"(the verdict measured for this cell: {result.why})\n"
+               f"evidence: {result.evidence}\nsee {result.doc}")
+    if result.observation is not None and result.observation.log_tail:
+        message += "\n--- server stderr (tail) ---\n" + result.observation.log_tail
+    if body_error is not None:
+        failure = item.repr_failure(pytest.ExceptionInfo.from_exception(body_error))
+        message += f"\n\nthe test body failed too:\n{failure}"
+    pytest.fail(message, pytrace=False)
 
 
 def _write(path: Path, text: str) -> None:

@@ -24,7 +24,7 @@ class State:
     chosen: list | None = None
     #: Where that choice comes from, for messages ("--emitcheck-cells", ...).
     chosen_by: str | None = None
-    #: plugin_session.Session once something needs it, else None.
+    #: emitcheck.plugins.session.Session once something needs it, else None.
     session: Any = None
     #: The JSON form of every result seen on a report, by cell id.
     results: dict[str, dict] = field(default_factory=dict)

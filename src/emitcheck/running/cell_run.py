@@ -1,7 +1,11 @@
 """One owner for everything a cell runs: ``CellRun``.
 
-It starts the cell's processes in order (what each value needs before the
-server, the server, what needs the server) and stops them all, in reverse,
+It starts the cell's processes in phases (the message queue, what each value
+needs before the server, the server, what needs the server, what stands in
+front of it: matrix/cell.py's ``Variant`` says each hook's phase) and
+records what each phase hands back for the phases after it (``queue_url``,
+``server``, ``front``), so no hook depends on the order of the factors. It
+stops them all, in reverse,
 whatever happens: a normal end, an exception of ours, Ctrl-C. Forked or
 fresh, server or redis-server or emitter, every process of a cell is in its
 ``processes`` list and nowhere else. A run that is being closed (its
@@ -48,9 +52,11 @@ class CellRun:
         self.directory = directory
         self.zygotes = zygotes
         self.closing = closing or threading.Event()
-        self.queue_url: str | None = None      # set by a queue value, for the server
+        #: The message queue's URL (the queue value's ``start_queue``), or None.
+        self.queue_url: str | None = None
         self.server: ManagedProcess | None = None
-        #: What the client connects to when not the server itself (a proxy).
+        #: What the client connects to when not the server itself (a proxy): a
+        #: value's ``front``.
         self.front: ManagedProcess | None = None
         #: Other processes whose logs count as the server's (an emitter).
         self.companions: list[ManagedProcess] = []
@@ -73,14 +79,17 @@ class CellRun:
         return process
 
     def start(self, attempts: int = 3) -> ManagedProcess:
-        """Start the cell: each value's ``before_server``, the server (waiting until
-        it listens or fails to), then each value's ``after_server``.
+        """Start the cell: its message queue (the queue value's ``start_queue``),
+        each value's ``before_server``, the server (waiting until it listens or
+        fails to), each value's ``after_server``, then what a value puts in
+        front of the server (its ``front``).
 
         When another process takes the server's port between our pick and its
         bind, start the server again on another port, up to ``attempts`` times.
         A server that never listens is returned all the same: its verdict says so.
         """
         values = self.cell.variants()
+        self.queue_url = self.cell.value_of("queue").start_queue(self)
         for value in values:
             value.before_server(self)
         server_value = self.cell.value_of("server")
@@ -91,6 +100,12 @@ class CellRun:
             self.group = self.quota.confine(self.server.pid, f"{self.cell.id}-{next(_RUNS)}")
         for value in values:
             value.after_server(self)
+        fronts = [(value, front) for value in values
+                  if (front := value.front(self)) is not None]
+        if len(fronts) > 1:  # the values' conflict should have said so
+            raise RuntimeError(f"{' and '.join(v.value for v, _ in fronts)} both put a "
+                               "process in front of the server")
+        self.front = fronts[0][1] if fronts else None
         return self.server
 
     def wait_first_emit(self, worker: ManagedProcess) -> None:

@@ -134,7 +134,7 @@ def _facts(cell: Cell, obs: Observation) -> str:
     client ended on is said only where it stayed on long-polling although it
     may upgrade: that is a finding (a proxy that drops the Upgrade header)."""
     shown = {name: fact for name, fact in obs.facts.items() if name not in _STATED}
-    if obs.facts.get("transport") == "polling" and cell.transport != "polling":
+    if obs.facts.get("transport") == "polling" and cell.value_of("transport").upgrades:
         shown = {"transport": "stayed on long-polling (never upgraded to WebSocket)", **shown}
     return "".join(f"; {name}: {fact}" for name, fact in shown.items())
 

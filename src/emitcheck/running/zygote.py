@@ -43,12 +43,18 @@ FRESH_SERVERS = "EMITCHECK_FRESH_SERVERS"
 #: Seconds for a zygote to import its stack, and for it to answer a fork.
 START_TIMEOUT = 30.0
 FORK_TIMEOUT = 10.0
+#: What a zygote's reader hands a waiter once the zygote's output has ended.
+EXITED = "exited"
 
 
 
 
 class ZygoteError(RuntimeError):
     """A zygote did not start or did not answer; says what it waited for."""
+
+
+class ZygoteExited(ZygoteError):
+    """The zygote exited while we waited for its answer."""
 
 
 class StackBroken(ZygoteError):
@@ -74,10 +80,11 @@ class Zygote:
         threading.Thread(target=self._read, daemon=True, name=f"emitcheck-zygote-{mode}").start()
         try:
             self._expect("ready", START_TIMEOUT, f"the {mode} zygote to import its stack")
-        except ZygoteError as exc:
+        except ZygoteExited:
             self.stop()
-            if "got 'exited'" in str(exc):
-                raise StackBroken(f"the {mode} zygote exited importing its stack") from None
+            raise StackBroken(f"the {mode} zygote exited importing its stack") from None
+        except ZygoteError:
+            self.stop()
             raise
 
     def _read(self) -> None:
@@ -96,13 +103,15 @@ class Zygote:
         with self.exited:  # the zygote is gone, and with it (pdeathsig) every server
             self.statuses.setdefault(-1, -1)
             self.exited.notify_all()
-        self.answers.put("exited")  # whoever waits for an answer learns it at once
+        self.answers.put(EXITED)  # whoever waits for an answer learns it at once
 
     def _expect(self, word: str, timeout: float, what: str) -> str:
         try:
             answer = self.answers.get(timeout=timeout)
         except queue.Empty:
             raise ZygoteError(f"timed out after {timeout:g} s waiting for {what}") from None
+        if answer == EXITED:
+            raise ZygoteExited(f"waiting for {what}, the zygote exited")
         if not answer.startswith(word):
             raise ZygoteError(f"waiting for {what}, got {answer!r}")
         return answer

@@ -65,9 +65,14 @@ def make_waiter(socketio, wait):
                 socketio.sleep(0)
                 last = time.perf_counter()
 
+    def event_wait(interval):
+        # Waits on a threading primitive: blocks its OS thread unless patched.
+        threading.Event().wait(interval)
+
     waiters = {
         "time_sleep": time.sleep,
         "socketio_sleep": socketio.sleep,
+        "event_wait": event_wait,
         "busy": busy,
         "busy_yield": busy_yield,
     }
@@ -159,7 +164,11 @@ def serve_only(socketio, connect_log_path):
 # --- end of cluster ---
 
 
-# --- Celery (families/celery.py): the web app starts the work as a Celery task ---
+# --- Celery (families/celery/): the web app starts the work as a Celery task ---
+#: The web app's route that sends the task (the cell asks it once the server listens).
+CELERY_ROUTE = "/celery/start"
+
+
 def add_celery_route(app, cell_id, emit_log_path, interval, queue_url):
     """``celery`` and ``celery_app`` cells: the work is a Celery task (celery_worker.py)
     that the web app starts from a route, as apps do: ``GET /celery/start?broker=URL``
@@ -171,7 +180,7 @@ def add_celery_route(app, cell_id, emit_log_path, interval, queue_url):
     from celery import Celery
     from flask import request
 
-    @app.route("/celery/start")
+    @app.route(CELERY_ROUTE)
     def start_celery_task():
         broker = request.args["broker"]
         task = Celery(broker=broker).send_task(

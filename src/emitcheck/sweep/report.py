@@ -1,5 +1,8 @@
 """What ``emitcheck sweep`` prints and writes: the table release x cell, the
-evidence of each change, a JSON document, and Markdown for a bug report."""
+evidence of each change, a JSON document, and Markdown for a bug report.
+
+A row keeps its results in their JSON form (``Row.results``, what the sweep's
+environments wrote); ``_result`` reads one as a ``CellResult`` for the outputs."""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from emitcheck.model.results import (
     ANY,
     ENVIRONMENT,
     SCHEMA,
+    CellResult,
     Fields,
     ListOf,
     MapOf,
@@ -24,7 +28,7 @@ from emitcheck.model.results import (
     check_schema,
 )
 from emitcheck.outputs.grid import STYLE, median_latency
-from emitcheck.sweep.releases import Bisection, Change, Row, outcome
+from emitcheck.sweep.releases import Bisection, Change, Row
 from emitcheck.system.environment import VERSIONED
 
 
@@ -49,22 +53,32 @@ class Sweep:
 NOTHING_RAN = "no release ran (each row's note says why), so no verdict was compared"
 
 
-def label(result: dict | None) -> str:
-    found = outcome(result)
-    if result is None or found in ("skipped", "emitcheck failed", "not run"):
+def _result(row: Row, cell: str) -> CellResult | None:
+    """The row's result for ``cell`` (None: the row has none)."""
+    found = row.result(cell)
+    return None if found is None else CellResult.from_json(found, f"result of {cell}")
+
+
+def _outcome(result: CellResult | None) -> str:
+    return "not run" if result is None else result.outcome
+
+
+def label(result: CellResult | None) -> str:
+    found = _outcome(result)
+    if result is None or not result.ran:
         return found
     return " ".join(filter(None, (found, median_latency(result))))
 
 
-def _text(result: dict | None) -> Text:
-    found = outcome(result)
-    return Text(label(result), style=STYLE.get(found, STYLE[None]))
+def _text(result: CellResult | None) -> Text:
+    return Text(label(result), style=STYLE.get(_outcome(result), STYLE[None]))
 
 
 def _note(row: Row) -> str:
     if row.reason:
         return row.reason
-    reasons = dict.fromkeys(r.get("skipped") or r.get("failure") for r in row.results)
+    reasons = dict.fromkeys(r.skipped or r.failure
+                            for r in (CellResult.from_json(data) for data in row.results))
     return "; ".join(filter(None, reasons))
 
 
@@ -79,16 +93,10 @@ def table(sweep: Sweep) -> Table:
         grid.add_column(cell, overflow="fold")
     grid.add_column("note", overflow="fold")
     for row in sweep.rows:
-        cells = [_text(row.result(c)) if row.ran else Text("-", style="dim")
+        cells = [_text(_result(row, c)) if row.ran else Text("-", style="dim")
                  for c in sweep.cells]
         grid.add_row(*([row.python] if several else []), row.version, *cells, _note(row))
     return grid
-
-
-def _evidence(change: Change, row: Row) -> str:
-    result = row.result(change.cell) or {}
-    return (result.get("evidence") or result.get("skipped") or result.get("failure")
-            or "(none)")
 
 
 def change_lines(sweep: Sweep) -> list[str]:
@@ -102,10 +110,11 @@ def change_lines(sweep: Sweep) -> list[str]:
     for change in sweep.changes:
         before, after = change.before, change.after
         lines.append(f"  {change.cell} on Python {change.python}: "
-                     f"{outcome(before.result(change.cell))} with {sweep.package} "
-                     f"{before.version} -> {outcome(after.result(change.cell))} with "
+                     f"{_outcome(_result(before, change.cell))} with {sweep.package} "
+                     f"{before.version} -> {_outcome(_result(after, change.cell))} with "
                      f"{sweep.package} {after.version}")
-        lines += [f"    {row.version}: {_evidence(change, row)}" for row in (before, after)]
+        lines += [f"    {row.version}: {_side_evidence(_result(row, change.cell))}"
+                  for row in (before, after)]
     return lines
 
 
@@ -124,17 +133,18 @@ def bisect_lines(sweep: Sweep) -> list[str]:
     lines.append(f"  the change came with {sweep.package} {found.bad.version}: it is between "
                  f"{found.good.version}{last} and {found.bad.version} (the first that differs)")
     for cell in sweep.cells:
-        a, b = found.good.result(cell), found.bad.result(cell)
-        if outcome(a) != outcome(b):
-            lines.append(f"  {cell}: {outcome(a)} -> {outcome(b)}")
+        a, b = _result(found.good, cell), _result(found.bad, cell)
+        if _outcome(a) != _outcome(b):
+            lines.append(f"  {cell}: {_outcome(a)} -> {_outcome(b)}")
             lines.append(f"    {found.good.version}: {_side_evidence(a)}")
             lines.append(f"    {found.bad.version}: {_side_evidence(b)}")
     return lines
 
 
-def _side_evidence(result: dict | None) -> str:
-    result = result or {}
-    return result.get("evidence") or result.get("skipped") or result.get("failure") or "(none)"
+def _side_evidence(result: CellResult | None) -> str:
+    if result is None:
+        return "(none)"
+    return result.evidence or result.skipped or result.failure or "(none)"
 
 
 def terminal(sweep: Sweep) -> Group:
@@ -174,7 +184,7 @@ def _pairs(sweep: Sweep) -> list[tuple[str, Row, Row]]:
     found = sweep.bisection
     if found is not None and found.changed:
         return [(c, found.good, found.bad) for c in sweep.cells
-                if outcome(found.good.result(c)) != outcome(found.bad.result(c))]
+                if _outcome(_result(found.good, c)) != _outcome(_result(found.bad, c))]
     return [(c.cell, c.before, c.after) for c in sweep.changes]
 
 
@@ -186,7 +196,7 @@ def markdown(sweep: Sweep) -> str:
            + " | ".join(f"`{c}`" for c in sweep.cells) + " | note |",
            "|" + "---|" * (len(sweep.cells) + 2 + (len(sweep.pythons) > 1))]
     for row in sweep.rows:
-        cells = [label(row.result(c)) if row.ran else "-" for c in sweep.cells]
+        cells = [label(_result(row, c)) if row.ran else "-" for c in sweep.cells]
         first = [row.python] if len(sweep.pythons) > 1 else []
         out.append("| " + " | ".join(_md_cell(x) for x in [*first, row.version, *cells,
                                                              _note(row)]) + " |")
@@ -195,12 +205,12 @@ def markdown(sweep: Sweep) -> str:
         out += ["", NOTHING_RAN[0].upper() + NOTHING_RAN[1:] + "."
                 if not any(row.ran for row in sweep.rows) else "No cell changed its verdict."]
     for cell, before, after in pairs:
-        a, b = before.result(cell) or {}, after.result(cell) or {}
-        out += ["", f"#### `{cell}`: {outcome(a)} with {sweep.package} {before.version}, "
-                    f"{outcome(b)} with {after.version} (Python {before.python})", "",
+        a, b = _result(before, cell), _result(after, cell)
+        out += ["", f"#### `{cell}`: {_outcome(a)} with {sweep.package} {before.version}, "
+                    f"{_outcome(b)} with {after.version} (Python {before.python})", "",
                 f"| | {sweep.package} {before.version} | {sweep.package} {after.version} |",
                 "|---|---|---|",
-                f"| verdict | {outcome(a)} | {outcome(b)} |",
+                f"| verdict | {_outcome(a)} | {_outcome(b)} |",
                 f"| evidence | {_md_cell(_side_evidence(a))} | {_md_cell(_side_evidence(b))} |",
                 *_stack(_versions(before, a, sweep.package), _versions(after, b, sweep.package),
                         sweep.package),
@@ -215,14 +225,15 @@ def markdown(sweep: Sweep) -> str:
     return "\n".join(out)
 
 
-def _versions(row: Row, result: dict, package: str) -> dict:
+def _versions(row: Row, result: CellResult | None, package: str) -> dict:
     """The stack's versions in a row: what the result recorded, and the package swept."""
-    found = dict(result.get("versions") or {})
+    found = dict(result.versions if result else {})
     found[package] = row.version
     return found
 
 
-def _reproduce(sweep: Sweep, cell: str, sides: list[tuple[Row, dict]]) -> list[str]:
+def _reproduce(sweep: Sweep, cell: str,
+               sides: list[tuple[Row, CellResult | None]]) -> list[str]:
     """For each side: pip install its stack's versions (and the --with requirements on
     other packages), then run the cell."""
     from packaging.requirements import Requirement
@@ -235,7 +246,7 @@ def _reproduce(sweep: Sweep, cell: str, sides: list[tuple[Row, dict]]) -> list[s
         pinned = {canonicalize_name(n) for n in names}
         others = [p for p in sweep.asked.get("with", [])
                   if canonicalize_name(Requirement(p).name) not in pinned]
-        lines += [f"# {sweep.package} {row.version}: {outcome(result or None)}",
+        lines += [f"# {sweep.package} {row.version}: {_outcome(result)}",
                   shlex.join(["pip", "install", *(f"{n}=={stack[n]}" for n in names
                                                    if n != "python"), *others]),
                   f"emitcheck run {cell}   # or: emitcheck repro {cell} -o repro.py "

@@ -1,5 +1,8 @@
 """Start, watch and stop one process of a cell: a server, a redis-server, an emitter.
 
+What each process is (its command line, what its logs say) is its family's
+business (families/); this module knows processes, not families.
+
 The process runs in its own session (so its own process group), its output
 goes to files in a per-process directory, and on Linux it is started through
 ``setpriv --pdeathsig KILL`` so that the kernel kills it when the thread that
@@ -37,6 +40,10 @@ SERVER_BANNER = "async_mode="
 
 class NotReady(Exception):
     """The server did not start listening within the bound; says what it waited for."""
+
+
+class PortTaken(NotReady):
+    """Another process holds the port picked for the server."""
 
 
 def die_with_parent_prefix() -> list[str]:
@@ -207,21 +214,6 @@ class ManagedProcess:
         server.banner = banner
         return server
 
-    @classmethod
-    def redis(cls, directory: Path) -> ManagedProcess:
-        """A private redis-server for one cell: loopback only, nothing on disk.
-
-        One per cell because Redis pub/sub channels are server-wide (database
-        numbers do not separate them): two cells on one Redis would receive
-        each other's events. A redis-server starts in a few milliseconds.
-        """
-        files = ServerFiles(directory)
-        port = free_port()
-        argv = [*die_with_parent_prefix(), shutil.which("redis-server") or "redis-server",
-                "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                "--dir", str(directory)]
-        return cls(argv, files, port)
-
     @property
     def pid(self) -> int:
         return self.popen.pid
@@ -245,8 +237,9 @@ class ManagedProcess:
 
     def port_taken(self) -> bool:
         """Did the server fail because another process had its port?"""
-        if self.not_ready is not None and "another process" in str(self.not_ready):
+        if isinstance(self.not_ready, PortTaken):
             return True
+        # what the server itself said: its log is the only word on it
         stderr = self.files.stderr.read_text(errors="replace")
         return "Address already in use" in stderr or "is in use by another program" in stderr
 
@@ -280,7 +273,7 @@ class ManagedProcess:
                 raise self.not_ready
             if self._has_banner() and self._accepts():
                 if ("127.0.0.1", self.port) not in self.listening_addresses():
-                    self.not_ready = NotReady(f"port {self.port} is held by another process")
+                    self.not_ready = PortTaken(f"port {self.port} is held by another process")
                     raise self.not_ready
                 self.listening = True
                 return self.port

@@ -9,7 +9,7 @@ app's own ``socketio`` object, made in the worker as the web server makes it:
 with ``message_queue`` only in ``-redis`` cells, the classic mistake otherwise
 (Flask-SocketIO 472, 1446, 1359). ``-redis`` is the web server's queue, as
 everywhere; the broker is always a redis-server of the cell's own
-(celery_process.py).
+(worker.py).
 
 The ``pool`` factor: the worker's ``--pool``, for those spawns (``none`` for
 every other cell). The gevent and eventlet pools patch the worker (Celery's

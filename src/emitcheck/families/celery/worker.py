@@ -1,4 +1,4 @@
-"""The processes of a Celery cell (families/celery.py): its broker, a real Celery
+"""The processes of a Celery cell (families/celery/): its broker, a real Celery
 worker, and the request that makes the web app send the task.
 
 The broker is the cell's redis-server: the ``-redis`` queue's own when the
@@ -35,8 +35,6 @@ if TYPE_CHECKING:
 
 #: What the worker logs once it consumes tasks ("celery@HOST ready.").
 READY_LINE = " ready."
-#: The web app's route that sends the task (server_child.add_celery_route).
-ROUTE = "/celery/start"
 #: Seconds a stopping worker gets before SIGKILL. Its task never ends, and a
 #: warm shutdown (SIGTERM) waits for running tasks: the threads, solo, gevent
 #: and eventlet pools would never exit by themselves.
@@ -97,10 +95,12 @@ def worker_of(run: CellRun) -> CeleryWorker | None:
 def start_task(run: CellRun, worker: CeleryWorker) -> None:
     """Once worker and web server are up: the web app's route sends the task;
     then wait (bounded) until the task's first tick is logged."""
+    from emitcheck.scripts.server_child import CELERY_ROUTE
+
     assert run.server is not None  # after_server: the server was started
     worker.wait_ready(run.timing.ready_timeout)
     query = urllib.parse.urlencode({"broker": worker.broker})
-    url = f"http://127.0.0.1:{run.server.port}{ROUTE}?{query}"
+    url = f"http://127.0.0.1:{run.server.port}{CELERY_ROUTE}?{query}"
     try:
         with urllib.request.urlopen(url, timeout=run.timing.response_timeout) as answer:
             worker.send_outcome = f"task {answer.read().decode()[:36]} sent"

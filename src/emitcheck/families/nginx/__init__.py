@@ -117,13 +117,12 @@ class Nginx(Proxy):
         return Expectation(twin.verdict, f"nginx in front changes nothing here: {twin.why}",
                            DOC)
 
-    def after_server(self, run):
+    def front(self, run):
         from emitcheck.families.nginx.proxy import start_nginx
 
-        assert run.server is not None  # after_server runs once the server started
-        run.front = start_nginx(run, run.directory / "nginx", [run.server.port],
-                                upgrade_headers=self.upgrade_headers,
-                                buffering=self.buffering)
+        assert run.server is not None  # front runs once the server started
+        return start_nginx(run, run.directory / "nginx", [run.server.port],
+                           upgrade_headers=self.upgrade_headers, buffering=self.buffering)
 
     def after_window(self, run, obs):
         from emitcheck.families.nginx.proxy import socketio_requests

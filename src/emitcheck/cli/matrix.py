@@ -1,0 +1,139 @@
+"""``emitcheck list``, ``run CELL`` and ``matrix``: our matrix's cells, one or many.
+
+``run`` and ``matrix`` exit OK when every cell matched its expectation,
+DIFFERS when a verdict differs, NOT_CLEAN when emitcheck's own machinery
+failed in a cell (the cell's result says why; the other cells still ran).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from emitcheck.cli import options
+from emitcheck.matrix import baselines as baseline
+from emitcheck.matrix import cells
+from emitcheck.model import results as model
+from emitcheck.model.results import CellResult
+from emitcheck.outputs import files as outputs
+from emitcheck.outputs import grid as report
+from emitcheck.running import runner
+from emitcheck.system import environment
+
+
+def _select(pattern: str | None) -> list[cells.Cell]:
+    try:
+        return cells.select(pattern)
+    except cells.CellError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _run(selected: list[cells.Cell], jobs: int | None = None) -> list[CellResult]:
+    """Run cells; Ctrl-C, SIGTERM or SIGHUP stops every server (main.py's group)."""
+    return runner.run_many(selected, jobs=jobs)
+
+
+@click.command("list")
+@click.option("--all", "everything", is_flag=True,
+              help="Every valid combination of values, not only the default matrix.")
+def list_cells(everything: bool) -> None:
+    """Print the cell ids of the default matrix (or every valid one), one a line."""
+    for cell in cells.possible_cells() if everything else cells.all_cells():
+        click.echo(cell.id)
+
+
+@click.command()
+@click.argument("cell_id")
+@options.json_option("Print the result as JSON.")
+def run(cell_id: str, as_json: bool) -> None:
+    """Run one cell (a real server and a real client) and print its verdict.
+    Any valid combination of values is a cell (see 'emitcheck list --all')."""
+    cell = options.parse_cell(cell_id)
+    [result] = _run([cell], jobs=1)
+    click.echo(json.dumps(result.to_json(), indent=2) if as_json else report.summary(result))
+    sys.exit(options.status([result]))
+
+
+@click.command()
+@options.pattern_option("Only these cells: a whole cell id selects that cell, anything else "
+                        "the cells whose id contains it (or matches it as a glob); several "
+                        "separated by commas, each of which must select a cell.")
+@options.json_option("Print a JSON list of results.")
+@options.markdown_option("Print a block to paste into a GitHub issue.")
+@options.jobs_option
+@click.option("--save-baseline", type=click.Path(dir_okay=False, path_type=Path),
+              callback=outputs.checked,
+              help="Write the observed verdicts and the environment to this file.")
+@click.option("--check-baseline", type=click.Path(dir_okay=False, path_type=Path),
+              help="Compare with this baseline: exit 1 and list every changed cell.")
+@options.html_option
+def matrix(pattern: str | None, as_json: bool, as_markdown: bool, jobs: int | None,
+           save_baseline: Path | None, check_baseline: Path | None,
+           html_path: Path | None) -> None:
+    """Run many cells at once and print the grid.
+
+    Exits 0 when every cell matched its expectation (with --check-baseline:
+    when no cell changed its verdict), 1 otherwise, 3 when emitcheck itself
+    failed in a cell.
+    """
+    selected = _select(pattern)
+    recorded = None
+    if check_baseline is not None:
+        try:
+            recorded = baseline.load(check_baseline)
+        except baseline.BaselineError as exc:
+            raise click.UsageError(str(exc)) from None
+    results = _run(selected, jobs)
+    env = environment.environment()
+    if as_json:
+        click.echo(json.dumps(model.results_document(results, env), indent=2))
+    elif as_markdown:
+        click.echo(report.markdown(results, env), nl=False)
+    else:
+        report.show(report.grid(results), width=options.width())
+        for result in results:
+            if not result.matches:
+                click.echo(report.summary(result))
+    if html_path is not None:
+        options.save_html(html_path, results, {"this run": env},
+                          title=f"emitcheck matrix -k {pattern}" if pattern
+                          else "emitcheck matrix")
+    status = options.status(results)
+    if save_baseline is not None:
+        _save_baseline(save_baseline, results, env, status)
+    if recorded is not None:
+        comparison = baseline.compare(recorded, _as_json(results), env)
+        for line in comparison.lines():
+            click.echo(line, err=as_json or as_markdown)
+        click.echo(f"baseline {check_baseline}: "
+                   + ("no cell changed" if comparison.ok
+                      else f"{len(comparison.changed)} cell(s) changed"),
+                   err=as_json or as_markdown)
+        sys.exit(status if status == options.NOT_CLEAN
+                 else options.OK if comparison.ok else options.DIFFERS)
+    sys.exit(status)
+
+
+def _as_json(results: list[CellResult]) -> list[dict]:
+    """The results as matrix/baselines.py reads them (their JSON form)."""
+    return [result.to_json() for result in results]
+
+
+def _save_baseline(path: Path, results: list[CellResult], env: dict, status: int) -> None:
+    """Write the baseline (its path was checked before the run); a run where no
+    cell got a verdict writes none: a baseline without verdicts checks nothing."""
+    if not any(result.verdict for result in results):
+        click.echo(f"emitcheck: no baseline written to {path}: no cell got a verdict here "
+                   "(every one was skipped or failed), and a baseline without verdicts "
+                   "checks nothing", err=True)
+        sys.exit(status if status == options.NOT_CLEAN else options.BAD_INPUT)
+    try:
+        baseline.save(path, _as_json(results), env)
+    except OSError as exc:  # checked before the run: a full disk, say
+        click.echo(f"emitcheck: cannot write the baseline {path}: {exc.strerror or exc}",
+                   err=True)
+        sys.exit(options.NOT_CLEAN)
+    click.echo(f"baseline written to {path}", err=True)
