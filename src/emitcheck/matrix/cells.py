@@ -144,10 +144,12 @@ def _undecided(chosen: tuple[str, ...], checks: tuple[Variant, ...]) -> tuple[Va
 
 
 def _listing_order(cell: Cell) -> tuple:
-    """Base cells first, then the CPU-bound ones, then each family: one suffix
-    before two, suffix values in declaration order; within, factor and value order."""
+    """Base cells first, then the CPU-bound ones, then the other grids of cells
+    without a suffix, then each family: one suffix before two, suffix values in
+    declaration order; within, factor and value order."""
     suffix_rank = [list(suffix_factors()).index(v) for v in cell.suffixes]
-    return (len(suffix_rank), suffix_rank, cell.isolated,
+    grid_rank = 0 if not cell.grid else 1 if cell.isolated else 2
+    return (len(suffix_rank), suffix_rank, grid_rank,
             *(values(f.name).index(getattr(cell, f.name)) for f in REQUIRED))
 
 

@@ -428,15 +428,19 @@ class CellResult:
     versions: dict = field(default_factory=dict)
     #: What to change, from the matrix we measured (for a user's app).
     remedies: list[str] = field(default_factory=list)
-    #: The mode the server reported it resolved to: the observation's, or (a
-    #: result read from a file without its observation) the one the file names.
-    async_mode: str | None = None
+    #: The mode a results file names for the cell (read from a file); a
+    #: result's ``async_mode`` is this, or else its observation's.
+    file_mode: str | None = None
     #: An app's cell only: how long its window watched (``waited_s``, ``cadence_s``).
     watched: Watched | None = None
 
-    def __post_init__(self) -> None:
-        if self.async_mode is None and self.observation is not None:
-            self.async_mode = self.observation.async_mode
+    @property
+    def async_mode(self) -> str | None:
+        """The mode the server reported it resolved to: what the file names, or
+        the observation's (set once the window is over)."""
+        if self.file_mode is not None:
+            return self.file_mode
+        return self.observation.async_mode if self.observation is not None else None
 
     @property
     def matches(self) -> bool:
@@ -513,7 +517,7 @@ class CellResult:
         result = cls(data["cell"], data["expected"], data["why"], data["doc"], data["verdict"],
                      data["evidence"], data["skipped"], data["failure"], metrics, observation,
                      data["versions"], data.get("remedies", []), watched=watched)
-        result.async_mode = data["async_mode"]  # what the file says, even beside its observation
+        result.file_mode = data["async_mode"]  # what the file says, even beside its observation
         return result
 
 
