@@ -265,7 +265,7 @@ def test_a_forked_server_killed_during_the_window_is_crashed(tmp_path):
             assert isinstance(forked, ForkedServer)
             assert os.getsid(forked.pid) == forked.pid  # a session of its own
             threading.Timer(0.3, os.kill, (forked.pid, signal.SIGKILL)).start()
-            judged = classify(observe(forked, cell, SHORT))
+            judged = classify(observe(forked, cell, SHORT, work=run.work))
     finally:
         zygotes.stop()
     assert judged.verdict == "crashed", judged.evidence
