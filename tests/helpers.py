@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 
 import psutil
+import pytest
 
 
 def processes_mentioning(text: str) -> list[psutil.Process]:
@@ -57,8 +58,6 @@ def emitcheck(*args: str, env: dict | None = None, timeout: float = 120,
 
 def runnable(cell_id: str):
     """The cell of ``cell_id``, or a skip saying why it cannot run here."""
-    import pytest
-
     from emitcheck.matrix.cells import parse
 
     cell = parse(cell_id)
@@ -219,6 +218,17 @@ class Run:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
+
+
+@pytest.fixture(name="run")
+def run_fixture(tmp_path):
+    """The test's Run; whatever is left of it afterwards is killed, pass or fail.
+    (A test module imports ``run_fixture`` to have the ``run`` fixture.)"""
+    made = Run(tmp_path)
+    try:
+        yield made
+    finally:
+        made.kill_what_is_left()
 
 
 def gone(run: Run, cli_pid: int | None = None, bound: float = 5) -> None:

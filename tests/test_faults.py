@@ -37,6 +37,7 @@ from .helpers import (
     interrupt_cli,
     marked,
     processes_mentioning,
+    run_fixture,  # noqa: F401 (the run fixture)
     runnable,
     wait_until,
 )
@@ -51,16 +52,6 @@ SIGNALS = pytest.mark.parametrize(
                        (signal.SIGKILL, -signal.SIGKILL)], ids=["SIGINT", "SIGTERM", "SIGKILL"])
 
 pytestmark = pytest.mark.timeout(240)
-
-
-@pytest.fixture
-def run(tmp_path):
-    """The test's Run; whatever is left of it afterwards is killed, pass or fail."""
-    made = Run(tmp_path)
-    try:
-        yield made
-    finally:
-        made.kill_what_is_left()
 
 
 def _ended(run: Run, cli: subprocess.Popen, err: str, signum: int, status: int) -> None:

@@ -31,13 +31,13 @@ from emitcheck.apps import user_app
 from emitcheck.system.process import ManagedProcess, ServerFiles
 
 from .helpers import (
-    Run,
     emitcheck,
     gone,
     interrupt_cli,
     marked,
     processes_mentioning,
     processes_with_marker,
+    run_fixture,  # noqa: F401 (the run fixture)
     runnable,
     wait_until,
 )
@@ -50,16 +50,6 @@ WARDEN_BOUND = 15
 GEVENT_GUNICORN = "gevent-patched-app-own-gunicorn"
 
 pytestmark = pytest.mark.timeout(240)
-
-
-@pytest.fixture
-def run(tmp_path):
-    """The test's Run; whatever is left of it afterwards is killed, pass or fail."""
-    made = Run(tmp_path)
-    try:
-        yield made
-    finally:
-        made.kill_what_is_left()
 
 
 class Watch:
