@@ -49,7 +49,7 @@ def test_suffixes_are_left_out_at_their_default_and_compose_in_factor_order():
 
 
 def test_the_default_matrix_is_one_suffix_at_most_plus_the_declared_composed_families():
-    from emitcheck.families import gunicorn, node
+    from emitcheck.matrix.cell import FACTORS, variants
 
     default = set(cells.default_cells())
     for cell in cells.possible_cells():
@@ -57,14 +57,17 @@ def test_the_default_matrix_is_one_suffix_at_most_plus_the_declared_composed_fam
             continue  # a family that says which of its cells run by default: below
         assert (cell in default) == (len(cell.suffixes) <= 1), cell
     # each composed family a family declares has cells, in factor order
-    for family in (*gunicorn.COMPOSED, *node.COMPOSED):
+    declared = {family for factor in FACTORS for value in variants(factor.name)
+                for family in value.composed}
+    assert {("websocket", "gunicorn"), ("redis", "gunicorn"), ("polling", "node")} <= declared
+    for family in declared:
         members = [c for c in default if tuple(c.suffixes) == family]
         assert members and all(c.family == "-".join(family) for c in members)
 
 
 def test_a_family_can_keep_a_cell_out_of_the_default_matrix_or_take_one_in(monkeypatch):
     """False wins: a family with many cells keeps most of them out; True takes in
-    a composed cell no family's COMPOSED names."""
+    a composed cell no value's ``composed`` names."""
     from emitcheck.matrix.cell import variant
 
     one_suffix = cells.parse("gevent-patched-task-time_sleep-polling")

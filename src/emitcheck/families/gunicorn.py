@@ -18,9 +18,6 @@ from dataclasses import dataclass
 from emitcheck.matrix.cell import Expect, ServerVariant
 
 DOC = "pitfall.md#gunicorn"
-#: Composed families in the default matrix (each measured: docs/matrix.md): a
-#: WebSocket-only client through gunicorn, and Redis behind gunicorn.
-COMPOSED = (("websocket", "gunicorn"), ("redis", "gunicorn"))
 
 
 @functools.cache
@@ -70,9 +67,6 @@ class Gunicorn(ServerVariant):
             return "gunicorn's gevent worker needs packaging: pip install 'gunicorn[gevent]'"
         return None
 
-    def in_default(self, cell):
-        return True if tuple(cell.suffixes) in COMPOSED else None
-
     def expect(self, cell, expected: Expect, resolved=None):
         """The gevent and eventlet workers monkey patch before they load the app,
         so a cell served by them is its patched twin (measured: every cell)."""
@@ -110,6 +104,8 @@ VARIANTS = [Gunicorn("gunicorn", "gunicorn with the worker class the mode needs 
                      "gevent; threading: -k gthread --threads 4; eventlet: -k eventlet where "
                      "the installed gunicorn has it)", doc=DOC, forkable=False,
                      patches_first=True,
+                     # a WebSocket-only client through gunicorn; Redis behind gunicorn
+                     composed=(("websocket", "gunicorn"), ("redis", "gunicorn")),
                      reproducible=False,
                      remedy="serve the app with gunicorn and the worker class its mode needs "
                             "(threading: -k gthread --threads 4; gevent: -k gevent)")]

@@ -11,9 +11,6 @@ from dataclasses import dataclass
 from emitcheck.matrix.cell import ClientVariant
 
 DOC = "pitfall.md#a-second-client-nodejs"
-#: Composed families in the default matrix (measured: docs/matrix.md): the Node
-#: client over long-polling.
-COMPOSED = (("polling", "node"),)
 
 
 @dataclass(eq=False)
@@ -22,9 +19,6 @@ class Node(ClientVariant):
         from emitcheck.clients.node_client import node_unavailable
 
         return node_unavailable()
-
-    def in_default(self, cell):
-        return True if tuple(cell.suffixes) in COMPOSED else None
 
     def watch(self, obs, target, timing, window_over, cadence=None, triggers=(),
               in_flight=None):
@@ -35,4 +29,5 @@ class Node(ClientVariant):
 
 VARIANTS = [Node("node", "the official JavaScript socket.io-client on Node.js, which must "
                  "reach the same verdicts", doc=DOC, reproducible=False,
-                 second_opinion=True)]
+                 second_opinion=True,
+                 composed=(("polling", "node"),))]  # the Node client over long-polling

@@ -98,6 +98,10 @@ class Variant:
     #: The title of the grid its cells go to, when not the factor's own
     #: (``"transport: polling"``); the base grid is ``""``.
     grid: str | None = None
+    #: The composed families (their suffixes, in id order) that this value takes
+    #: into the default matrix beyond one suffix at most: real deployments
+    #: that need two suffixes, each measured (docs/matrix.md).
+    composed: tuple[tuple[str, ...], ...] = ()
     module: str = ""  # set by the registry: the family module that declares it
 
     def unavailable(self, cell: Cell) -> str | None:
@@ -121,10 +125,10 @@ class Variant:
 
     def in_default(self, cell: Cell) -> bool | None:
         """Is ``cell`` in the default matrix? None leaves it to the rule of
-        ``cells.default_cells`` (one suffix at most, or a composed family); a
-        family whose cells are many says which of them run by default (False
-        wins over True)."""
-        return None
+        ``cells.default_cells`` (one suffix at most, or one of the ``composed``
+        families); a family whose cells are many says which of them run by
+        default (False wins over True)."""
+        return True if tuple(cell.suffixes) in self.composed else None
 
     # The hooks of a cell's run, in the order ``CellRun.start`` calls them (each
     # phase for every value, in factor order, before the next phase): the queue

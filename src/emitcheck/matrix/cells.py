@@ -14,8 +14,8 @@ the order of factors and the spelling of values never change.
 Any combination that no value declares a conflict with is a valid cell
 (``possible_cells``). The matrix that runs by default (``default_cells``) is a
 declared set: every valid cell with at most one suffix (one grid per family),
-and the cells a value takes in (its ``in_default``: the composed families a
-family declares, such as gunicorn's ``COMPOSED``).
+and the cells a value takes in (its ``composed`` families, or its own
+``in_default``).
 """
 
 from __future__ import annotations
@@ -176,7 +176,7 @@ def base_cells() -> list[Cell]:
     """The 20 base cells: no auto mode, no suffix, in the base grid (not a grid
     of their own, such as CPU-bound work's)."""
     return [c for c in default_cells()
-            if variant("mode", c.mode).concrete and not c.suffixes and not c.grid]
+            if variant("mode", c.mode).concrete and not c.grid]
 
 
 def matches(cell: Cell, pattern: str) -> bool:
