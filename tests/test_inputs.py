@@ -196,7 +196,8 @@ def test_a_baseline_whose_environment_is_not_an_object_of_strings_is_refused_whe
 
 def test_a_baseline_without_an_environment_still_compares():
     loaded = {"schema": 1, "verdicts": {"threading-unpatched-thread-time_sleep": "lost"}}
-    result = {"cell": "threading-unpatched-thread-time_sleep", "verdict": "delivered"}
+    result = CellResult("threading-unpatched-thread-time_sleep", "lost", "why", "doc",
+                        verdict="delivered")
     for recorded in (loaded, {**loaded, "environment": None}):
         assert baseline.compare(recorded, [result], {}).changed == \
             ["threading-unpatched-thread-time_sleep: lost -> delivered"]

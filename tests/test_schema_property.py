@@ -27,7 +27,13 @@ from hypothesis import strategies as st
 from emitcheck.cli.main import main
 from emitcheck.matrix import baselines as baseline
 from emitcheck.matrix.cell import CellError
-from emitcheck.model.results import RESULT_FIELDS, VERDICTS, SchemaError, read_document
+from emitcheck.model.results import (
+    RESULT_FIELDS,
+    VERDICTS,
+    CellResult,
+    SchemaError,
+    read_document,
+)
 from emitcheck.outputs import grid as report
 
 DATA = Path(__file__).parent / "data" / "results" / "matrix-sample.json"
@@ -261,7 +267,8 @@ def test_the_baseline_reader_gives_the_baseline_back_or_one_line(text):
             _one_line(error)
             return
     assert _same(loaded, json.loads(text))
-    results = [{"cell": cell, "verdict": "delivered"} for cell in BASELINE_SEED["verdicts"]]
+    results = [CellResult(cell, "delivered", "why", "doc", verdict="delivered")
+               for cell in BASELINE_SEED["verdicts"]]
     comparison = baseline.compare(loaded, results, BASELINE_SEED["environment"])
     assert all("\n" not in line for line in comparison.lines())
 

@@ -48,9 +48,9 @@ def row(version: str, *verdicts: str | None, reason: str | None = None,
     ``reason`` and none."""
     if reason is not None:
         return Row("3.11", version, [], reason)
-    results = [{**CellResult(cell, "delivered", "why", "doc", verdict, f"{verdict} ev",
-                             failure=None if verdict else "it broke").to_json(),
-                "versions": {"python": "3.11.7", "flask-socketio": "5.3.6"}}
+    results = [CellResult(cell, "delivered", "why", "doc", verdict, f"{verdict} ev",
+                          failure=None if verdict else "it broke",
+                          versions={"python": "3.11.7", "flask-socketio": "5.3.6"})
                for cell, verdict in zip(cells, verdicts, strict=True)]
     return Row("3.11", version, results)
 
@@ -235,7 +235,7 @@ def test_the_copy_of_emitcheck_holds_emitcheck_and_its_metadata_only(tmp_path, m
 
 def test_markdown_gives_both_sides_the_stack_and_how_to_reproduce():
     before, after = row("0.9.0", "crashed"), row("0.10.0", "delivered")
-    after.results[0]["versions"] = {"python": "3.11.7", "flask-socketio": "5.5.0"}
+    after.results[0].versions = {"python": "3.11.7", "flask-socketio": "5.5.0"}
     sweep = Sweep("simple-websocket", [CELL], [before, after], "emitcheck sweep X",
                   {"with": ["gunicorn<26"]}, {"emitcheck": "0.1.0", "os": "Linux"},
                   changes([before, after], [CELL]))

@@ -105,7 +105,7 @@ def matrix(pattern: str | None, as_json: bool, as_markdown: bool, jobs: int | No
     if save_baseline is not None:
         _save_baseline(save_baseline, results, env, status)
     if recorded is not None:
-        comparison = baseline.compare(recorded, _as_json(results), env)
+        comparison = baseline.compare(recorded, results, env)
         for line in comparison.lines():
             click.echo(line, err=as_json or as_markdown)
         click.echo(f"baseline {check_baseline}: "
@@ -117,11 +117,6 @@ def matrix(pattern: str | None, as_json: bool, as_markdown: bool, jobs: int | No
     sys.exit(status)
 
 
-def _as_json(results: list[CellResult]) -> list[dict]:
-    """The results as matrix/baselines.py reads them (their JSON form)."""
-    return [result.to_json() for result in results]
-
-
 def _save_baseline(path: Path, results: list[CellResult], env: dict, status: int) -> None:
     """Write the baseline (its path was checked before the run); a run where no
     cell got a verdict writes none: a baseline without verdicts checks nothing."""
@@ -131,7 +126,7 @@ def _save_baseline(path: Path, results: list[CellResult], env: dict, status: int
                    "checks nothing", err=True)
         sys.exit(status if status == options.NOT_CLEAN else options.BAD_INPUT)
     try:
-        baseline.save(path, _as_json(results), env)
+        baseline.save(path, results, env)
     except OSError as exc:  # checked before the run: a full disk, say
         click.echo(f"emitcheck: cannot write the baseline {path}: {exc.strerror or exc}",
                    err=True)

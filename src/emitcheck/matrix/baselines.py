@@ -11,6 +11,7 @@ another gevent, ...), naming what differs.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from emitcheck.model.results import (
     ENVIRONMENT,
     SCHEMA,
     VERDICTS,
+    CellResult,
     SchemaError,
     check,
     check_schema,
@@ -49,12 +51,12 @@ class Comparison:
                 + [f"note: {n}" for n in self.notes])
 
 
-def make(results: list[dict], env: dict) -> dict:
+def make(results: Sequence[CellResult], env: dict) -> dict:
     return {"schema": SCHEMA, "environment": env,
-            "verdicts": {r["cell"]: r["verdict"] for r in results if r.get("verdict")}}
+            "verdicts": {r.cell: r.verdict for r in results if r.verdict}}
 
 
-def save(path: Path, results: list[dict], env: dict) -> None:
+def save(path: Path, results: Sequence[CellResult], env: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(make(results, env), indent=1, sort_keys=True) + "\n",
                     encoding="utf-8")
@@ -115,14 +117,14 @@ def _environment_differences(recorded: dict, current: dict) -> list[str]:
     return differences
 
 
-def compare(baseline: dict, results: list[dict], env: dict) -> Comparison:
+def compare(baseline: dict, results: Sequence[CellResult], env: dict) -> Comparison:
     comparison = Comparison()
     differences = _environment_differences(baseline.get("environment") or {}, env)
     if differences:
         comparison.warnings.append("the baseline was recorded on another environment: "
                                    + "; ".join(differences))
     recorded = baseline["verdicts"]
-    observed = {r["cell"]: r["verdict"] for r in results if r.get("verdict")}
+    observed = {r.cell: r.verdict for r in results if r.verdict}
     for cell_id, verdict in observed.items():
         if cell_id not in recorded:
             comparison.notes.append(f"{cell_id} is not in the baseline (now {verdict})")

@@ -571,11 +571,10 @@ def check_result(data: Any, what: str) -> dict:
     return data
 
 
-def results_document(results: Sequence[CellResult | dict], environment: dict) -> dict:
-    """A results file: the schema, where the cells ran, and every result (a
-    result already in its JSON form is written as it is)."""
+def results_document(results: Sequence[CellResult], environment: dict) -> dict:
+    """A results file: the schema, where the cells ran, and every result."""
     return {"schema": SCHEMA, "environment": environment,
-            "results": [r.to_json() if isinstance(r, CellResult) else r for r in results]}
+            "results": [r.to_json() for r in results]}
 
 
 def read_results(path: Path) -> list[CellResult]:

@@ -1,10 +1,9 @@
 """The grid (rows: mode+patch, columns: spawn+wait) and one-cell summaries.
 
-Everything here works on ``CellResult``s (``typed`` reads the JSON form the
-pytest plugin hands), so the same grid comes out of a pytest run, the CLI, or
-result files merged from several tox environments. Under each grid, in the terminal and in
-Markdown: its legend, a summary, one line per skip reason and what to change
-for each failing row (grid_notes.py).
+Everything here works on ``CellResult``s, so the same grid comes out of a
+pytest run, the CLI, or result files merged from several tox environments.
+Under each grid, in the terminal and in Markdown: its legend, a summary, one
+line per skip reason and what to change for each failing row (grid_notes.py).
 """
 
 from __future__ import annotations
@@ -42,12 +41,6 @@ IN_WORDS = {
     "crashed": "not delivered: the server process exited",
     "silent": "nothing to judge: no event was emitted while the client was connected",
 }
-
-
-def typed(results: Iterable[CellResult | dict]) -> list[CellResult]:
-    """The results as ``CellResult``s. The pytest plugin hands their JSON form
-    (what its test reports carry): it is read here, once, at the outputs' edge."""
-    return [r if isinstance(r, CellResult) else CellResult.from_json(r) for r in results]
 
 
 def median_latency(result: CellResult) -> str:
@@ -220,12 +213,12 @@ def _skipped_grid(heading: str, said: grid_notes.Notes) -> list[Text]:
             *(Text(line, style="dim") for line in _reason_lines(said)), Text("")]
 
 
-def grid(results: Iterable[CellResult | dict], title: str = "emitcheck matrix",
+def grid(results: Iterable[CellResult], title: str = "emitcheck matrix",
          place=family_and_column, corner: str = CORNER) -> Group:
     """The grids of every family, as one renderable, each followed by its
     legend, summary, skip reasons and what to change (grid_notes)."""
     shown: list = []
-    for index, part in enumerate(layout(typed(results), place)):
+    for index, part in enumerate(layout(list(results), place)):
         said = grid_notes.notes(part)
         heading = " - ".join(t for t in (title if index == 0 else "", part.title) if t)
         if said.skipped_all:
@@ -252,12 +245,12 @@ def _link(url: str) -> str:
     return f"[{url.rpartition('/')[2] or url}]({url})"
 
 
-def markdown(results: Iterable[CellResult | dict], env: dict, place=family_and_column,
+def markdown(results: Iterable[CellResult], env: dict, place=family_and_column,
              corner: str = CORNER, heading: str = "matrix") -> str:
     """A block to paste into a GitHub issue: environment, grids (each with its
     legend, summary, skip reasons and what to change), then the evidence and
     the remedies of each cell that is not delivered."""
-    results = typed(results)
+    results = list(results)
     present = ", ".join(f"{name} {version}" for name, version in env["versions"].items()
                         if version and name != "python")
     lines = [

@@ -3,8 +3,7 @@
 The file needs nothing else: styles are inline, there is no script, no font,
 no image and no link to load, so it opens in any browser (or a CI artifact
 viewer) without a network and can be attached to a bug report. Everything
-comes from ``CellResult``s (``grid.typed`` reads the JSON form the pytest
-plugin hands), so the report of a pytest run, of ``emitcheck matrix``/``app``
+comes from ``CellResult``s, so the report of a pytest run, of ``emitcheck matrix``/``app``
 and of merged result files is the same page. The template (templates/report.html.j2) is rendered
 by Jinja2 with autoescaping: an evidence line or a server log is text, never
 markup. Why static SVG drawn by hand: docs/html-report.md.
@@ -178,12 +177,12 @@ def _template() -> jinja2.Template:
     return env.get_template("report.html.j2")
 
 
-def render(results: Iterable[CellResult | dict], environments: dict[str, dict],
+def render(results: Iterable[CellResult], environments: dict[str, dict],
            title: str = "emitcheck matrix", place=None, corner: str = report.CORNER,
            now: datetime | None = None) -> str:
     """The page. ``environments``: where the results come from, by a label
     ("this run", a results file's name), each as ``environment.environment()``."""
-    results = report.typed(results)
+    results = list(results)
     return _template().render(
         title=title, corner=corner, grids=grids(results, place),
         summary=grid_notes.summary(results),
@@ -197,7 +196,7 @@ class ReportError(ValueError):
     """The page could not be written; one line saying where and why."""
 
 
-def write(path: Path, results: Iterable[CellResult | dict], environments: dict[str, dict],
+def write(path: Path, results: Iterable[CellResult], environments: dict[str, dict],
           title: str = "emitcheck matrix", place=None, corner: str = report.CORNER) -> None:
     """Write the page to ``path`` (its folder is created)."""
     page = render(results, environments, title, place, corner)

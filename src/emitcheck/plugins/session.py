@@ -263,27 +263,25 @@ class Session:
 
     # -- the end of the run -----------------------------------------------------
 
-    def observed(self, results: list[dict]) -> list[dict]:
+    def observed(self, results: list[CellResult]) -> list[CellResult]:
         """The results with their observations, which test reports leave out:
         from the cells this process ran, or (under xdist) from the files the
         workers shared."""
         ran = {cell.id: (cell, future) for cell, future in self.futures.items()}
         shared = self.config.stash[STATE].shared  # the xdist controller's directory
-        complete = []
         for result in results:
-            observation = result.get("observation")
-            if observation is None and result["cell"] in ran:
-                cell, future = ran[result["cell"]]
+            if result.observation is not None:
+                continue
+            if result.cell in ran:
+                cell, future = ran[result.cell]
                 if future.done():
-                    observation = self._outcome(cell, future, 0).to_json()["observation"]
-            elif observation is None and shared is not None:
-                file = shared / f"{result['cell']}.json"
-                if file.exists():
-                    observation = json.loads(file.read_text()).get("observation")
-            complete.append({**result, "observation": observation})
-        return complete
+                    result.observation = self._outcome(cell, future, 0).observation
+            elif shared is not None and (file := shared / f"{result.cell}.json").exists():
+                result.observation = CellResult.from_json(json.loads(file.read_text()),
+                                                          str(file)).observation
+        return results
 
-    def _write_html(self, path: Path, results: list[dict], env: dict) -> None:
+    def _write_html(self, path: Path, results: list[CellResult], env: dict) -> None:
         from emitcheck.outputs import html as html_report
 
         try:
@@ -297,9 +295,11 @@ class Session:
         except baseline.BaselineError as exc:
             raise pytest.UsageError(str(exc)) from None
 
-    def finish(self, results: list[dict], recorded: dict | None) -> baseline.Comparison | None:
-        """Write the files asked for; compare with the baseline when one was given."""
+    def finish(self, reported: list[dict], recorded: dict | None) -> baseline.Comparison | None:
+        """Write the files asked for; compare with the baseline when one was given.
+        ``reported``: the results the test reports carried (their JSON form)."""
         option, env = self.config.option, environment.environment()
+        results = _read(reported)
         if option.emitcheck_json is not None or option.emitcheck_html is not None:
             results = self.observed(results)
         if option.emitcheck_json is not None:
@@ -315,11 +315,11 @@ class Session:
             return None
         return baseline.compare(recorded, results, env)
 
-    def summary(self, terminalreporter, results: list[dict],
+    def summary(self, terminalreporter, reported: list[dict],
                 comparison: baseline.Comparison | None) -> None:
         terminalreporter.section("emitcheck matrix")
         writer = self.config.get_terminal_writer()
-        grid = report.grid(results, "")
+        grid = report.grid(_read(reported), "")
         terminalreporter.write(report.render(grid, color=writer.hasmarkup,
                                              width=max(132, writer.fullwidth)))
         if comparison is None:
@@ -361,6 +361,13 @@ def judge(item: pytest.Item, result: CellResult, body_error: BaseException | Non
         failure = item.repr_failure(pytest.ExceptionInfo.from_exception(body_error))
         message += f"\n\nthe test body failed too:\n{failure}"
     pytest.fail(message, pytrace=False)
+
+
+def _read(reported: list[dict]) -> list[CellResult]:
+    """The results test reports carried (``CellResult.to_json()``, without the
+    observation), read once at the plugin's edge."""
+    return [CellResult.from_json(data, f"the test report of {data['cell']}")
+            for data in reported]
 
 
 def _write(path: Path, text: str) -> None:

@@ -53,7 +53,7 @@ class Row:
     """One Python and one release: the cells' results, or why there are none."""
     python: str
     version: str
-    results: list[dict] = field(default_factory=list)
+    results: list[CellResult] = field(default_factory=list)
     reason: str | None = None       # why nothing ran: uv's or emitcheck's words
     installed: dict[str, str] = field(default_factory=dict)
     environment: str | None = None  # its folder
@@ -70,8 +70,8 @@ class Row:
         failed in a cell), or None."""
         if self.reason is not None:
             return self.reason
-        failed = next((r for r in self.results if r.get("failure")), None)
-        return f"emitcheck failed in {failed['cell']}: {failed['failure']}" if failed else None
+        failed = next((r for r in self.results if r.failure), None)
+        return f"emitcheck failed in {failed.cell}: {failed.failure}" if failed else None
 
     @property
     def not_installed(self) -> bool:
@@ -83,24 +83,20 @@ class Row:
         """Inconclusive for a reason of ours (not uv's: the release installed)."""
         return self.inconclusive is not None and not self.not_installed
 
-    def result(self, cell: str) -> dict | None:
-        return next((r for r in self.results if r["cell"] == cell), None)
+    def result(self, cell: str) -> CellResult | None:
+        return next((r for r in self.results if r.cell == cell), None)
 
     def to_json(self) -> dict:
         return {"python": self.python, "version": self.version, "reason": self.reason,
                 "installed": self.installed, "environment": self.environment,
-                "built_s": self.built_s, "ran_s": self.ran_s, "results": self.results}
+                "built_s": self.built_s, "ran_s": self.ran_s,
+                "results": [r.to_json() for r in self.results]}
 
 
-def outcome(result: dict | None) -> str:
-    """What a change compares: the verdict, or that the cell was skipped or failed."""
-    if result is None:
-        return "not run"
-    if result.get("failure"):
-        return "emitcheck failed"
-    if result.get("skipped"):
-        return "skipped"
-    return result["verdict"]
+def outcome(result: CellResult | None) -> str:
+    """What a change compares: the verdict, or that the cell was skipped or failed
+    (``CellResult.outcome``), or that it did not run."""
+    return "not run" if result is None else result.outcome
 
 
 def signature(row: Row, cells: Sequence[str]) -> tuple[str, ...]:
@@ -112,8 +108,8 @@ def run_timeout(cells: Sequence[Cell]) -> float:
 
 
 def run_cells(environment: Environment, cells: Sequence[Cell], emitcheck: Path,
-              workdir: Path) -> list[dict]:
-    """The cells' results in ``environment`` (JSON form, checked). Raises
+              workdir: Path) -> list[CellResult]:
+    """The cells' results in ``environment`` (checked). Raises
     RuntimeError with one line when emitcheck could not run there."""
     timeout = run_timeout(cells)
     argv = [*die_with_parent_prefix(), str(environment.python), "-m", "emitcheck",
@@ -125,7 +121,7 @@ def run_cells(environment: Environment, cells: Sequence[Cell], emitcheck: Path,
                            f"{environment.folder}") from None
     try:
         document = check_schema(json.loads(done.stdout), "emitcheck matrix --json")
-        results = [CellResult.from_json(r, f"result of {r.get('cell')}").to_json()
+        results = [CellResult.from_json(r, f"result of {r.get('cell')}")
                    for r in document["results"]]
     except (ValueError, SchemaError, KeyError, TypeError):
         raise RuntimeError(f"emitcheck could not run there (status {done.returncode}): "
@@ -143,10 +139,10 @@ class Change:
 
     def to_json(self) -> dict:
         def side(row: Row) -> dict:
-            result = row.result(self.cell) or {}
-            return {"version": row.version, "outcome": outcome(row.result(self.cell)),
-                    "evidence": result.get("evidence") or result.get("skipped")
-                    or result.get("failure") or "", "versions": result.get("versions", {})}
+            result = row.result(self.cell)
+            return {"version": row.version, "outcome": outcome(result),
+                    "evidence": result and (result.evidence or result.reason) or "",
+                    "versions": result.versions if result else {}}
         return {"cell": self.cell, "python": self.python,
                 "from": side(self.before), "to": side(self.after)}
 

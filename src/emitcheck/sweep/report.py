@@ -1,8 +1,8 @@
 """What ``emitcheck sweep`` prints and writes: the table release x cell, the
 evidence of each change, a JSON document, and Markdown for a bug report.
 
-A row keeps its results in their JSON form (``Row.results``, what the sweep's
-environments wrote); ``_result`` reads one as a ``CellResult`` for the outputs."""
+A row's results are ``CellResult``s (``Row.results``: what the sweep's
+environments wrote, read and checked once)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from emitcheck.model.results import (
     check_schema,
 )
 from emitcheck.outputs.grid import STYLE, median_latency
-from emitcheck.sweep.releases import Bisection, Change, Row
+from emitcheck.sweep.releases import Bisection, Change, Row, outcome
 from emitcheck.system.environment import VERSIONED
 
 
@@ -53,32 +53,21 @@ class Sweep:
 NOTHING_RAN = "no release ran (each row's note says why), so no verdict was compared"
 
 
-def _result(row: Row, cell: str) -> CellResult | None:
-    """The row's result for ``cell`` (None: the row has none)."""
-    found = row.result(cell)
-    return None if found is None else CellResult.from_json(found, f"result of {cell}")
-
-
-def _outcome(result: CellResult | None) -> str:
-    return "not run" if result is None else result.outcome
-
-
 def label(result: CellResult | None) -> str:
-    found = _outcome(result)
+    found = outcome(result)
     if result is None or not result.ran:
         return found
     return " ".join(filter(None, (found, median_latency(result))))
 
 
 def _text(result: CellResult | None) -> Text:
-    return Text(label(result), style=STYLE.get(_outcome(result), STYLE[None]))
+    return Text(label(result), style=STYLE.get(outcome(result), STYLE[None]))
 
 
 def _note(row: Row) -> str:
     if row.reason:
         return row.reason
-    reasons = dict.fromkeys(r.skipped or r.failure
-                            for r in (CellResult.from_json(data) for data in row.results))
+    reasons = dict.fromkeys(r.skipped or r.failure for r in row.results)
     return "; ".join(filter(None, reasons))
 
 
@@ -93,7 +82,7 @@ def table(sweep: Sweep) -> Table:
         grid.add_column(cell, overflow="fold")
     grid.add_column("note", overflow="fold")
     for row in sweep.rows:
-        cells = [_text(_result(row, c)) if row.ran else Text("-", style="dim")
+        cells = [_text(row.result(c)) if row.ran else Text("-", style="dim")
                  for c in sweep.cells]
         grid.add_row(*([row.python] if several else []), row.version, *cells, _note(row))
     return grid
@@ -110,10 +99,10 @@ def change_lines(sweep: Sweep) -> list[str]:
     for change in sweep.changes:
         before, after = change.before, change.after
         lines.append(f"  {change.cell} on Python {change.python}: "
-                     f"{_outcome(_result(before, change.cell))} with {sweep.package} "
-                     f"{before.version} -> {_outcome(_result(after, change.cell))} with "
+                     f"{outcome(before.result(change.cell))} with {sweep.package} "
+                     f"{before.version} -> {outcome(after.result(change.cell))} with "
                      f"{sweep.package} {after.version}")
-        lines += [f"    {row.version}: {_side_evidence(_result(row, change.cell))}"
+        lines += [f"    {row.version}: {_side_evidence(row.result(change.cell))}"
                   for row in (before, after)]
     return lines
 
@@ -133,9 +122,9 @@ def bisect_lines(sweep: Sweep) -> list[str]:
     lines.append(f"  the change came with {sweep.package} {found.bad.version}: it is between "
                  f"{found.good.version}{last} and {found.bad.version} (the first that differs)")
     for cell in sweep.cells:
-        a, b = _result(found.good, cell), _result(found.bad, cell)
-        if _outcome(a) != _outcome(b):
-            lines.append(f"  {cell}: {_outcome(a)} -> {_outcome(b)}")
+        a, b = found.good.result(cell), found.bad.result(cell)
+        if outcome(a) != outcome(b):
+            lines.append(f"  {cell}: {outcome(a)} -> {outcome(b)}")
             lines.append(f"    {found.good.version}: {_side_evidence(a)}")
             lines.append(f"    {found.bad.version}: {_side_evidence(b)}")
     return lines
@@ -184,7 +173,7 @@ def _pairs(sweep: Sweep) -> list[tuple[str, Row, Row]]:
     found = sweep.bisection
     if found is not None and found.changed:
         return [(c, found.good, found.bad) for c in sweep.cells
-                if _outcome(_result(found.good, c)) != _outcome(_result(found.bad, c))]
+                if outcome(found.good.result(c)) != outcome(found.bad.result(c))]
     return [(c.cell, c.before, c.after) for c in sweep.changes]
 
 
@@ -196,7 +185,7 @@ def markdown(sweep: Sweep) -> str:
            + " | ".join(f"`{c}`" for c in sweep.cells) + " | note |",
            "|" + "---|" * (len(sweep.cells) + 2 + (len(sweep.pythons) > 1))]
     for row in sweep.rows:
-        cells = [label(_result(row, c)) if row.ran else "-" for c in sweep.cells]
+        cells = [label(row.result(c)) if row.ran else "-" for c in sweep.cells]
         first = [row.python] if len(sweep.pythons) > 1 else []
         out.append("| " + " | ".join(_md_cell(x) for x in [*first, row.version, *cells,
                                                              _note(row)]) + " |")
@@ -205,12 +194,12 @@ def markdown(sweep: Sweep) -> str:
         out += ["", NOTHING_RAN[0].upper() + NOTHING_RAN[1:] + "."
                 if not any(row.ran for row in sweep.rows) else "No cell changed its verdict."]
     for cell, before, after in pairs:
-        a, b = _result(before, cell), _result(after, cell)
-        out += ["", f"#### `{cell}`: {_outcome(a)} with {sweep.package} {before.version}, "
-                    f"{_outcome(b)} with {after.version} (Python {before.python})", "",
+        a, b = before.result(cell), after.result(cell)
+        out += ["", f"#### `{cell}`: {outcome(a)} with {sweep.package} {before.version}, "
+                    f"{outcome(b)} with {after.version} (Python {before.python})", "",
                 f"| | {sweep.package} {before.version} | {sweep.package} {after.version} |",
                 "|---|---|---|",
-                f"| verdict | {_outcome(a)} | {_outcome(b)} |",
+                f"| verdict | {outcome(a)} | {outcome(b)} |",
                 f"| evidence | {_md_cell(_side_evidence(a))} | {_md_cell(_side_evidence(b))} |",
                 *_stack(_versions(before, a, sweep.package), _versions(after, b, sweep.package),
                         sweep.package),
@@ -246,7 +235,7 @@ def _reproduce(sweep: Sweep, cell: str,
         pinned = {canonicalize_name(n) for n in names}
         others = [p for p in sweep.asked.get("with", [])
                   if canonicalize_name(Requirement(p).name) not in pinned]
-        lines += [f"# {sweep.package} {row.version}: {_outcome(result)}",
+        lines += [f"# {sweep.package} {row.version}: {outcome(result)}",
                   shlex.join(["pip", "install", *(f"{n}=={stack[n]}" for n in names
                                                    if n != "python"), *others]),
                   f"emitcheck run {cell}   # or: emitcheck repro {cell} -o repro.py "
@@ -298,7 +287,8 @@ def merged(documents: Sequence[dict], command: str) -> Sweep:
         raise ValueError(f"these sweeps are of different packages ({', '.join(sorted(packages))})"
                          ": merge the sweeps of one package at a time")
     cells = list(dict.fromkeys(cell for doc in documents for cell in doc["cells"]))
-    rows = [Row(**{name: row[name] for name in ROW.required})
+    rows = [Row(**{name: row[name] for name in ROW.required if name != "results"},
+                results=[CellResult.from_json(r) for r in row["results"]])
             for doc in documents for row in doc["rows"]]
 
     def order(row: Row) -> tuple:
