@@ -12,12 +12,11 @@ import pytest
 from click.testing import CliRunner
 
 from emitcheck.cli.main import main
-from emitcheck.matrix import baselines as baseline
-from emitcheck.matrix import cells
+from emitcheck.matrix import baselines, cells
 from emitcheck.matrix.expectations import EXPECTED, expected
 from emitcheck.model.docs import doc_url
 from emitcheck.model.results import CellResult
-from emitcheck.outputs import grid as report
+from emitcheck.outputs import grid
 from emitcheck.running import runner
 from emitcheck.system.environment import environment
 
@@ -37,7 +36,7 @@ def _fake(cell_id, verdict, evidence="0 of 9 emitted events received") -> CellRe
 def test_markdown_has_one_grid_per_transport_family():
     results = [_fake("gevent-patched-task-time_sleep", "delivered"),
                _fake("gevent-patched-task-time_sleep-polling", "delivered")]
-    text = report.markdown(results, environment())
+    text = grid.markdown(results, environment())
     assert text.count("| mode-patch") == 2
     assert "*transport: polling*" in text
 
@@ -47,13 +46,13 @@ def test_a_node_cell_that_disagrees_with_the_python_client_is_marked():
                _fake("gevent-unpatched-thread-time_sleep-node", "lost"),
                _fake("gevent-patched-task-time_sleep", "delivered"),
                _fake("gevent-patched-task-time_sleep-node", "delivered")]
-    text = report.markdown(results, environment())
+    text = grid.markdown(results, environment())
     assert "*client: node*" in text
     node_grid = text.split("*client: node*")[1]
     assert "| `gevent-unpatched` | ! lost (expected delayed) (python client: delayed) " \
            "| not run |" in node_grid
     assert "| `gevent-patched` | not run | delivered |" in node_grid  # agreement: no mark
-    base, node = report.layout(results)
+    base, node = grid.layout(results)
     assert not base.twins  # base cells: no twin
     assert {twin.verdict for twin in node.twins.values()} == {"delayed", "delivered"}
 
@@ -62,7 +61,7 @@ def test_markdown_has_environment_grid_evidence_and_links():
     results = [_fake("gevent-patched-task-time_sleep", "delivered"),
                _fake("gevent-unpatched-thread-time_sleep", "delayed", "0 of 7 arrived promptly"),
                _fake("gevent-unpatched-task-time_sleep", "lost")]
-    text = report.markdown(results, environment())
+    text = grid.markdown(results, environment())
     assert "**Environment:** CPython" in text and "flask-socketio " in text
     assert "| mode-patch \\ spawn-wait | `thread-time_sleep` | `task-time_sleep` |" in text
     assert "| `gevent-patched` | not run | delivered |" in text
@@ -133,8 +132,8 @@ def test_bad_baseline_files_are_one_line_errors(tmp_path, content, says):
     path = tmp_path / "baseline.json"
     if content is not None:
         path.write_text(content)
-    with pytest.raises(baseline.BaselineError, match=re.escape(says)):
-        baseline.load(path)
+    with pytest.raises(baselines.BaselineError, match=re.escape(says)):
+        baselines.load(path)
     proc = emitcheck("matrix", "-k", "threading", "--check-baseline", str(path))
     assert proc.returncode == 2 and says in proc.stderr and "Traceback" not in proc.stderr
 

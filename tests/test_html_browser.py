@@ -22,7 +22,7 @@ import pytest
 from click.testing import CliRunner
 
 from emitcheck.cli.main import main
-from emitcheck.outputs import html as html_report
+from emitcheck.outputs import html
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -152,7 +152,7 @@ def test_a_screenshot_shows_the_grid_in_the_verdicts_colours(opened, tmp_path):
     image = Image.open(io.BytesIO(png)).convert("RGB")
     assert len(image.getcolors(image.width * image.height)) > 50, "a blank or flat page"
     for verdict in {r["verdict"] for r in ran}:
-        background, _ = html_report.COLOURS[verdict]
+        background, _ = html.COLOURS[verdict]
         assert _pixels_near(image, background) > 500, f"no {verdict} cell ({background})"
 
 

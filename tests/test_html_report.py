@@ -26,9 +26,7 @@ from click.testing import CliRunner
 
 from emitcheck.cli.main import main
 from emitcheck.model.results import CellResult, Observation, read_document, read_results
-from emitcheck.outputs import grid as report
-from emitcheck.outputs import grid_notes, timeline
-from emitcheck.outputs import html as html_report
+from emitcheck.outputs import grid, grid_notes, html, timeline
 
 from .helpers import emitcheck
 
@@ -124,7 +122,7 @@ def sample() -> tuple[list[CellResult], dict]:
 @pytest.fixture(scope="module")
 def page(sample) -> Page:
     results, env = sample
-    return Page(html_report.render(results, {"matrix-sample.json": env}))
+    return Page(html.render(results, {"matrix-sample.json": env}))
 
 
 def of(results: list[CellResult], cell: str) -> CellResult:
@@ -147,7 +145,7 @@ def anchor(result: CellResult) -> str:
 
 def test_the_page_loads_nothing_from_anywhere_else(sample):
     results, env = sample
-    text = html_report.render(results, {"this run": env})
+    text = html.render(results, {"this run": env})
     for needle in ("<script", "<link", "<img", "<iframe", "<object", "<embed", "@import",
                    "url(", " src=", "<base"):
         assert needle not in text, needle
@@ -162,7 +160,7 @@ def test_a_docs_address_becomes_a_link_and_nothing_else_does(sample):
                                doc="https://emitcheck.example/pitfall.md#x")
     hostile = dataclasses.replace(of(results, "eventlet-unpatched-task-time_sleep"),
                                   doc="javascript:alert(1)")
-    page = Page(html_report.render([lost, hostile], {"this run": env}))
+    page = Page(html.render([lost, hostile], {"this run": env}))
     assert "https://emitcheck.example/pitfall.md#x" in page.hrefs
     assert not any("javascript" in href for href in page.hrefs)
 
@@ -237,7 +235,7 @@ def test_hostile_text_is_shown_as_text(sample):
                                    observation=observation),
                dataclasses.replace(of(results, "eventlet-patched-thread-time_sleep-gunicorn"),
                                    skipped=HOSTILE)]
-    text = html_report.render(hostile, {HOSTILE: env}, title=HOSTILE)
+    text = html.render(hostile, {HOSTILE: env}, title=HOSTILE)
     assert "<script" not in text and "<img" not in text
     assert "&lt;/script&gt;&lt;script&gt;" in text
     page = Page(text)
@@ -259,7 +257,7 @@ def test_the_legend_says_what_the_number_is_and_counts_each_verdict(sample, page
     text = " ".join(page.text.split())
     assert "median latency of the events that arrived" in text
     for verdict, count in Counter(r.verdict for r in ran(results)).items():
-        assert f"{verdict} ({count}): {report.IN_WORDS[str(verdict)]}" in text
+        assert f"{verdict} ({count}): {grid.IN_WORDS[str(verdict)]}" in text
     delivered = sum(r.verdict == r.expected == "delivered" for r in results)
     as_measured = sum(r.verdict == r.expected != "delivered" for r in ran(results))
     assert grid_notes.summary(results) in text
@@ -269,7 +267,7 @@ def test_the_legend_says_what_the_number_is_and_counts_each_verdict(sample, page
 
 def test_the_versions_and_the_date_are_on_top(sample):
     results, env = sample
-    text = html_report.render(results, {"a.json": env, "b.json": {**env, "versions": {
+    text = html.render(results, {"a.json": env, "b.json": {**env, "versions": {
         **env["versions"], "flask-socketio": "9.9.9"}}})
     page = Page(text)
     assert re.search(r"Written \d{4}-\d\d-\d\d \d\d:\d\d UTC", page.text)

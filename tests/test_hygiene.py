@@ -151,12 +151,12 @@ def test_a_client_that_fails_mid_window_is_the_cells_failure_and_leaves_nothing(
         tmp_path, monkeypatch):
     """Our own machinery raising inside one cell: that cell's result says so, and
     its server is stopped all the same."""
-    from emitcheck.clients import python_client as probe
+    from emitcheck.clients import python_client
 
     def broken_traffic(*_args):
         raise RuntimeError("the probe broke during traffic")
 
-    monkeypatch.setattr(probe, "_traffic", broken_traffic)
+    monkeypatch.setattr(python_client, "_traffic", broken_traffic)
     result = runner.run_cell(THREADING, SHORT, workdir=tmp_path)
     assert result.verdict is None and not result.matches
     assert result.failure == "RuntimeError: the probe broke during traffic"

@@ -18,11 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from emitcheck.matrix import baselines as baseline
-from emitcheck.matrix import cells
+from emitcheck.matrix import baselines, cells
 from emitcheck.model.results import CellResult, SchemaError, read_document
-from emitcheck.outputs import files as outputs
-from emitcheck.outputs import grid as report
+from emitcheck.outputs import files, grid
 from emitcheck.sweep.report import check_document
 
 ROOT = Path(__file__).parent.parent
@@ -50,7 +48,7 @@ def written(tmp_path: Path, document: dict) -> Path:
 def refusal(path: Path) -> str:
     """The one-line error ``emitcheck report``'s reader gives for ``path``."""
     with pytest.raises(SchemaError) as caught:
-        report.load([path])
+        grid.load([path])
     message = str(caught.value)
     assert "\n" not in message and message.startswith(str(path)), message
     return message
@@ -74,7 +72,7 @@ def test_every_recorded_results_file_still_reads_unchanged(path):
 
 @pytest.mark.parametrize("path", BASELINES, ids=lambda p: p.name)
 def test_every_committed_baseline_still_loads_unchanged(path):
-    assert baseline.load(path) == json.loads(path.read_text())
+    assert baselines.load(path) == json.loads(path.read_text())
 
 
 @pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.name)
@@ -189,8 +187,8 @@ def saved(tmp_path: Path, **changes) -> Path:
 def test_a_baseline_whose_environment_is_not_an_object_of_strings_is_refused_when_loaded(
         tmp_path, environment, says):
     path = saved(tmp_path, environment=environment)
-    with pytest.raises(baseline.BaselineError) as caught:
-        baseline.load(path)
+    with pytest.raises(baselines.BaselineError) as caught:
+        baselines.load(path)
     assert str(caught.value).startswith(f"baseline {path}: {says}")
 
 
@@ -199,20 +197,20 @@ def test_a_baseline_without_an_environment_still_compares():
     result = CellResult("threading-unpatched-thread-time_sleep", "lost", "why", "doc",
                         verdict="delivered")
     for recorded in (loaded, {**loaded, "environment": None}):
-        assert baseline.compare(recorded, [result], {}).changed == \
+        assert baselines.compare(recorded, [result], {}).changed == \
             ["threading-unpatched-thread-time_sleep: lost -> delivered"]
 
 
 def test_a_baseline_with_no_verdicts_is_refused_because_it_checks_nothing(tmp_path):
     path = saved(tmp_path, verdicts={})
-    with pytest.raises(baseline.BaselineError, match="has no verdicts, so it checks nothing"):
-        baseline.load(path)
+    with pytest.raises(baselines.BaselineError, match="has no verdicts, so it checks nothing"):
+        baselines.load(path)
 
 
 def test_a_baseline_error_is_a_schema_error_in_one_line(tmp_path):
     path = saved(tmp_path, verdicts={"threading-unpatched-thread-time_sleep": "x\n" * 50})
     with pytest.raises(SchemaError) as caught:
-        baseline.load(path)
+        baselines.load(path)
     assert "\n" not in str(caught.value) and "valid verdicts: delivered" in str(caught.value)
 
 
@@ -220,14 +218,14 @@ def test_a_baseline_error_is_a_schema_error_in_one_line(tmp_path):
 
 def test_a_writable_path_passes_and_nothing_is_left_behind(tmp_path):
     for path in (tmp_path / "r.json", tmp_path / "new" / "folder" / "r.json"):
-        assert outputs.cannot_write(path) is None
+        assert files.cannot_write(path) is None
     assert list(tmp_path.iterdir()) == []  # no empty file, no folder
 
 
 def test_an_existing_writable_file_passes_and_is_left_as_it_was(tmp_path):
     path = tmp_path / "r.json"
     path.write_text("kept")
-    assert outputs.cannot_write(path) is None and path.read_text() == "kept"
+    assert files.cannot_write(path) is None and path.read_text() == "kept"
 
 
 @pytest.mark.parametrize("where, says", [
@@ -238,7 +236,7 @@ def test_an_existing_writable_file_passes_and_is_left_as_it_was(tmp_path):
 def test_a_path_that_cannot_be_written_says_why_in_one_line(tmp_path, where, says):
     (tmp_path / "a-file").write_text("")
     (tmp_path / "a-folder").mkdir()
-    problem = outputs.cannot_write(tmp_path / where)
+    problem = files.cannot_write(tmp_path / where)
     assert problem is not None and says in problem and "\n" not in problem
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "a-folder"]
 
@@ -246,10 +244,10 @@ def test_a_path_that_cannot_be_written_says_why_in_one_line(tmp_path, where, say
 def test_a_read_only_file_or_folder_is_not_writable(tmp_path, monkeypatch):
     """os.access is what tells (root may write anywhere but a read-only mount)."""
     (tmp_path / "r.json").write_text("")
-    monkeypatch.setattr(outputs.os, "access", lambda path, mode: False)
-    assert outputs.cannot_write(tmp_path / "r.json") == \
+    monkeypatch.setattr(files.os, "access", lambda path, mode: False)
+    assert files.cannot_write(tmp_path / "r.json") == \
         f"{tmp_path / 'r.json'} exists and is not writable"
-    assert outputs.cannot_write(tmp_path / "s.json") == \
+    assert files.cannot_write(tmp_path / "s.json") == \
         f"{tmp_path / 's.json'}: the folder {tmp_path} is not writable"
 
 
@@ -259,7 +257,7 @@ def test_tolerant_streams_escape_what_the_encoding_cannot_take(monkeypatch):
     raw = io.BytesIO()
     ascii_out = io.TextIOWrapper(raw, encoding="ascii")
     monkeypatch.setattr(sys, "stdout", ascii_out)
-    outputs.tolerant_streams()
+    files.tolerant_streams()
     print("event “é”")
     ascii_out.flush()
     assert raw.getvalue() == b"event \\u201c\\xe9\\u201d\n"

@@ -25,8 +25,7 @@ from emitcheck.matrix.cell import FACTORS
 from emitcheck.matrix.expectations import expected
 from emitcheck.matrix.remedies import change_of, for_cell
 from emitcheck.model.results import CellResult, read_results
-from emitcheck.outputs import grid as report
-from emitcheck.outputs import grid_notes
+from emitcheck.outputs import grid, grid_notes
 from emitcheck.system.environment import environment
 
 from .helpers import emitcheck
@@ -55,12 +54,12 @@ def as_other(result: CellResult, cell_id: str, **changes) -> CellResult:
 
 
 def text_of(results: list[CellResult], width: int = 160) -> str:
-    return report.render(report.grid(results), color=False, width=width)
+    return grid.render(grid.grid(results), color=False, width=width)
 
 
 def grids_skipping_for(results: list[CellResult], reason: str) -> list[str]:
     """The titles of the grids with a cell skipped for ``reason``."""
-    return [part.title for part in report.layout(results)
+    return [part.title for part in grid.layout(results)
             if any(r.skipped == reason for r in part.cells.values())]
 
 
@@ -87,7 +86,7 @@ def test_a_skipped_cell_in_a_grid_that_ran_says_skipped_and_the_number_of_its_re
                          skipped="gevent not installed"),
                 as_other(thread, "gevent-unpatched-task-time_sleep", verdict=None,
                          skipped="gevent not installed")]
-    base = report.layout(results)[0]
+    base = grid.layout(results)[0]
     said = grid_notes.notes(base)
     assert said.reasons == ("skipped: gevent not installed",)
     assert said.marks == {("gevent-unpatched", "thread-time_sleep"): 1,
@@ -100,7 +99,7 @@ def test_a_skipped_cell_in_a_grid_that_ran_says_skipped_and_the_number_of_its_re
 
 def test_the_markdown_block_says_the_same_legend_summary_reasons_and_remedies():
     results = recorded()
-    text = report.markdown(results, environment())
+    text = grid.markdown(results, environment())
     assert text.count(NO_REDIS) == len(grids_skipping_for(results, NO_REDIS))
     assert ("| mode-patch \\ spawn-wait | `thread-time_sleep` | `thread-socketio_sleep` | "
             "`task-time_sleep` |") in text  # value order, whichever rows ran
@@ -123,14 +122,14 @@ def test_the_summary_counts_delivered_failing_as_measured_unexpected_and_skipped
     delivered); one delivered cell made lost moves from delivered to unexpected,
     one made skipped from failing to skipped."""
     results = recorded()
-    base = grid_notes.notes(report.layout(results)[0])
+    base = grid_notes.notes(grid.layout(results)[0])
     assert base.summary == "4 cells: 2 delivered, 2 failing as measured, 0 unexpected"
     assert base.legend == ("a cell: its verdict, then the median latency (ms) of the events "
                            "that arrived")
     changed = [as_other(r, r.cell, verdict="lost") if r.cell == DELIVERED else
                as_other(r, r.cell, verdict=None, skipped="gone") if r.cell == LOST else r
                for r in results]
-    said = grid_notes.notes(report.layout(changed)[0])
+    said = grid_notes.notes(grid.layout(changed)[0])
     assert said.summary == "4 cells: 1 delivered, 1 failing as measured, 1 unexpected, " \
         "1 skipped"
     assert "! (reversed): not the verdict we measured before" in said.legend
@@ -139,7 +138,7 @@ def test_the_summary_counts_delivered_failing_as_measured_unexpected_and_skipped
 def test_a_change_every_failing_cell_of_a_row_needs_is_said_once_for_the_row():
     """eventlet-unpatched: thread-time_sleep is lost (patch first), task-time_sleep
     starved (patch first, or wait with socketio.sleep)."""
-    said = grid_notes.notes(report.layout(recorded())[0])
+    said = grid_notes.notes(grid.layout(recorded())[0])
     [fix] = said.fixes
     assert fix.rows == ("eventlet-unpatched",)
     assert fix.columns == ("thread-time_sleep", "task-time_sleep")
@@ -153,7 +152,7 @@ def test_failing_cells_with_nothing_in_common_get_a_line_each():
     results = [r if r.cell != "eventlet-unpatched-task-time_sleep" else
                dataclasses.replace(r, remedies=r.remedies[:1])  # the wait change only
                for r in recorded()]
-    fixes = grid_notes.notes(report.layout(results)[0]).fixes
+    fixes = grid_notes.notes(grid.layout(results)[0]).fixes
     assert [(f.columns, [change_of(w) for w in f.ways]) for f in fixes] == [
         (("thread-time_sleep",), [change_of(result_of(results, LOST).remedies[0])]),
         (("task-time_sleep",), ["wait with socketio.sleep(), not time.sleep()"])]
@@ -164,7 +163,7 @@ def test_a_column_failing_in_every_row_with_the_same_remedy_is_one_line():
     rows = ("threading-unpatched", "eventlet-patched", "gevent-patched")
     results = [as_other(lost, f"{row}-process_manager-time_sleep-redis-gunicorn")
                for row in rows]
-    [fix] = grid_notes.notes(report.layout(results)[0]).fixes
+    [fix] = grid_notes.notes(grid.layout(results)[0]).fixes
     assert fix.rows == () and fix.columns == ("process_manager-time_sleep",)
     assert "to change, every row (process_manager-time_sleep): " in text_of(results)
 
@@ -213,14 +212,14 @@ def test_a_cell_skipped_everywhere_keeps_the_reason_of_the_environment_with_its_
     envs = {"gevent": _as_env(recorded_skip, None, NO_REDIS),
             "threading": _as_env(recorded_skip, "gevent", "gevent not installed"),
             "eventlet": _as_env(recorded_skip, "gevent", "gevent not installed")}
-    [merged] = report.merge([[envs[name]] for name in order])
+    [merged] = grid.merge([[envs[name]] for name in order])
     assert merged.skipped == NO_REDIS
 
 
 def test_distinct_reasons_of_environments_with_the_stack_are_each_said_once():
     skip = result_of(recorded(), "threading-unpatched-thread-time_sleep-redis")
     other = "the redis Python package is not installed (pip install 'emitcheck[redis]')"
-    [merged] = report.merge([[skip], [_as_env(skip, None, other)], [skip]])
+    [merged] = grid.merge([[skip], [_as_env(skip, None, other)], [skip]])
     assert merged.skipped == f"{NO_REDIS}; {other}"
 
 
@@ -237,7 +236,7 @@ def _header_fragments(text: str) -> list[list[str]]:
 def test_headers_break_after_a_dash_an_underscore_or_a_space_never_inside_a_word(width):
     results = recorded()
     text = text_of(results, width)
-    expected_headers = [report.CORNER, *report.layout(results)[0].columns]
+    expected_headers = [grid.CORNER, *grid.layout(results)[0].columns]
     drawn = _header_fragments(text.split("\n\n")[0])
     assert len(drawn) == len(expected_headers)
     for header, fragments in zip(expected_headers, drawn, strict=True):
@@ -259,7 +258,7 @@ def test_run_of_a_lost_cell_exits_0_yet_says_it_did_not_deliver_and_what_to_chan
     lost = result_of(recorded(), LOST)
     assert lost.verdict == lost.expected == "lost"
     assert options.status([lost]) == 0
-    text = report.summary(lost)
+    text = grid.summary(lost)
     first, *rest = text.splitlines()
     assert first.startswith(f"{LOST}: lost (not delivered: ")
     assert "so the exit status is 0 (it compares with that; it does not mean delivered)" in text
@@ -273,7 +272,7 @@ def test_run_of_a_lost_cell_exits_0_yet_says_it_did_not_deliver_and_what_to_chan
 def test_run_of_a_delivered_cell_says_delivered_with_its_latency():
     delivered = result_of(recorded(), DELIVERED)
     assert options.status([delivered]) == 0
-    text = report.summary(delivered)
+    text = grid.summary(delivered)
     assert text.startswith(f"{DELIVERED}: delivered (the events reached the client")
     assert "not delivered" not in text and "to change" not in text
     assert re.search(r"latency p50 [\d.]+ ms, p95 [\d.]+ ms, max [\d.]+ ms", text)
@@ -284,7 +283,7 @@ def test_run_of_an_unexpected_verdict_says_so_and_exits_1():
     changed = as_other(result_of(recorded(), DELIVERED), DELIVERED, verdict="lost")
     assert options.status([changed]) == 1
     assert "  UNEXPECTED: we measured delivered for this cell before (exit status 1)" \
-        in report.summary(changed)
+        in grid.summary(changed)
 
 
 def test_a_cell_that_does_not_deliver_carries_its_remedies_in_its_result(tmp_path):

@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from emitcheck.cli.main import main
-from emitcheck.matrix import baselines as baseline
+from emitcheck.matrix import baselines
 from emitcheck.matrix.cell import CellError
 from emitcheck.model.results import (
     RESULT_FIELDS,
@@ -34,7 +34,7 @@ from emitcheck.model.results import (
     SchemaError,
     read_document,
 )
-from emitcheck.outputs import grid as report
+from emitcheck.outputs import grid
 
 DATA = Path(__file__).parent / "data" / "results" / "matrix-sample.json"
 BASELINE = Path(__file__).parent.parent / "baselines" / "threading.json"
@@ -208,7 +208,7 @@ def test_the_seeds_are_read_back_unchanged(tmp_path):
     assert len(results) == len(RESULTS_SEED["results"])
     assert all(map(_holds, (r.to_json() for r in results), RESULTS_SEED["results"]))
     assert environment == RESULTS_SEED["environment"]
-    assert baseline.load(_written(json.dumps(BASELINE_SEED), str(tmp_path))) == BASELINE_SEED
+    assert baselines.load(_written(json.dumps(BASELINE_SEED), str(tmp_path))) == BASELINE_SEED
     done = CliRunner().invoke(main, ["report", str(tmp_path / "mutated.json")])
     assert done.exit_code == 2 and "no results found" not in done.output  # it is a baseline
     (tmp_path / "mutated.json").write_text(json.dumps(RESULTS_SEED))
@@ -245,7 +245,7 @@ def test_emitcheck_report_on_a_mutated_file_prints_a_grid_or_one_usage_error(tex
     with tempfile.TemporaryDirectory() as folder:
         path = _written(text, folder)
         try:
-            report.load([path])
+            grid.load([path])
         except (SchemaError, CellError) as error:  # what the command turns into exit 2
             _one_line(error)
         done = CliRunner().invoke(main, ["report", str(path)], env={"COLUMNS": "160"})
@@ -262,14 +262,14 @@ def test_emitcheck_report_on_a_mutated_file_prints_a_grid_or_one_usage_error(tex
 def test_the_baseline_reader_gives_the_baseline_back_or_one_line(text):
     with tempfile.TemporaryDirectory() as folder:
         try:
-            loaded = baseline.load(_written(text, folder))
-        except baseline.BaselineError as error:  # a SchemaError: the usage error of the CLI
+            loaded = baselines.load(_written(text, folder))
+        except baselines.BaselineError as error:  # a SchemaError: the usage error of the CLI
             _one_line(error)
             return
     assert _same(loaded, json.loads(text))
     results = [CellResult(cell, "delivered", "why", "doc", verdict="delivered")
                for cell in BASELINE_SEED["verdicts"]]
-    comparison = baseline.compare(loaded, results, BASELINE_SEED["environment"])
+    comparison = baselines.compare(loaded, results, BASELINE_SEED["environment"])
     assert all("\n" not in line for line in comparison.lines())
 
 
@@ -285,7 +285,7 @@ def test_the_mutations_reach_both_outcomes(seed):
         with tempfile.TemporaryDirectory() as folder:
             path = _written(text, folder)
             try:
-                read_document(path) if seed is RESULTS_SEED else baseline.load(path)
+                read_document(path) if seed is RESULTS_SEED else baselines.load(path)
                 read += 1
             except SchemaError:
                 refused += 1

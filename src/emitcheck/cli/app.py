@@ -33,7 +33,7 @@ from emitcheck.matrix.cells import matches
 from emitcheck.model.credentials import Credentials, credential_options, redacted
 from emitcheck.model.docs import OWN_APP as DOC
 from emitcheck.model.results import CellResult, Timing, Watched, results_document
-from emitcheck.outputs import grid as report
+from emitcheck.outputs import grid
 from emitcheck.running import runner
 from emitcheck.system import environment
 
@@ -111,8 +111,8 @@ def _delivered(result: CellResult) -> bool:
 
 
 def _details(result: CellResult) -> list[str]:
-    words = report.IN_WORDS.get(str(result.verdict))
-    lines = [f"{result.cell}: {report.cell_label(result)}" + (f" ({words})" if words else "")]
+    words = grid.IN_WORDS.get(str(result.verdict))
+    lines = [f"{result.cell}: {grid.cell_label(result)}" + (f" ({words})" if words else "")]
     if result.evidence:
         lines.append(f"  evidence: {result.evidence}")
     watched = result.watched
@@ -219,10 +219,10 @@ def app(target: str, event: str, folder: Path, namespace: str, triggers: tuple[s
             "namespaces": list(info.namespaces), "one_at_a_time": jobs_note,
             "credentials": redacted(credentials)}}, indent=2))
     elif as_markdown:
-        click.echo(report.markdown(results, env_doc, _place, "mode-patch \\ server",
+        click.echo(grid.markdown(results, env_doc, _place, "mode-patch \\ server",
                                    f"app {title}"), nl=False)
     else:
-        report.show(report.grid(results, title, _place, "mode-patch \\ server"), width=132)
+        grid.show(grid.grid(results, title, _place, "mode-patch \\ server"), width=132)
         for line in _about(spec, info, jobs_note):
             click.echo(line)
         for result in results:

@@ -28,7 +28,7 @@ from emitcheck.cli.probe import probe
 from emitcheck.cli.report import report_cmd
 from emitcheck.cli.repro import repro
 from emitcheck.cli.sweep import cache, sweep
-from emitcheck.outputs import files as outputs
+from emitcheck.outputs import files
 
 #: Signals that end a run as Ctrl-C does (SIGINT raises KeyboardInterrupt by itself).
 ENDING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
@@ -95,7 +95,7 @@ class Emitcheck(click.Group):
 @click.version_option(package_name="emitcheck")
 def main() -> None:
     """Which ways of emitting from background work reach Socket.IO clients."""
-    outputs.tolerant_streams()  # what the terminal cannot encode is escaped, never raised
+    files.tolerant_streams()  # what the terminal cannot encode is escaped, never raised
 
 
 for command in (list_cells, run, matrix, repro, report_cmd, app, probe, node_install, sweep,

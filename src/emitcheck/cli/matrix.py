@@ -14,12 +14,9 @@ from pathlib import Path
 import click
 
 from emitcheck.cli import options
-from emitcheck.matrix import baselines as baseline
-from emitcheck.matrix import cells
-from emitcheck.model import results as model
-from emitcheck.model.results import CellResult
-from emitcheck.outputs import files as outputs
-from emitcheck.outputs import grid as report
+from emitcheck.matrix import baselines, cells
+from emitcheck.model.results import CellResult, results_document
+from emitcheck.outputs import files, grid
 from emitcheck.running import runner
 from emitcheck.system import environment
 
@@ -53,7 +50,7 @@ def run(cell_id: str, as_json: bool) -> None:
     Any valid combination of values is a cell (see 'emitcheck list --all')."""
     cell = options.parse_cell(cell_id)
     [result] = _run([cell], jobs=1)
-    click.echo(json.dumps(result.to_json(), indent=2) if as_json else report.summary(result))
+    click.echo(json.dumps(result.to_json(), indent=2) if as_json else grid.summary(result))
     sys.exit(options.status([result]))
 
 
@@ -65,7 +62,7 @@ def run(cell_id: str, as_json: bool) -> None:
 @options.markdown_option("Print a block to paste into a GitHub issue.")
 @options.jobs_option
 @click.option("--save-baseline", type=click.Path(dir_okay=False, path_type=Path),
-              callback=outputs.checked,
+              callback=files.checked,
               help="Write the observed verdicts and the environment to this file.")
 @click.option("--check-baseline", type=click.Path(dir_okay=False, path_type=Path),
               help="Compare with this baseline: exit 1 and list every changed cell.")
@@ -83,20 +80,20 @@ def matrix(pattern: str | None, as_json: bool, as_markdown: bool, jobs: int | No
     recorded = None
     if check_baseline is not None:
         try:
-            recorded = baseline.load(check_baseline)
-        except baseline.BaselineError as exc:
+            recorded = baselines.load(check_baseline)
+        except baselines.BaselineError as exc:
             raise click.UsageError(str(exc)) from None
     results = _run(selected, jobs)
     env = environment.environment()
     if as_json:
-        click.echo(json.dumps(model.results_document(results, env), indent=2))
+        click.echo(json.dumps(results_document(results, env), indent=2))
     elif as_markdown:
-        click.echo(report.markdown(results, env), nl=False)
+        click.echo(grid.markdown(results, env), nl=False)
     else:
-        report.show(report.grid(results), width=options.width())
+        grid.show(grid.grid(results), width=options.width())
         for result in results:
             if not result.matches:
-                click.echo(report.summary(result))
+                click.echo(grid.summary(result))
     if html_path is not None:
         options.save_html(html_path, results, {"this run": env},
                           title=f"emitcheck matrix -k {pattern}" if pattern
@@ -105,7 +102,7 @@ def matrix(pattern: str | None, as_json: bool, as_markdown: bool, jobs: int | No
     if save_baseline is not None:
         _save_baseline(save_baseline, results, env, status)
     if recorded is not None:
-        comparison = baseline.compare(recorded, results, env)
+        comparison = baselines.compare(recorded, results, env)
         for line in comparison.lines():
             click.echo(line, err=as_json or as_markdown)
         click.echo(f"baseline {check_baseline}: "
@@ -126,7 +123,7 @@ def _save_baseline(path: Path, results: list[CellResult], env: dict, status: int
                    "checks nothing", err=True)
         sys.exit(status if status == options.NOT_CLEAN else options.BAD_INPUT)
     try:
-        baseline.save(path, results, env)
+        baselines.save(path, results, env)
     except OSError as exc:  # checked before the run: a full disk, say
         click.echo(f"emitcheck: cannot write the baseline {path}: {exc.strerror or exc}",
                    err=True)

@@ -15,7 +15,7 @@ import click
 
 from emitcheck.cli import options
 from emitcheck.model.results import SchemaError
-from emitcheck.outputs import grid as report
+from emitcheck.outputs import grid
 
 TITLE = "emitcheck matrix (all environments)"
 
@@ -30,12 +30,12 @@ def report_cmd(paths: tuple[Path, ...], html_path: Path | None) -> None:
     if _report_sweeps(paths, html_path):
         return
     try:
-        results, environments = report.load_with_environments(list(paths))
+        results, environments = grid.load_with_environments(list(paths))
     except ValueError as exc:  # SchemaError, CellError: one line naming the file
         raise click.UsageError(f"cannot read the results: {exc}") from None
     if not results:
         raise click.UsageError(f"no results found in {', '.join(map(str, paths))}")
-    report.show(report.grid(results, TITLE), width=options.width())
+    grid.show(grid.grid(results, TITLE), width=options.width())
     if html_path is not None:
         options.save_html(html_path, results, environments, title=TITLE)
     sys.exit(options.status(results))
@@ -70,5 +70,5 @@ def _report_sweeps(paths: tuple[Path, ...], html_path: Path | None) -> bool:
         merged = sweep_report.merged(documents, sweep_report.command_line(sys.argv))
     except (ValueError, TypeError, KeyError) as exc:
         raise click.UsageError(f"cannot merge the sweeps: {exc}") from None
-    report.show(sweep_report.terminal(merged), width=options.width())
+    grid.show(sweep_report.terminal(merged), width=options.width())
     sys.exit(options.DIFFERS if merged.changes else options.OK)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import click
 
 from emitcheck.cli import options
-from emitcheck.outputs import files as outputs
+from emitcheck.outputs import files
 from emitcheck.system import cache as cache_folder
 
 if TYPE_CHECKING:  # the rest is imported when a sweep runs: packaging is needed only then
@@ -129,9 +129,9 @@ def _counting(progress: Progress, task, evaluate: Callable[[str], Row]) -> Calla
 @click.option("--bisect", "bisect_range", metavar="GOOD..BAD",
               help="Find the first release between GOOD and BAD whose verdicts differ from "
                    "GOOD's, in about log2(n) environments.")
-@click.option("--json", "json_to", metavar="FILE|-", callback=outputs.checked,
+@click.option("--json", "json_to", metavar="FILE|-", callback=files.checked,
               help="Write every row and change as JSON.")
-@click.option("--markdown", "markdown_to", metavar="FILE|-", callback=outputs.checked,
+@click.option("--markdown", "markdown_to", metavar="FILE|-", callback=files.checked,
               help="Write a block for a bug report (versions, the change, the cells, how to "
                    "reproduce it).")
 @click.option("--install-timeout", type=click.FloatRange(min=10), default=None,

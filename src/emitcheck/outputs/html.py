@@ -22,8 +22,7 @@ import jinja2
 
 from emitcheck.matrix.cells import parse
 from emitcheck.model.results import VERDICTS, CellResult
-from emitcheck.outputs import grid as report
-from emitcheck.outputs import grid_notes, timeline
+from emitcheck.outputs import grid, grid_notes, timeline
 from emitcheck.outputs.grid_notes import Twin
 
 #: Each verdict's colour in the grid (background, text), and those of a skip
@@ -73,7 +72,7 @@ class GridView:
 
 def _resolved(result: CellResult) -> str:
     """The mode the cell's mode resolved to, when it is resolved at run time (auto)."""
-    if result.async_mode and report.resolved_at_run(parse(result.cell).mode):
+    if result.async_mode and grid.resolved_at_run(parse(result.cell).mode):
         return result.async_mode
     return ""
 
@@ -85,7 +84,7 @@ def _view(result: CellResult, anchor: str, mark: int, twin: Twin | None) -> Cell
     if result.skipped:
         return CellView(result, anchor, "skipped", "skipped", mark=mark, title=result.skipped)
     verdict = str(result.verdict)
-    view = CellView(result, anchor, verdict, verdict, report.median_latency(result),
+    view = CellView(result, anchor, verdict, verdict, grid.median_latency(result),
                     title=result.evidence)
     if grid_notes.unexpected(result):
         view.unexpected = result.expected
@@ -113,7 +112,7 @@ def grids(results: list[CellResult], place=None) -> list[GridView]:
     what grid_notes says under each (its summary, its reasons, numbered)."""
     taken: set[str] = set()
     views = []
-    parts = report.layout(results, place or report.family_and_column)
+    parts = grid.layout(results, place or grid.family_and_column)
     for index, part in enumerate(parts):
         said = grid_notes.notes(part)
         cells = {key: _view(result, _anchor(result, taken), said.marks.get(key, 0),
@@ -178,7 +177,7 @@ def _template() -> jinja2.Template:
 
 
 def render(results: Iterable[CellResult], environments: dict[str, dict],
-           title: str = "emitcheck matrix", place=None, corner: str = report.CORNER,
+           title: str = "emitcheck matrix", place=None, corner: str = grid.CORNER,
            now: datetime | None = None) -> str:
     """The page. ``environments``: where the results come from, by a label
     ("this run", a results file's name), each as ``environment.environment()``."""
@@ -186,7 +185,7 @@ def render(results: Iterable[CellResult], environments: dict[str, dict],
     return _template().render(
         title=title, corner=corner, grids=grids(results, place),
         summary=grid_notes.summary(results),
-        counts=_counts(results), meanings=report.IN_WORDS, colours=COLOURS,
+        counts=_counts(results), meanings=grid.IN_WORDS, colours=COLOURS,
         versions=_versions(environments), sources=list(environments), drawing=drawing,
         link=_link, geometry=timeline, remedies=grid_notes.remedies_of,
         written=(now or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M UTC"))
@@ -197,7 +196,7 @@ class ReportError(ValueError):
 
 
 def write(path: Path, results: Iterable[CellResult], environments: dict[str, dict],
-          title: str = "emitcheck matrix", place=None, corner: str = report.CORNER) -> None:
+          title: str = "emitcheck matrix", place=None, corner: str = grid.CORNER) -> None:
     """Write the page to ``path`` (its folder is created)."""
     page = render(results, environments, title, place, corner)
     try:

@@ -38,13 +38,12 @@ from typing import NoReturn
 import pytest
 from filelock import FileLock, Timeout
 
-from emitcheck.matrix import baselines as baseline
+from emitcheck.matrix import baselines
 from emitcheck.matrix.cell import Cell, CellError
 from emitcheck.matrix.cells import parse
 from emitcheck.matrix.expectations import expected
-from emitcheck.model import results as model
-from emitcheck.model.results import CellResult
-from emitcheck.outputs import grid as report
+from emitcheck.model.results import CellResult, results_document
+from emitcheck.outputs import grid
 from emitcheck.plugins.state import PROPERTY, RESULT, STATE
 from emitcheck.running.cell_run import Interrupted
 from emitcheck.running.runner import CellPool, longest_first
@@ -282,20 +281,20 @@ class Session:
         return results
 
     def _write_html(self, path: Path, results: list[CellResult], env: dict) -> None:
-        from emitcheck.outputs import html as html_report
+        from emitcheck.outputs import html
 
         try:
-            html_report.write(path, results, {"this pytest run": env})
-        except html_report.ReportError as exc:  # checked at the start; a full disk, say
+            html.write(path, results, {"this pytest run": env})
+        except html.ReportError as exc:  # checked at the start; a full disk, say
             self.config.get_terminal_writer().line(f"emitcheck: {exc}", red=True)
 
     def load_baseline(self, path: Path) -> dict:
         try:
-            return baseline.load(path)
-        except baseline.BaselineError as exc:
+            return baselines.load(path)
+        except baselines.BaselineError as exc:
             raise pytest.UsageError(str(exc)) from None
 
-    def finish(self, reported: list[dict], recorded: dict | None) -> baseline.Comparison | None:
+    def finish(self, reported: list[dict], recorded: dict | None) -> baselines.Comparison | None:
         """Write the files asked for; compare with the baseline when one was given.
         ``reported``: the results the test reports carried (their JSON form)."""
         option, env = self.config.option, environment.environment()
@@ -304,23 +303,23 @@ class Session:
             results = self.observed(results)
         if option.emitcheck_json is not None:
             _write(option.emitcheck_json,
-                   json.dumps(model.results_document(results, env), indent=1))
+                   json.dumps(results_document(results, env), indent=1))
         if option.emitcheck_markdown is not None:
-            _write(option.emitcheck_markdown, report.markdown(results, env))
+            _write(option.emitcheck_markdown, grid.markdown(results, env))
         if option.emitcheck_html is not None:
             self._write_html(option.emitcheck_html, results, env)
         if option.emitcheck_save_baseline is not None:
-            baseline.save(option.emitcheck_save_baseline, results, env)
+            baselines.save(option.emitcheck_save_baseline, results, env)
         if recorded is None:
             return None
-        return baseline.compare(recorded, results, env)
+        return baselines.compare(recorded, results, env)
 
     def summary(self, terminalreporter, reported: list[dict],
-                comparison: baseline.Comparison | None) -> None:
+                comparison: baselines.Comparison | None) -> None:
         terminalreporter.section("emitcheck matrix")
         writer = self.config.get_terminal_writer()
-        grid = report.grid(_read(reported), "")
-        terminalreporter.write(report.render(grid, color=writer.hasmarkup,
+        shown = grid.grid(_read(reported), "")
+        terminalreporter.write(grid.render(shown, color=writer.hasmarkup,
                                              width=max(132, writer.fullwidth)))
         if comparison is None:
             return
