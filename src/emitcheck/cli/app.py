@@ -34,7 +34,6 @@ from emitcheck.model.credentials import Credentials, credential_options, redacte
 from emitcheck.model.docs import OWN_APP as DOC
 from emitcheck.model.results import CellResult, Timing, Watched, results_document
 from emitcheck.outputs import grid
-from emitcheck.running import runner
 from emitcheck.system import environment
 
 #: The app's emits decide the window: at most this long by default.
@@ -204,6 +203,8 @@ def app(target: str, event: str, folder: Path, namespace: str, triggers: tuple[s
     if info.shared and len(cells) - len(skips) > 1:
         jobs, jobs_note = 1, f"cells ran one at a time: {info.shared}"
     timing = Timing(timeout=timeout, every=every)
+    from emitcheck.running import runner  # the servers' stack: only when cells run
+
     ran = runner.run_many([c for c in cells if c not in skips], jobs=jobs, timing=timing,
                           work=UserApp(spec))  # Ctrl-C: the command group (cli.py) says it
     judged = {r.cell: _judged(r, spec) for r in ran}

@@ -17,7 +17,6 @@ from emitcheck.cli import options
 from emitcheck.matrix import baselines, cells
 from emitcheck.model.results import CellResult, results_document
 from emitcheck.outputs import files, grid
-from emitcheck.running import runner
 from emitcheck.system import environment
 
 
@@ -30,6 +29,8 @@ def _select(pattern: str | None) -> list[cells.Cell]:
 
 def _run(selected: list[cells.Cell], jobs: int | None = None) -> list[CellResult]:
     """Run cells; Ctrl-C, SIGTERM or SIGHUP stops every server (main.py's group)."""
+    from emitcheck.running import runner  # the servers' stack: only when cells run
+
     return runner.run_many(selected, jobs=jobs)
 
 

@@ -23,7 +23,6 @@ import click
 
 from emitcheck.matrix import cells
 from emitcheck.model.results import CellResult
-from emitcheck.outputs import html
 from emitcheck.outputs.files import cannot_write
 
 OK = 0
@@ -92,6 +91,8 @@ html_option = click.option(
 def save_html(path: Path, results: list[CellResult], environments: dict[str, dict],
               **how: Any) -> None:
     """Write the HTML report (``--html``); a failure is a one-line usage error."""
+    from emitcheck.outputs import html  # Jinja2: only when a page is written
+
     try:
         html.write(path, results, environments, **how)
     except html.ReportError as exc:

@@ -128,7 +128,7 @@ class Variant:
         ``cells.default_cells`` (one suffix at most, or one of the ``composed``
         families); a family whose cells are many says which of them run by
         default (False wins over True)."""
-        return True if tuple(cell.suffixes) in self.composed else None
+        return True if self.composed and tuple(cell.suffixes) in self.composed else None
 
     # The hooks of a cell's run, in the order ``CellRun.start`` calls them (each
     # phase for every value, in factor order, before the next phase): the queue
@@ -383,6 +383,8 @@ FACTOR_NAMES = tuple(f.name for f in FACTORS)
 INDEX = {name: i for i, name in enumerate(FACTOR_NAMES)}
 REQUIRED = tuple(f for f in FACTORS if not f.is_suffix)
 SUFFIXES = tuple(f for f in FACTORS if f.is_suffix)
+#: (index in a cell's values, default) of each suffix factor: read on every id.
+_SUFFIX_DEFAULTS = tuple((INDEX[f.name], f.default) for f in SUFFIXES)
 SHAPE = "-".join("{" + f.name + "}" for f in REQUIRED) + "".join(
     "[-" + f.name + "]" for f in SUFFIXES)
 
@@ -487,11 +489,12 @@ class Cell:
     @property
     def suffixes(self) -> list[str]:
         """Its suffix values that are not at their default, in factor order."""
-        return [getattr(self, f.name) for f in SUFFIXES if getattr(self, f.name) != f.default]
+        values = self._values
+        return [values[i] for i, default in _SUFFIX_DEFAULTS if values[i] != default]
 
     @property
     def id(self) -> str:
-        return "-".join([getattr(self, f.name) for f in REQUIRED] + self.suffixes)
+        return "-".join([*self._values[:len(REQUIRED)], *self.suffixes])
 
     @property
     def row(self) -> str:

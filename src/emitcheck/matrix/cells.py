@@ -147,10 +147,20 @@ def _listing_order(cell: Cell) -> tuple:
     """Base cells first, then the CPU-bound ones, then the other grids of cells
     without a suffix, then each family: one suffix before two, suffix values in
     declaration order; within, factor and value order."""
-    suffix_rank = [list(suffix_factors()).index(v) for v in cell.suffixes]
-    grid_rank = 0 if not cell.grid else 1 if cell.isolated else 2
+    rank = _ranks()
+    suffix_rank = [rank[""][v] for v in cell.suffixes]
+    grid_rank = 0 if suffix_rank or not cell.grid else 1 if cell.isolated else 2
     return (len(suffix_rank), suffix_rank, grid_rank,
-            *(values(f.name).index(getattr(cell, f.name)) for f in REQUIRED))
+            *(rank[f.name][getattr(cell, f.name)] for f in REQUIRED))
+
+
+@cache
+def _ranks() -> dict[str, dict[str, int]]:
+    """Each value's place in its factor's declaration order (suffix values, under
+    "", in the order of their factors)."""
+    ranks = {f.name: {v: i for i, v in enumerate(values(f.name))} for f in REQUIRED}
+    ranks[""] = {v: i for i, v in enumerate(suffix_factors())}
+    return ranks
 
 
 @cache
