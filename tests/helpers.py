@@ -245,3 +245,20 @@ def gone(run: Run, cli_pid: int | None = None, bound: float = 5) -> None:
         wait_until(lambda: not run.files_left(), bound, "no temporary directory left")
     except AssertionError as exc:
         raise AssertionError(f"{exc}: left {run.files_left()}") from None
+
+
+#: Recorded data (tests/data/record.py records it again).
+DATA = Path(__file__).parent / "data"
+#: A recorded matrix run: a cell of each mode and verdict, with observations.
+SAMPLE = DATA / "results" / "matrix-sample.json"
+
+
+def recorded_runs(monkeypatch, path: Path) -> list:
+    """Every command's cells run as recorded in ``path`` (no server starts): what the
+    command does with the results is what is tested."""
+    from emitcheck.model.results import read_results
+    from emitcheck.running import runner
+
+    by_id = {r.cell: r for r in read_results(path)}
+    monkeypatch.setattr(runner, "run_many", lambda cells, **how: [by_id[c.id] for c in cells])
+    return list(by_id.values())

@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from emitcheck.cli import app as app_command
 from emitcheck.cli.main import main
 from emitcheck.matrix.cells import parse
 from emitcheck.matrix.expectations import expected
@@ -83,7 +82,9 @@ def test_the_grid_names_the_rows_and_says_what_to_change(monkeypatch):
     server): every row named, and what to change said for the failing ones,
     worked out here from their recorded observations."""
     recorded = {result.cell: result for result in read_document(RECORDED_RUN)[0]}
-    monkeypatch.setattr(app_command.runner, "run_many",
+    from emitcheck.running import runner
+
+    monkeypatch.setattr(runner, "run_many",
                         lambda cells, **_: [recorded[cell.id] for cell in cells])
     result = invoke("ticker_thread:socketio", "--event", "tick", "--markdown")
     assert result.exit_code == 1, result.output

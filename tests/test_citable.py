@@ -17,11 +17,9 @@ from emitcheck.matrix.expectations import EXPECTED, expected
 from emitcheck.model.docs import doc_url
 from emitcheck.model.results import CellResult
 from emitcheck.outputs import grid
-from emitcheck.running import runner
 from emitcheck.system.environment import environment
 
-from .helpers import emitcheck, runnable
-from .test_html_report import SAMPLE, recorded_runs
+from .helpers import SAMPLE, emitcheck, recorded_runs
 
 DOCS = Path(__file__).parent.parent / "docs"
 #: Two cells of SAMPLE (tests/data/results/matrix-sample.json): delivered, lost as measured.
@@ -155,36 +153,6 @@ def test_pytest_check_baseline_fails_the_run_naming_the_cell(tmp_path):
     assert "threading-unpatched-thread-time_sleep: starved -> delivered" in proc.stdout
     assert "1 passed" in proc.stdout
     assert "`threading-unpatched`" in (tmp_path / "report.md").read_text()
-
-
-AGREEMENT = ["threading-unpatched-thread-time_sleep",       # threading has no failing cell
-             "eventlet-patched-thread-time_sleep", "eventlet-unpatched-task-time_sleep",
-             "gevent-patched-thread-time_sleep", "gevent-unpatched-thread-time_sleep",
-             "gevent-patched-task-socketio_sleep-polling",  # the transport reaches the script
-             "eventlet-unpatched-thread-time_sleep-websocket"]
-
-
-@pytest.mark.parametrize("cell_id", AGREEMENT)
-def test_repro_script_agrees_with_emitcheck_run(tmp_path, cell_id):
-    cell = runnable(cell_id)
-    script = tmp_path / "repro.py"
-    proc = emitcheck("repro", cell_id, "-o", str(script))
-    assert proc.returncode == 0 and script.exists(), proc.stderr
-    text = script.read_text()
-    assert "import emitcheck" not in text and "from emitcheck" not in text
-    assert f'CELL = "{cell_id}"' in text
-    transports = {"default": "None", "polling": "['polling']", "websocket": "['websocket']"}
-    assert f"TRANSPORTS = {transports[cell.transport]}" in text
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
-    repro = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                           timeout=60, cwd=tmp_path, env=dict(os.environ, TMPDIR=str(scratch)))
-    assert list(scratch.iterdir()) == []  # the script removed its temporary folder
-    result = runner.run_cell(cell, workdir=tmp_path)
-    delivered = result.verdict == "delivered"
-    assert repro.returncode == (0 if delivered else 1), repro.stdout + repro.stderr
-    assert (f"{cell_id}: events DELIVERED" if delivered
-            else f"{cell_id}: events NOT delivered") in repro.stdout
 
 
 def _sections(page: Path) -> dict[str, str]:

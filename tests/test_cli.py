@@ -16,8 +16,7 @@ from emitcheck.cli.main import main
 from emitcheck.matrix import cells
 from emitcheck.matrix.cells import parse
 
-from .helpers import emitcheck
-from .test_html_report import SAMPLE, recorded_runs
+from .helpers import SAMPLE, emitcheck, recorded_runs
 
 
 def invoke(*args):

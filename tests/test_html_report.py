@@ -28,10 +28,8 @@ from emitcheck.cli.main import main
 from emitcheck.model.results import CellResult, Observation, read_document, read_results
 from emitcheck.outputs import grid, grid_notes, html, timeline
 
-from .helpers import emitcheck
+from .helpers import DATA, SAMPLE, emitcheck, recorded_runs
 
-DATA = Path(__file__).parent / "data"
-SAMPLE = DATA / "results" / "matrix-sample.json"
 SAMPLE_CELLS = ("threading-unpatched-thread-time_sleep,eventlet-unpatched-thread-time_sleep,"
                 "eventlet-unpatched-task-time_sleep,eventlet-unpatched-thread-socketio_sleep,"
                 "gevent-unpatched-thread-time_sleep,eventlet-patched-thread-busy,"
@@ -321,16 +319,6 @@ def test_coordinates_are_rounded_to_a_tenth():
 
 
 # -- the entry points ----------------------------------------------------------------
-
-
-def recorded_runs(monkeypatch, path: Path) -> list[CellResult]:
-    """Every command's cells run as recorded in ``path`` (no server starts): what the
-    command does with the results is what is tested."""
-    from emitcheck.running import runner
-
-    by_id = {r.cell: r for r in read_results(path)}
-    monkeypatch.setattr(runner, "run_many", lambda cells, **how: [by_id[c.id] for c in cells])
-    return list(by_id.values())
 
 
 def test_matrix_writes_the_report_of_its_run(tmp_path, monkeypatch):

@@ -1,0 +1,42 @@
+"""``emitcheck repro CELL`` writes a script that needs only the stack: run by a
+plain Python, it must reach what ``emitcheck run`` reaches for that cell (the
+script is the oracle a user can run without emitcheck)."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from emitcheck.running import runner
+
+from .helpers import emitcheck, runnable
+
+AGREEMENT = ["threading-unpatched-thread-time_sleep",       # threading has no failing cell
+             "eventlet-patched-thread-time_sleep", "eventlet-unpatched-task-time_sleep",
+             "gevent-patched-thread-time_sleep", "gevent-unpatched-thread-time_sleep",
+             "gevent-patched-task-socketio_sleep-polling",  # the transport reaches the script
+             "eventlet-unpatched-thread-time_sleep-websocket"]
+
+
+@pytest.mark.parametrize("cell_id", AGREEMENT)
+def test_repro_script_agrees_with_emitcheck_run(tmp_path, cell_id):
+    cell = runnable(cell_id)
+    script = tmp_path / "repro.py"
+    proc = emitcheck("repro", cell_id, "-o", str(script))
+    assert proc.returncode == 0 and script.exists(), proc.stderr
+    text = script.read_text()
+    assert "import emitcheck" not in text and "from emitcheck" not in text
+    assert f'CELL = "{cell_id}"' in text
+    transports = {"default": "None", "polling": "['polling']", "websocket": "['websocket']"}
+    assert f"TRANSPORTS = {transports[cell.transport]}" in text
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    repro = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                           timeout=60, cwd=tmp_path, env=dict(os.environ, TMPDIR=str(scratch)))
+    assert list(scratch.iterdir()) == []  # the script removed its temporary folder
+    result = runner.run_cell(cell, workdir=tmp_path)
+    delivered = result.verdict == "delivered"
+    assert repro.returncode == (0 if delivered else 1), repro.stdout + repro.stderr
+    assert (f"{cell_id}: events DELIVERED" if delivered
+            else f"{cell_id}: events NOT delivered") in repro.stdout
