@@ -203,7 +203,8 @@ def assert_stopped(suite: Suite, status: int, out: str, processes: int,
     started = {e["process"] for e in events if e["event"] == "start"}
     ended = {e["process"]: e["exitstatus"] for e in events if e["event"] == "finish"}
     assert len(started) == processes, events
-    assert set(ended) == started, f"sessions started {sorted(started)}, ended {ended}"
+    assert set(ended) == started, \
+        f"sessions started {sorted(started)}, ended {ended}\nevents: {events}\n{tail}"
     interrupted = {name for name, code in ended.items() if code == pytest.ExitCode.INTERRUPTED}
     assert "main" in interrupted, f"sessions ended (exit status) {ended}"
     if all_interrupted:
