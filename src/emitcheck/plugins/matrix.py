@@ -224,12 +224,18 @@ class Hooks:
         """xdist controller: give every worker the directory where they share cells
         (removed by ``pytest_unconfigure``, once the workers are gone)."""
         if self.state.shared is None:
+            from emitcheck.system import warden  # the standard library only
+
             self.state.shared = Path(tempfile.mkdtemp(prefix="emitcheck-cells-"))
+            warden.track(self.state.shared)  # removed by it if this process is killed first
         node.workerinput[SHARED] = str(self.state.shared)
 
     def pytest_unconfigure(self) -> None:
         if self.state.shared is not None:
+            from emitcheck.system import warden
+
             shutil.rmtree(self.state.shared, ignore_errors=True)
+            warden.untrack(self.state.shared)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Without xdist, start every selected cell now, so their servers run side by side."""
