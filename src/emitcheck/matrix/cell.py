@@ -50,7 +50,8 @@ class Factor:
 #: The factors, in the order their values appear in a cell id. Never reorder:
 #: cell ids are public.
 FACTORS: tuple[Factor, ...] = (
-    Factor("mode", "async_mode passed to SocketIO(app, async_mode=...); auto = SocketIO(app)"),
+    Factor("mode", "the server's async_mode: SocketIO(app, async_mode=...) (auto = SocketIO(app)), "
+           "or python-socketio's AsyncServer under ASGI (asgi) or aiohttp"),
     Factor("patch", "whether the server process monkey patches as its first statement"),
     Factor("spawn", "how the background work is started"),
     Factor("wait", "how the work waits between two emits"),
@@ -63,6 +64,8 @@ FACTORS: tuple[Factor, ...] = (
     Factor("proxy", "what stands between the client and the server", default="none"),
     Factor("cluster", "how many server processes serve the app, and how a proxy spreads "
            "clients over them", default="single"),
+    Factor("library", "the Socket.IO server library of a sync mode: Flask-SocketIO, or "
+           "python-socketio's own Server", default="flask_socketio"),
 )
 
 #: ``expected(cell)``, handed to a value's ``expect`` to ask about another cell.
@@ -89,6 +92,10 @@ class Variant:
     isolated: bool = False
     #: What a user changes in their code to get this value (for remedies), or "".
     remedy: str = ""
+    #: What undoes this value, when it is a slip in doing what the value that
+    #: replaces it does right: said instead of that value's ``remedy`` (an emit
+    #: never awaited: "await it", not "start the work as a task", which it is).
+    undo: str = ""
     #: Are cells with this value part of our own matrix? (False: the user's app,
     #: which ``emitcheck app`` runs; such cells are in no listing of ours.)
     matrix: bool = True
@@ -233,6 +240,11 @@ class ModeVariant(Variant):
     #: Other names the server reports for this mode (``socketio.async_mode``):
     #: gevent under uWSGI is Flask-SocketIO's ``gevent_uwsgi``.
     reported_as: tuple[str, ...] = ()
+    #: Is it served by an asyncio loop (python-socketio's ``AsyncServer``)? Its
+    #: work is a coroutine, or an OS thread that must hand its emits to the loop.
+    asyncio: bool = False
+    #: The script (``emitcheck.scripts``) that serves our own work in this mode.
+    script: str = "server_child"
 
     def resolve(self) -> str:
         """The mode ``SocketIO(app)`` runs in, for a value that is not one itself."""
@@ -323,8 +335,8 @@ class Run(Protocol):
 #: The family modules of ``emitcheck.families``, in listing order (each declares
 #: ``VARIANTS``).
 MODULES = ("threading", "eventlet", "gevent", "auto", "patching", "spawns", "waits", "cpu",
-           "transports", "queues", "redis", "emitters", "celery", "servers", "gunicorn", "uwsgi",
-           "clients", "node", "nginx", "cluster", "app")
+           "asyncio", "libraries", "transports", "queues", "redis", "emitters", "celery",
+           "servers", "gunicorn", "uwsgi", "clients", "node", "nginx", "cluster", "app")
 
 
 @cache
@@ -473,6 +485,8 @@ class Cell:
         return [variant(name, value) for name, value in zip(FACTOR_NAMES, self._values,
                                                             strict=True)]
 
+    @overload
+    def value_of(self, factor: Literal["mode"]) -> ModeVariant: ...
     @overload
     def value_of(self, factor: Literal["transport"]) -> TransportVariant: ...
     @overload

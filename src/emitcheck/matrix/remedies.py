@@ -36,9 +36,11 @@ def _distance(a: Cell, b: Cell) -> int:
 
 
 def _changes(a: Cell, b: Cell) -> str:
-    """The changes from ``a`` to ``b`` in words, or "" when some changed value
-    has no remedy text (or nothing changes)."""
-    said = [b.value_of(f).remedy for f in _WEIGHT if getattr(a, f) != getattr(b, f)]
+    """The changes from ``a`` to ``b`` in words (each changed value's ``undo``,
+    or its new value's ``remedy``), or "" when some change has no text (or
+    nothing changes)."""
+    said = [a.value_of(f).undo or b.value_of(f).remedy
+            for f in _WEIGHT if getattr(a, f) != getattr(b, f)]
     return " and ".join(said) if said and all(said) else ""
 
 

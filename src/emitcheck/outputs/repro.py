@@ -18,7 +18,6 @@ from emitcheck.matrix.expectations import expected
 from emitcheck.model.results import Timing
 from emitcheck.scripts import script
 from emitcheck.system.environment import environment
-from emitcheck.system.process import CHILD_SCRIPT
 
 CLIENT_TEMPLATE = script("repro_client")
 
@@ -78,7 +77,7 @@ def render(cell: Cell, name: str = "repro.py") -> str:
         extra="".join(f" {v.package}" for v in cell.variants() if v.package),
         interval=Timing().interval, transports=cell.value_of("transport").transports,
         client=client)
-    return header + CHILD_SCRIPT.read_text()
+    return header + script(cell.value_of("mode").script).read_text()
 
 
 def write(cell: Cell, path: Path) -> Path:

@@ -13,7 +13,9 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from emitcheck.matrix.cell import variant
 from emitcheck.model.results import Emit, Observation, Target
+from emitcheck.scripts import script
 from emitcheck.system.process import (
     CHILD_SCRIPT,
     ManagedProcess,
@@ -21,6 +23,11 @@ from emitcheck.system.process import (
     child_env,
     die_with_parent_prefix,
 )
+
+
+def server_script(cell_id: str) -> Path:
+    """The script that serves our work in the cell's mode (``ModeVariant.script``)."""
+    return script(variant("mode", cell_id.split("-")[0]).script)
 
 
 class OurWork:
@@ -32,8 +39,9 @@ class OurWork:
 
     def server_argv(self, cell_id: str, interval: float, files: ServerFiles, port: int,
                     queue_url: str | None) -> list[str]:
-        """The command (after the interpreter) that serves the cell with socketio.run."""
-        return [str(CHILD_SCRIPT), cell_id, str(files.emits), str(interval), str(port),
+        """The command (after the interpreter) that serves the cell as its mode's
+        script does (server_child.py: socketio.run)."""
+        return [str(server_script(cell_id)), cell_id, str(files.emits), str(interval), str(port),
                 *([queue_url] if queue_url else [])]
 
     def gunicorn_app(self, cell_id: str, interval: float, files: ServerFiles,

@@ -27,6 +27,8 @@ import sys
 
 _CELL = sys.argv[1] if __name__ == "__main__" else os.environ.get("EMITCHECK_CELL", "")
 _MODE, _PATCH = (_CELL.split("-") + ["", ""])[:2]
+#: The suffix of cells served by python-socketio's own Server instead of Flask-SocketIO.
+PYTHON_SOCKETIO = "python_socketio"
 if _PATCH == "patched" and _MODE == "eventlet":
     import eventlet
 
@@ -109,6 +111,8 @@ def create_app(cell_id, emit_log_path, interval, queue_url=None, async_mode=None
     the mode to ask for instead of the cell's (uWSGI's gevent loop: gevent_uwsgi)."""
     mode, _patch, spawn, wait = cell_id.split("-")[:4]
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    if PYTHON_SOCKETIO in cell_id.split("-")[4:]:
+        return create_wsgi_app(cell_id, emit_log_path, interval, mode, spawn, wait)
 
     app = Flask(__name__)
     options = {"message_queue": queue_url} if queue_url else {}
@@ -137,6 +141,51 @@ def create_app(cell_id, emit_log_path, interval, queue_url=None, async_mode=None
     print(f"emitcheck server {cell_id}: async_mode={socketio.async_mode}",  # type: ignore[attr-defined]
           flush=True)
     return app, socketio
+
+
+# --- python-socketio's own Server (families/libraries.py), without Flask ---
+def create_wsgi_app(cell_id, emit_log_path, interval, mode, spawn, wait):
+    """``socketio.Server`` in ``socketio.WSGIApp``, as python-socketio's docs
+    write it; ``/health`` is the app beside it."""
+    import socketio as python_socketio
+
+    sio = python_socketio.Server(**({} if mode == "auto" else {"async_mode": mode}))
+
+    @sio.on(ACK_EVENT)
+    def probe(sid, data):
+        return {"echo": data, "t": time.time()}
+
+    def health(environ, start_response):
+        found = environ.get("PATH_INFO") == "/health"
+        start_response("200 OK" if found else "404 Not Found", [("Content-Type", "text/plain")])
+        return [b"ok" if found else b""]
+
+    wait_between = make_waiter(sio, wait)
+    make_starter(sio, spawn)(lambda: emit_forever(sio.emit, wait_between, interval, emit_log_path))
+    print(f"emitcheck server {cell_id}: async_mode={sio.async_mode}", flush=True)
+    return python_socketio.WSGIApp(sio, health), sio
+
+
+def serve_wsgi_app(app, sio, port):
+    """Serve it as python-socketio's WSGI example does, by the mode it runs in."""
+    if sio.async_mode == "eventlet":
+        import eventlet.wsgi
+
+        eventlet.wsgi.server(eventlet.listen(("127.0.0.1", port)), app, log_output=False)
+    elif sio.async_mode == "gevent":
+        from gevent import pywsgi
+
+        try:
+            from geventwebsocket.handler import WebSocketHandler  # type: ignore[import-not-found]
+            options = {"handler_class": WebSocketHandler}
+        except ImportError:  # python-engineio falls back to simple-websocket
+            options = {}
+        pywsgi.WSGIServer(("127.0.0.1", port), app, log=None, **options).serve_forever()
+    else:
+        from werkzeug.serving import run_simple
+
+        run_simple("127.0.0.1", port, app, threaded=True)
+# --- end of python-socketio's Server ---
 
 
 # --- cluster (families/cluster.py): a second server process that runs no work ---
@@ -231,6 +280,8 @@ def emitter(cell_id, emit_log_path, interval, queue_url):
 
 def main(cell_id, emit_log_path, interval, port, queue_url=None):
     app, socketio = create_app(cell_id, emit_log_path, interval, queue_url)
+    if PYTHON_SOCKETIO in cell_id.split("-")[4:]:
+        return serve_wsgi_app(app, socketio, port)
     socketio.run(app, host="127.0.0.1", port=port, allow_unsafe_werkzeug=True)
 
 

@@ -1,0 +1,134 @@
+"""python-socketio's ``AsyncServer`` on an asyncio loop: ``asgi`` (``socketio.ASGIApp``
+under uvicorn) and ``aiohttp`` (``web.run_app``), and the ways apps hand work
+to the loop (scripts/async_server_child.py has the code of each).
+
+The work of an asyncio cell is a coroutine (``task``, ``unawaited``) or an OS
+thread that must get its emits onto the serving loop (``thread_threadsafe``,
+``thread_asyncio_run``, ``thread_import_loop``, ``executor``); such a thread
+cannot await, so it waits with ``time_sleep``. Asyncio cells take no suffix:
+their deployments are not measured yet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from emitcheck.matrix.cell import ModeVariant, Variant
+from emitcheck.model.expectation import Expectation
+
+DOC = "pitfall.md#asyncio-servers"
+_DOC_BLOCKED = "pitfall.md#a-coroutine-that-blocks-the-loop-starved"
+_DOC_THREAD = "pitfall.md#an-os-thread-and-the-loop"
+_DOC_UNAWAITED = "pitfall.md#an-emit-never-awaited-lost"
+
+_LOOP_OK = Expectation(
+    "delivered", "a coroutine that waits with await sio.sleep gives the loop its turns", DOC)
+_LOOP_BLOCKED = Expectation(
+    "starved", "time.sleep in a coroutine blocks the event loop: the whole server stops "
+    "answering", _DOC_BLOCKED)
+_THREADSAFE_OK = Expectation(
+    "delivered", "asyncio.run_coroutine_threadsafe hands each emit to the serving loop, "
+    "which sends it", _DOC_THREAD)
+
+#: What we measured, by (mode, spawn, wait); event_wait blocks as time_sleep does
+#: (families/waits.py). Both modes unless a mode's own entry says otherwise.
+EXPECTED: dict[tuple[str, str], Expectation] = {
+    ("task", "socketio_sleep"): _LOOP_OK,
+    ("task", "time_sleep"): _LOOP_BLOCKED,
+    ("task", "busy"): Expectation(
+        "starved", "a CPU loop in a coroutine never yields: the event loop, and so the "
+        "whole server, stops", "pitfall.md#cpu-bound-work"),
+    ("task", "busy_yield"): Expectation(
+        "delivered", "await sio.sleep(0) every 5 ms gives the event loop its turns",
+        "pitfall.md#cpu-bound-work"),
+    ("unawaited", "socketio_sleep"): Expectation(
+        "lost", "sio.emit(...) without await makes a coroutine that never runs: nothing "
+        "is sent, and Python says only 'RuntimeWarning: coroutine ... was never awaited'",
+        _DOC_UNAWAITED),
+    ("thread_threadsafe", "time_sleep"): _THREADSAFE_OK,
+    ("executor", "time_sleep"): Expectation(
+        "delivered", "blocking work in loop.run_in_executor that hands each emit back to "
+        "the loop with run_coroutine_threadsafe", _DOC_THREAD),
+    ("thread_import_loop", "time_sleep"): Expectation(
+        "lost", "run_coroutine_threadsafe onto a loop captured at import, which the server "
+        "(with a loop of its own) never runs: every emit waits forever, with no error",
+        _DOC_THREAD),
+    ("thread_asyncio_run", "time_sleep"): Expectation(
+        "delivered", "asyncio.run(sio.emit(...)) in an OS thread runs the emit on a new loop "
+        "of its own; uvicorn's WebSocket writes it at once", _DOC_THREAD),
+}
+MODE_EXPECTED: dict[tuple[str, str, str], Expectation] = {
+    ("aiohttp", "thread_asyncio_run", "time_sleep"): Expectation(
+        "delayed", "asyncio.run(sio.emit(...)) in an OS thread queues the packet from "
+        "another loop; aiohttp's writer, on the serving loop, sends it only when that loop "
+        "wakes for something else", _DOC_THREAD),
+}
+
+
+@dataclass(eq=False)
+class AsyncMode(ModeVariant):
+    asyncio: bool = True
+    script: str = "async_server_child"
+    # Its server is a script of its own, never a fork of a Flask-SocketIO zygote.
+    forkable: bool = False
+
+    def conflict(self, cell):
+        if cell.suffixes:
+            return (f"{self.value} cells take no suffix yet (their deployments are not "
+                    f"measured): drop -{'-'.join(cell.suffixes)}")
+        return None
+
+    def expect(self, cell, expected, resolved=None):
+        if cell.wait == "event_wait":
+            return None  # it blocks as time_sleep does (families/waits.py)
+        key = (cell.spawn, cell.wait)
+        return MODE_EXPECTED.get((self.value, *key)) or EXPECTED[key]
+
+
+@dataclass(eq=False)
+class AsyncSpawn(Variant):
+    """A way to hand work to an asyncio server's loop; only asyncio modes have one."""
+    factor: ClassVar[str] = "spawn"
+    #: The waits it goes with (an OS thread cannot await: it waits with time.sleep).
+    waits: tuple[str, ...] = ("time_sleep",)
+
+    def conflict(self, cell):
+        from emitcheck.matrix.cell import variant
+
+        if not variant("mode", cell.mode).asyncio:
+            return (f"spawn {self.value} hands work to an asyncio loop: use asgi- or "
+                    f"aiohttp-unpatched-{self.value}-...; {cell.mode} mode takes thread or task")
+        if cell.wait not in self.waits:
+            return (f"spawn {self.value} goes with wait {', '.join(self.waits)} "
+                    f"(not {cell.wait})")
+        return None
+
+
+_SERVER = "python-socketio's AsyncServer"
+VARIANTS = [
+    AsyncMode("asgi", f"{_SERVER}(async_mode='asgi') in socketio.ASGIApp, served by "
+              "uvicorn.run(app)", package="uvicorn", doc=DOC, grid="asyncio: ASGI and aiohttp",
+              remedy="hand emits to the serving loop: await sio.emit in a coroutine, or "
+              "asyncio.run_coroutine_threadsafe(sio.emit(...), loop) from a thread"),
+    AsyncMode("aiohttp", f"{_SERVER}(async_mode='aiohttp') attached to an aiohttp "
+              "web.Application, served by web.run_app(app)", package="aiohttp", doc=DOC,
+              grid="asyncio: ASGI and aiohttp"),
+    AsyncSpawn("unawaited", "a sync helper calls sio.emit(...) without await, from a "
+               "coroutine started with sio.start_background_task", doc=_DOC_UNAWAITED,
+               waits=("socketio_sleep",),
+               undo="await every sio.emit(...): call it from a coroutine, as await "
+                    "sio.emit(...)"),
+    AsyncSpawn("thread_threadsafe", "threading.Thread whose work emits with "
+               "asyncio.run_coroutine_threadsafe(sio.emit(...), loop) onto the serving loop",
+               doc=_DOC_THREAD,
+               remedy="from a thread, emit with asyncio.run_coroutine_threadsafe(sio.emit(...), "
+                      "loop), loop = asyncio.get_running_loop() taken in the server"),
+    AsyncSpawn("thread_asyncio_run", "threading.Thread whose work emits with "
+               "asyncio.run(sio.emit(...))", doc=_DOC_THREAD),
+    AsyncSpawn("thread_import_loop", "threading.Thread whose work emits with "
+               "run_coroutine_threadsafe onto loop = asyncio.get_event_loop() taken at import",
+               doc=_DOC_THREAD),
+    AsyncSpawn("executor", "loop.run_in_executor(None, work), whose work emits back with "
+               "run_coroutine_threadsafe onto the serving loop", doc=_DOC_THREAD),
+]
