@@ -37,7 +37,7 @@ def test_every_test_file_runs_in_tox_and_only_the_matrix_more_than_once():
             chosen = {w for w in words if re.fullmatch(r"tests/test_\w+\.py", w)}
         for name in chosen:
             runs[name].append(env)
-    assert runs.pop("tests/test_matrix.py") == ["threading", "eventlet", "gevent"]
+    assert runs.pop("tests/test_matrix.py") == ["threading", "eventlet", "gevent", "asyncio"]
     assert {name: envs for name, envs in runs.items() if len(envs) != 1} == {}
 
 

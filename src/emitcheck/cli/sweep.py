@@ -33,6 +33,8 @@ if TYPE_CHECKING:  # the rest is imported when a sweep runs: packaging is needed
 
 #: Releases swept without --versions: the newest few.
 NEWEST = 5
+#: ``--swept-in``'s choices (sweep/releases.py's SWEPT_IN: not imported before a sweep runs).
+SWEPT_IN = ("all", "server", "others")
 
 
 def _cells(patterns: tuple[str, ...]) -> list:
@@ -136,9 +138,15 @@ def _counting(progress: Progress, task, evaluate: Callable[[str], Row]) -> Calla
                    "reproduce it).")
 @click.option("--install-timeout", type=click.FloatRange(min=10), default=None,
               help="Seconds uv may take to install one environment (default: 600).")
+@click.option("--swept-in", type=click.Choice(SWEPT_IN), default="all", show_default=True,
+              help="Which processes of a cell get the release: all; the web server only "
+                   "(server: the other processes stay on this environment's stack); or the "
+                   "other processes only (others: the emitter, the Celery worker, server 2 "
+                   "of two; the web server stays).")
 def sweep(cell_patterns: tuple[str, ...], package: str, spec: str | None, newest: int | None,
           pins: tuple[str, ...], pythons: tuple[str, ...], bisect_range: str | None,
-          json_to: str | None, markdown_to: str | None, install_timeout: float | None) -> None:
+          json_to: str | None, markdown_to: str | None, install_timeout: float | None,
+          swept_in: str) -> None:
     """Run CELL... in one environment per release of a package (built with uv,
     cached) and show which release changed a verdict, with the evidence.
 
@@ -171,6 +179,10 @@ def sweep(cell_patterns: tuple[str, ...], package: str, spec: str | None, newest
     if bisect_range and (spec or newest):
         raise click.UsageError("--bisect GOOD..BAD names its releases: leave out --versions "
                                "and --newest")
+    if swept_in == "others" and pythons:
+        raise click.UsageError("--swept-in others keeps the web server on the Python running "
+                               "emitcheck, and the other processes' environment is this one's "
+                               "with the release: leave out --python")
     if bisect_range and len(_pythons(pythons)) > 1:
         raise click.UsageError("--bisect runs on one Python: give one --python (run it once "
                                "per Python)")
@@ -194,7 +206,8 @@ def sweep(cell_patterns: tuple[str, ...], package: str, spec: str | None, newest
     ids = [c.id for c in selected]
     try:
         rows, bisection = _sweep(Sweeper(package, selected, uv, where, pins,
-                                         install_timeout or INSTALL_TIMEOUT),
+                                         install_timeout or INSTALL_TIMEOUT,
+                                         swept_in=swept_in),
                                  found_pythons, [str(v) for v in versions], bisect_range, ids)
     except RuntimeError as exc:  # --bisect: an end that does not run
         click.echo(f"Error: {exc}", err=True)
@@ -202,6 +215,7 @@ def sweep(cell_patterns: tuple[str, ...], package: str, spec: str | None, newest
     result = sweep_report.Sweep(
         package, ids, rows, sweep_report.command_line(sys.argv[1:]),
         {"versions": spec, "newest": newest, "with": list(pins), "bisect": bisect_range,
+         "swept_in": swept_in,
          "pythons": [p.version for p in found_pythons], "index": where.url,
          "releases": [str(v) for v in versions]},
         environment.environment(), changes(rows, ids), bisection)

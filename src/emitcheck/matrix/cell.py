@@ -335,8 +335,8 @@ class Run(Protocol):
 #: The family modules of ``emitcheck.families``, in listing order (each declares
 #: ``VARIANTS``).
 MODULES = ("threading", "eventlet", "gevent", "auto", "patching", "spawns", "waits", "cpu",
-           "asyncio", "libraries", "transports", "queues", "redis", "emitters", "celery",
-           "servers", "gunicorn", "uwsgi", "clients", "node", "nginx", "cluster", "app")
+           "transports", "queues", "redis", "emitters", "celery", "asyncio", "libraries",
+           "servers", "gunicorn", "uwsgi", "clients", "node", "nginx", "cluster", "workers", "app")
 
 
 @cache

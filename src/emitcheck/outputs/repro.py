@@ -27,7 +27,7 @@ HEADER = '''#!/usr/bin/env python3
 emitcheck measured: {verdict} ({url}).
 Written by emitcheck {version} on {python} with {stack}.
 
-Needs only: pip install flask-socketio "python-socketio[client]"{extra}
+Needs only: pip install {library}"python-socketio[client]"{extra}
 Run: python {name}   (exits 0 when the events were delivered, 1 when not)
 """
 import sys
@@ -66,7 +66,8 @@ def render(cell: Cell, name: str = "repro.py") -> str:
     exp = expected(cell.id)
     env = environment()
     stack = ", ".join(f"{k} {v}" for k, v in env["versions"].items()
-                      if v and k in ("flask-socketio", "python-socketio", "eventlet", "gevent"))
+                      if v and k in ("flask-socketio", "python-socketio", "eventlet", "gevent",
+                                     "uvicorn", "aiohttp"))
     template = CLIENT_TEMPLATE.read_text().splitlines(keepends=True)
     while template and template[0].startswith("#"):  # the note for emitcheck's readers
         template.pop(0)
@@ -75,6 +76,8 @@ def render(cell: Cell, name: str = "repro.py") -> str:
         cell=cell.id, why=exp.why, verdict=exp.verdict, url=exp.url, version=__version__,
         python=f"Python {env['versions']['python']}", stack=stack, name=name,
         extra="".join(f" {v.package}" for v in cell.variants() if v.package),
+        # An asyncio cell's server is python-socketio's AsyncServer: no Flask.
+        library="" if cell.value_of("mode").asyncio else "flask-socketio ",
         interval=Timing().interval, transports=cell.value_of("transport").transports,
         client=client)
     return header + script(cell.value_of("mode").script).read_text()

@@ -124,6 +124,7 @@ class _Log:
         self.patched_at = None
         #: Where the app called ``socketio.run`` while it was being loaded.
         self.ran_at = None
+        self.ran_with = None
         #: Set once this process serves the app itself: its own run goes through.
         self.serving = False
 
@@ -131,43 +132,101 @@ class _Log:
         self.file.write(json.dumps(entry) + "\n")
 
 
+#: Every python-socketio ``Server`` and ``AsyncServer`` the app made, in order:
+#: what an ASGI or aiohttp app routes to, when its routes do not show it.
+_SERVERS = []
+#: The sync modes a ``socketio.Server`` can be forced into (a cell's row).
+SYNC_MODES = ("threading", "eventlet", "gevent")
+
+
+def _emit_logger(log, emit):
+    """``emit``, logging each call. An ``AsyncServer``'s emit returns its
+    coroutine at once: the emit is logged when it is made, awaited or not (an
+    emit never awaited is then logged and never sent: the app's bug)."""
+    def logged_emit(self, event, *args, **kwargs):
+        at = time.time()
+        result = emit(self, event, *args, **kwargs)
+        log.write(event=event, namespace=kwargs.get("namespace") or "/", at=at,
+                  os_thread=_OS_IDENT() != _MAIN_OS_THREAD,
+                  bytes=_size(kwargs.get("data", args[0] if args else None)))
+        return result
+
+    return logged_emit
+
+
+def _connect_handler(server, namespace):
+    handler = server.handlers.get(namespace, {}).get("connect") or \
+        getattr(server.namespace_handlers.get(namespace), "on_connect", None)
+    return _where(handler) if handler else "?"
+
+
+def _connect_outcome(log, where, namespace, exc=None, result=None):
+    """Log a connect handler that refused (returned False) or raised."""
+    if exc is not None:
+        exceptions = sys.modules.get("socketio.exceptions")
+        refused = exceptions is not None and isinstance(exc, exceptions.ConnectionRefusedError)
+        log.write(kind="connect", namespace=namespace, handler=where, at=time.time(),
+                  refused=refused, outcome=f"raised {type(exc).__name__}: {exc}"[:200])
+    elif result is False:
+        log.write(kind="connect", namespace=namespace, handler=where, at=time.time(),
+                  refused=True, outcome="returned False")
+
+
+def _recorded_init(init, force=None):
+    """``__init__`` recording the server in ``_SERVERS``, with the cell's mode
+    (``force``) instead of the app's own when the row names one."""
+    def recording_init(self, *args, **kwargs):
+        if force:
+            kwargs["async_mode"] = force
+        init(self, *args, **kwargs)
+        _SERVERS.append(self)
+
+    return recording_init
+
+
 def _instrument(config):
     """Install the import hooks; nothing is imported here."""
     log = _Log(config["emits"])
+    force = config["mode"] if config["mode"] in SYNC_MODES else None
 
     def server_hooks(module):
         server = module.Server
-        emit, trigger = server.emit, server._trigger_event
-
-        def logged_emit(self, event, *args, **kwargs):
-            at = time.time()
-            result = emit(self, event, *args, **kwargs)
-            log.write(event=event, namespace=kwargs.get("namespace") or "/", at=at,
-                      os_thread=_OS_IDENT() != _MAIN_OS_THREAD,
-                      bytes=_size(kwargs.get("data", args[0] if args else None)))
-            return result
+        trigger = server._trigger_event
 
         def traced_trigger(self, event, namespace, *args):
             if event != "connect":
                 return trigger(self, event, namespace, *args)
-            handler = self.handlers.get(namespace, {}).get("connect") or \
-                getattr(self.namespace_handlers.get(namespace), "on_connect", None)
-            where = _where(handler) if handler else "?"
+            where = _connect_handler(self, namespace)
             try:
                 result = trigger(self, event, namespace, *args)
             except Exception as exc:
-                exceptions = sys.modules.get("socketio.exceptions")
-                refused = exceptions is not None and \
-                    isinstance(exc, exceptions.ConnectionRefusedError)
-                log.write(kind="connect", namespace=namespace, handler=where, at=time.time(),
-                          refused=refused, outcome=f"raised {type(exc).__name__}: {exc}"[:200])
+                _connect_outcome(log, where, namespace, exc)
                 raise
-            if result is False:
-                log.write(kind="connect", namespace=namespace, handler=where, at=time.time(),
-                          refused=True, outcome="returned False")
+            _connect_outcome(log, where, namespace, result=result)
             return result
 
-        server.emit = logged_emit
+        server.__init__ = _recorded_init(server.__init__, force)
+        server.emit = _emit_logger(log, server.emit)
+        server._trigger_event = traced_trigger
+
+    def async_server_hooks(module):
+        server = module.AsyncServer
+        trigger = server._trigger_event
+
+        async def traced_trigger(self, event, namespace, *args):
+            if event != "connect":
+                return await trigger(self, event, namespace, *args)
+            where = _connect_handler(self, namespace)
+            try:
+                result = await trigger(self, event, namespace, *args)
+            except Exception as exc:
+                _connect_outcome(log, where, namespace, exc)
+                raise
+            _connect_outcome(log, where, namespace, result=result)
+            return result
+
+        server.__init__ = _recorded_init(server.__init__)
+        server.emit = _emit_logger(log, server.emit)
         server._trigger_event = traced_trigger
 
     def init_app_in_mode(module):
@@ -179,18 +238,7 @@ def _instrument(config):
             return init_app(self, app, **kwargs)
 
         module.SocketIO.init_app = init_app_forced
-        run = module.SocketIO.run
-
-        def run_unless_loading(self, *args, **kwargs):
-            """An app that calls socketio.run at import (no ``__main__`` guard)
-            would serve on its own port, with its reloader: while it loads,
-            the call is noted and returns; this process serves it."""
-            if log.serving:
-                return run(self, *args, **kwargs)
-            log.ran_at = log.ran_at or _caller()
-            return None
-
-        module.SocketIO.run = run_unless_loading
+        _run_unless_loading(log, module.SocketIO, "run", "socketio.run")
 
     def patch_site(module, name):
         patch = getattr(module, name)
@@ -203,11 +251,31 @@ def _instrument(config):
 
     sys.meta_path.insert(0, _AfterImport({
         "socketio.server": server_hooks,
+        "socketio.async_server": async_server_hooks,
         "flask_socketio": init_app_in_mode,
+        "uvicorn.main": lambda module: _run_unless_loading(log, module, "run", "uvicorn.run"),
+        "aiohttp.web": lambda module: _run_unless_loading(log, module, "run_app",
+                                                           "web.run_app"),
         "eventlet": lambda module: patch_site(module, "monkey_patch"),
         "gevent.monkey": lambda module: patch_site(module, "patch_all"),
     }))
     return log
+
+
+def _run_unless_loading(log, owner, name, said):
+    """An app that serves at import (no ``__main__`` guard: ``socketio.run``,
+    ``uvicorn.run``, ``web.run_app``) would serve on its own port: while it
+    loads, the call is noted and returns; this process serves it."""
+    run = getattr(owner, name)
+
+    def run_unless_loading(*args, **kwargs):
+        if log.serving:
+            return run(*args, **kwargs)
+        log.ran_at = log.ran_at or _caller()
+        log.ran_with = log.ran_with or said
+        return None
+
+    setattr(owner, name, run_unless_loading)
 
 
 def _resolve(module, attr):

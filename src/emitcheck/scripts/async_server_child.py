@@ -1,6 +1,8 @@
 """The server of an asyncio cell: python-socketio's ``AsyncServer``, run as a script.
 
-Usage: ``python async_server_child.py CELL_ID EMIT_LOG INTERVAL PORT [QUEUE_URL]``.
+Usage: ``python async_server_child.py CELL_ID EMIT_LOG INTERVAL PORT [QUEUE_URL]``;
+gunicorn's uvicorn worker loads ``gunicorn_app(...)`` from this file for
+``-gunicorn`` cells (the cell id then comes from ``EMITCHECK_CELL``).
 
 The cell's mode says how it is served, as python-socketio's examples do:
 ``asgi`` is ``socketio.ASGIApp`` under ``uvicorn.run(app, ...)``, ``aiohttp``
@@ -18,6 +20,11 @@ started with ``sio.start_background_task``; an OS thread that emits with
 imported; a sync helper that calls ``sio.emit`` without awaiting it; blocking
 work in ``loop.run_in_executor`` that emits back onto the loop. It imports
 nothing of emitcheck (``emitcheck repro`` embeds it whole).
+
+Deployments (families/asyncio.py says which are measured): a message queue
+(``QUEUE_URL``: ``AsyncRedisManager``), the work in another process (spawn
+``process_manager``: this server runs none), the second server of a cluster
+(``SECOND_SERVER``), and uvicorn with two workers on one port (``two_workers``).
 """
 
 import asyncio
@@ -153,8 +160,15 @@ def make_starter(sio, spawn, wait, interval, ticks):
     return start
 
 
+#: The spawns whose work runs in another process, emitting through the queue
+#: (server_child.py's ``emitter``): the server runs none.
+ELSEWHERE = ("process", "process_manager")
+
+
 def create_server(cell_id, emit_log_path, interval, queue_url=None):
-    """The AsyncServer, its ack handler, and the coroutine that starts the work."""
+    """The AsyncServer, its ack handler, and the coroutine that starts the work
+    (which starts none where the work is elsewhere: another process, the other
+    server of a cluster)."""
     mode, _patch, spawn, wait = cell_id.split("-")[:4]
     options = {"client_manager": socketio.AsyncRedisManager(queue_url)} if queue_url else {}
     sio = socketio.AsyncServer(async_mode=mode, **options)
@@ -163,7 +177,39 @@ def create_server(cell_id, emit_log_path, interval, queue_url=None):
     async def probe(sid, data):
         return {"echo": data, "t": time.time()}
 
+    if os.environ.get(SECOND_SERVER):
+        return sio, serve_only(sio, os.environ[SECOND_SERVER])
+    if spawn in ELSEWHERE:
+        return sio, log_connects(sio, None)
     return sio, make_starter(sio, spawn, wait, interval, Ticks(emit_log_path))
+
+
+# --- cluster (families/cluster.py): a second server process that runs no work ---
+#: Set in the environment of the second server of a ``two_*`` cell, to the file
+#: where it logs the clients that connect to it (server_child.py's name).
+SECOND_SERVER = "EMITCHECK_SECOND_SERVER"
+
+
+def log_connects(sio, connect_log_path, role=""):
+    """Log each Socket.IO connect to ``connect_log_path`` (``time transport``,
+    then ``role`` when given), so that the cell can tell where its client
+    landed; the coroutine that starts no work."""
+    if connect_log_path:
+        @sio.event
+        async def connect(sid, environ, auth=None):
+            with open(connect_log_path, "a") as log:
+                log.write(f"{time.time():.6f} {sio.transport(sid)}{' ' + role if role else ''}\n")
+
+    async def start():
+        pass
+
+    return start
+
+
+def serve_only(sio, connect_log_path):
+    """Run no work; log each connect (nginx logs a WebSocket only once it closes)."""
+    return log_connects(sio, connect_log_path)
+# --- end of cluster ---
 
 
 def asgi_app(sio, on_startup):
@@ -195,7 +241,59 @@ def aiohttp_app(sio, on_startup):
     return app
 
 
+def gunicorn_app(cell_id, emit_log_path, interval, queue_url=None):
+    """The ASGI app for gunicorn's uvicorn worker (``'async_server_child:gunicorn_app(...)'``)."""
+    sio, start = create_server(cell_id, emit_log_path, interval, queue_url)
+    print(f"emitcheck server {cell_id}: async_mode={sio.async_mode}", flush=True)
+    return asgi_app(sio, start)
+
+
+# --- uvicorn --workers 2 (families/workers.py): two processes on one port ---
+#: The cluster value of cells served by ``uvicorn.run(..., workers=2)``.
+TWO_WORKERS = "two_workers"
+#: uvicorn's workers import the app by name: the parameters go by environment.
+WORKER_PARAMETERS = ("EMITCHECK_EMIT_LOG", "EMITCHECK_INTERVAL", "EMITCHECK_QUEUE")
+#: Beside the emit log: each worker's connects (``time transport role``), and the
+#: file whose creation the first worker wins, to run the work.
+WORKER_CONNECTS, WORK_CLAIM = "worker-connects.log", "work.claim"
+
+
+def workers_app():
+    """One worker's ASGI app (``uvicorn.run("async_server_child:workers_app",
+    factory=True, workers=2)``). The work runs in one worker, the first to claim
+    it, as work started by one request runs in the worker that got it; the other
+    worker serves only. Each logs its clients' connects with its role."""
+    emit_log, interval, queue_url = (os.environ.get(name) for name in WORKER_PARAMETERS)
+    folder = os.path.dirname(emit_log)
+    try:
+        os.close(os.open(os.path.join(folder, WORK_CLAIM), os.O_CREAT | os.O_EXCL))
+        role = "work"
+    except FileExistsError:
+        role = "serve-only"
+    cell_id = _CELL
+    sio, start = create_server(cell_id, emit_log, float(interval), queue_url or None)
+    connects = log_connects(sio, os.path.join(folder, WORKER_CONNECTS), role)
+    if role != "work":
+        start = connects
+    print(f"emitcheck server {cell_id} worker {os.getpid()} ({role}): "
+          f"async_mode={sio.async_mode}", flush=True)
+    return asgi_app(sio, start)
+
+
+def serve_workers(cell_id, emit_log_path, interval, port, queue_url):
+    import uvicorn
+
+    os.environ.update(zip(WORKER_PARAMETERS, (emit_log_path, str(interval), queue_url or "")))
+    os.environ["EMITCHECK_CELL"] = cell_id
+    module = os.path.splitext(os.path.basename(__file__))[0]
+    uvicorn.run(f"{module}:workers_app", factory=True, workers=2, host="127.0.0.1", port=port,
+                log_level="warning")
+# --- end of uvicorn --workers ---
+
+
 def main(cell_id, emit_log_path, interval, port, queue_url=None):
+    if TWO_WORKERS in cell_id.split("-")[4:]:
+        return serve_workers(cell_id, emit_log_path, interval, port, queue_url)
     sio, start = create_server(cell_id, emit_log_path, interval, queue_url)
     print(f"emitcheck server {cell_id}: async_mode={sio.async_mode}", flush=True)
     if sio.async_mode == "aiohttp":

@@ -17,16 +17,22 @@ requirements, and emitcheck's own dependencies (with the extras the cells
 need: ``eventlet`` for an eventlet cell, ``redis`` for a ``-redis`` one, ...),
 less those naming a package the sweep pins. emitcheck itself is not installed
 there: the cells run with ``PYTHONPATH`` set to a copy of the running emitcheck
-package (``sweep/self-<hash>``: ``emitcheck/`` and its metadata, nothing else),
-which works whether emitcheck was installed from a wheel or is an editable
-checkout, and shadows nothing of the environment's stack. Every process a cell
-starts inherits it (the servers, gunicorn, emitters), and the environment stays
-exactly what uv installed, shared by every emitcheck that sweeps the same pins.
+package (``sweep/self-<hash>``, system/cache.py's ``self_copy``). Every process a
+cell starts inherits it (the servers, gunicorn, emitters), and the environment
+stays exactly what uv installed, shared by every emitcheck that sweeps the same pins.
+
+The *other processes' environment* (``OthersSpec``, ``--others-with`` of ``run``
+and ``matrix``, ``sweep --swept-in others``) is built the same way, in
+``<cache>/sweep/others-<names>-py<X.Y>-<hash>``: every distribution of the running
+environment at its installed version (``current_requirements``), with the given
+requirements as uv overrides (``--override``): they replace the pins and every
+requirement on the same package, a dependent's included, as a deployment that
+upgrades one process does. The hash is that of the interpreter and both lists,
+so a change of the running environment makes another one.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib
 import importlib.metadata
@@ -44,9 +50,9 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
 from emitcheck.matrix.cell import Cell
-from emitcheck.sweep.index import Index
+from emitcheck.sweep.index import Index, index
 from emitcheck.system import cache
-from emitcheck.system.cache import cache_root
+from emitcheck.system.cache import sweep_root
 from emitcheck.system.process import die_with_parent_prefix, run_bounded
 
 #: Seconds ``uv venv`` may take, and ``uv python find``.
@@ -54,8 +60,6 @@ VENV_TIMEOUT = 60.0
 #: Seconds ``uv pip install`` may take by default (a cold cache downloads the
 #: stack, about 30 MB; a release without a wheel for this Python builds from source).
 INSTALL_TIMEOUT = 600.0
-#: A copy of emitcheck (``self-<hash>``) unused this long is removed.
-ABANDONED_AFTER_S = 24 * 3600
 #: What each environment records about itself (written before the rename).
 RECORD = "emitcheck-sweep.json"
 UV_HELP = ("uv not found: emitcheck sweep builds its environments with uv; install it with "
@@ -67,11 +71,12 @@ class SweepError(Exception):
 
 
 class InstallFailed(Exception):
-    """One environment could not be built; the message is uv's reason, one line."""
+    """One environment could not be built; the message is uv's reason, one line.
+    ``offline``: uv could not reach the package index (not the requirements' fault)."""
 
-
-def sweep_root() -> Path:
-    return cache_root() / "sweep"
+    def __init__(self, message: str, offline: bool = False):
+        super().__init__(message)
+        self.offline = offline
 
 
 def find_uv() -> str:
@@ -182,16 +187,43 @@ def extras_for(cells: Iterable[Cell]) -> set[str]:
     return {value.value for cell in cells for value in cell.variants()} & offered - {"test"}
 
 
-def parse_requirements(texts: Iterable[str]) -> list[Requirement]:
-    """``--with`` values; a ValueError in one line for one that is not a requirement."""
+def parse_requirements(texts: Iterable[str], option: str = "--with") -> list[Requirement]:
+    """``option``'s values; a ValueError in one line for one that is not a requirement."""
     parsed = []
     for text in texts:
         try:
             parsed.append(Requirement(text))
         except InvalidRequirement as exc:
-            raise ValueError(f"--with {text!r} is not a requirement ({exc}); write it as pip "
+            raise ValueError(f"{option} {text!r} is not a requirement ({exc}); write it as pip "
                              "does, e.g. 'gunicorn<26' or 'eventlet==0.35.2'") from None
     return parsed
+
+
+def current_requirements() -> list[str]:
+    """The running environment's distributions, each ``name==version``, sorted; less
+    emitcheck (its processes import it from its copy) and those installed from a
+    folder or a URL (not from an index: uv could not install them again)."""
+    pinned = {}
+    for dist in importlib.metadata.distributions():
+        name = dist.metadata["Name"]
+        if not name or canonicalize_name(name) == "emitcheck" or \
+                dist.read_text("direct_url.json"):
+            continue
+        pinned.setdefault(canonicalize_name(name), f"{name}=={dist.version}")
+    return sorted(pinned.values(), key=str.lower)
+
+
+#: What uv says when it could not reach the index (or was told not to): the
+#: environment is not built for want of a network, not for a bad requirement.
+NETWORK_TROUBLE = ("error sending request", "dns error", "tcp connect error",
+                   "failed to lookup address", "connection refused", "network is unreachable",
+                   "network was disabled", "operation timed out", "connection reset")
+
+
+def network_trouble(stderr: bytes | str | None) -> bool:
+    """Did uv fail because it could not reach the package index?"""
+    text = stderr.decode(errors="replace") if isinstance(stderr, bytes) else (stderr or "")
+    return any(words in text.lower() for words in NETWORK_TROUBLE)
 
 
 @dataclass(frozen=True)
@@ -220,11 +252,54 @@ class EnvSpec:
         name = canonicalize_name(self.package)
         return sweep_root() / f"{name}-{self.version}-py{self.python.version}-{self.key}"
 
+    def overrides(self) -> list[str]:
+        return []
+
+    @property
+    def what(self) -> str:
+        return f"{self.package}=={self.version}"
+
+
+@dataclass(frozen=True)
+class OthersSpec:
+    """The other processes' environment: the running one's distributions
+    (``base``), with ``changed`` overriding them (uv's ``--override``)."""
+    python: Python
+    changed: tuple[str, ...]
+    base: tuple[str, ...] = field(default_factory=lambda: tuple(current_requirements()))
+
+    def _names(self) -> set[NormalizedName]:
+        return {canonicalize_name(Requirement(text).name) for text in self.changed}
+
+    def requirements(self) -> list[str]:
+        """``base`` less the packages ``changed`` names (they come from the overrides)."""
+        names = self._names()
+        return [t for t in self.base if canonicalize_name(Requirement(t).name) not in names]
+
+    def overrides(self) -> list[str]:
+        return list(self.changed)
+
+    @property
+    def key(self) -> str:
+        what = {"python": [self.python.path, self.python.version],
+                "requirements": sorted(self.requirements()),
+                "overrides": sorted(self.changed)}
+        return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:12]
+
+    @property
+    def folder(self) -> Path:
+        names = "-".join(sorted(self._names()))[:60]
+        return sweep_root() / f"others-{names}-py{self.python.version}-{self.key}"
+
+    @property
+    def what(self) -> str:
+        return " ".join(self.changed)
+
 
 @dataclass
 class Environment:
     """A built environment: where, and what uv installed there."""
-    spec: EnvSpec
+    spec: EnvSpec | OthersSpec
     folder: Path
     installed: dict[str, str] = field(default_factory=dict)
     built_s: float | None = None        # None: it was in the cache
@@ -246,12 +321,12 @@ def _uv(argv: list[str], cwd: Path, timeout: float, what: str) -> None:
                            env={**os.environ, "UV_NO_PROGRESS": "1"})
     except subprocess.TimeoutExpired as exc:
         raise InstallFailed(f"{what} did not finish within {timeout:g} s: "
-                            f"{first_line(exc.stderr)}") from None
+                            f"{first_line(exc.stderr)}", network_trouble(exc.stderr)) from None
     if done.returncode != 0:
-        raise InstallFailed(first_line(done.stderr))
+        raise InstallFailed(first_line(done.stderr), network_trouble(done.stderr))
 
 
-def ensure(spec: EnvSpec, uv: str, index: Index,
+def ensure(spec: EnvSpec | OthersSpec, uv: str, index: Index,
            timeout: float = INSTALL_TIMEOUT) -> Environment:
     """The environment of ``spec``, built first unless the cache has it.
     Raises InstallFailed with uv's reason (not cached: the next sweep tries again)."""
@@ -260,19 +335,23 @@ def ensure(spec: EnvSpec, uv: str, index: Index,
     if record.is_file():
         return Environment(spec, folder, json.loads(record.read_text())["installed"])
     started = time.perf_counter()
-    staging = _staging(folder)
+    staging = cache.staging_for(folder)
     try:
         venv = staging / "venv"
         _uv([uv, "venv", "--quiet", "--relocatable", "--python", spec.python.path, str(venv)],
             staging, VENV_TIMEOUT, "uv venv")
+        overrides = []
+        if spec.overrides():
+            (staging / "overrides.txt").write_text("\n".join(spec.overrides()) + "\n")
+            overrides = ["--override", str(staging / "overrides.txt")]
         _uv([uv, "pip", "install", "--python", str(venv / "bin" / "python"),
-             "--compile-bytecode", *index.uv_args(), *spec.requirements()],
-            staging, timeout, f"installing {spec.package}=={spec.version}")
+             "--compile-bytecode", *index.uv_args(), *overrides, *spec.requirements()],
+            staging, timeout, f"installing {spec.what}")
         installed = _installed(uv, venv / "bin" / "python", staging)
         try:
             (venv / RECORD).write_text(json.dumps({
                 "python": spec.python.version, "requirements": spec.requirements(),
-                "installed": installed}, indent=2))
+                "overrides": spec.overrides(), "installed": installed}, indent=2))
         except OSError as exc:
             raise cache.cache_error(exc, f"cannot build the environment {folder.name}") \
                 from None
@@ -308,75 +387,15 @@ def _stop_builders(staging: Path) -> None:
     psutil.wait_procs(building, timeout=5)
 
 
-def _staging(target: Path) -> Path:
-    """A new staging folder for ``target``, once the stale ones beside it are
-    removed. Raises CacheNotWritable (or CacheError: a full disk) in one line."""
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        cache.remove_stale(target.parent)
-        return cache.make_staging(target)
-    except OSError as exc:
-        raise cache.cache_error(exc, f"cannot build {target.name}") from None
-
-
-def _remove_abandoned(parent: Path, pattern: str) -> None:
-    """Items of ``parent`` matching ``pattern`` untouched for a day."""
-    for staging in parent.glob(pattern):
-        try:
-            if time.time() - staging.stat().st_mtime > ABANDONED_AFTER_S:
-                shutil.rmtree(staging, ignore_errors=True)
-        except OSError:
-            pass
-
-
-def _package_files(package: Path) -> list[Path]:
-    return sorted(p for p in package.rglob("*")
-                  if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
-
-
-def self_copy() -> Path:
-    """A folder with a copy of the running emitcheck package and its metadata, named
-    by a hash of their content (made once per content; staging and rename as above)."""
-    import emitcheck
-
-    package = Path(emitcheck.__file__).parent
-    files = _package_files(package)
-    try:
-        metadata = importlib.metadata.distribution("emitcheck").read_text("METADATA") or ""
-    except importlib.metadata.PackageNotFoundError:
-        metadata = ""
-    if not metadata:
-        metadata = "Metadata-Version: 2.1\nName: emitcheck\nVersion: 0+unknown\n"
-    digest = hashlib.sha256(metadata.encode())
-    for path in files:
-        digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
-    target = sweep_root() / f"self-{digest.hexdigest()[:12]}"
-    if (target / "emitcheck" / "__init__.py").is_file():
-        with contextlib.suppress(OSError):  # a read-only cache: it is there, good enough
-            os.utime(target)  # in use: not pruned
-        return target
-    staging = _staging(target)
-    _remove_abandoned(target.parent, "self-*")  # copies of emitchecks not run for a day
-    try:
-        for path in files:
-            copy = staging / "emitcheck" / path.relative_to(package)
-            copy.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, copy)
-        version = next((line.split(":", 1)[1].strip() for line in metadata.splitlines()
-                        if line.startswith("Version:")), "0+unknown")
-        info = staging / f"emitcheck-{version}.dist-info"
-        info.mkdir()
-        (info / "METADATA").write_text(metadata)
-        try:
-            staging.rename(target)
-        except OSError:  # another process made the same copy first
-            if not (target / "emitcheck" / "__init__.py").is_file():
-                raise
-    except OSError as exc:
-        raise cache.cache_error(exc, "cannot copy emitcheck into its cache") from None
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+def others_environment(changed: Iterable[str], option: str = "--others-with",
+                       timeout: float = INSTALL_TIMEOUT) -> Environment:
+    """The other processes' environment: the running one with ``changed`` overriding
+    it, built first unless the cache has it. Raises ValueError (a requirement that
+    does not parse), SweepError (no uv) or InstallFailed (``offline`` when uv could
+    not reach the index), each in one line."""
+    requirements = tuple(str(r) for r in parse_requirements(changed, option))
+    uv = find_uv()
+    return ensure(OthersSpec(find_python(None, uv), requirements), uv, index(), timeout)
 
 
 def run_env(environment: Environment, emitcheck: Path) -> dict[str, str]:

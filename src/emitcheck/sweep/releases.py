@@ -9,15 +9,24 @@ finds the first release whose verdicts differ from the good one's in about
 log2(n) environments.
 
 The cells run in the environment's own Python, one ``emitcheck matrix -k
-IDS --json`` (sweep_env.py says how emitcheck gets there), bounded in time;
+IDS --json`` (environments.py says how emitcheck gets there), bounded in time;
 its results are read back through ``CellResult.from_json``, so a result of
 another schema is an error, not a wrong verdict.
+
+Where the release goes (``sweep --swept-in``): into every process of a cell (``all``);
+into the web server only (``server``: the cells run in the release's
+environment, their other processes on the running Python, ``--others-python``);
+or into the other processes only (``others``: the cells run on the running
+Python, their other processes in the running environment with the release
+overriding it, ``OthersSpec``), the web server staying as it is.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -30,14 +39,15 @@ from emitcheck.sweep.environments import (
     Environment,
     EnvSpec,
     InstallFailed,
+    OthersSpec,
     Python,
     ensure,
     extras_for,
     first_line,
     run_env,
-    self_copy,
 )
 from emitcheck.sweep.index import Index
+from emitcheck.system.cache import self_copy
 from emitcheck.system.process import die_with_parent_prefix, run_bounded
 
 #: Seconds the cells of one environment may take: imports, then each cell's
@@ -108,14 +118,20 @@ def run_timeout(cells: Sequence[Cell]) -> float:
 
 
 def run_cells(environment: Environment, cells: Sequence[Cell], emitcheck: Path,
-              workdir: Path) -> list[CellResult]:
-    """The cells' results in ``environment`` (checked). Raises
-    RuntimeError with one line when emitcheck could not run there."""
+              workdir: Path, swept_in: str = "all") -> list[CellResult]:
+    """The cells' results with ``environment`` where ``swept_in`` says (checked).
+    Raises RuntimeError with one line when emitcheck could not run there."""
     timeout = run_timeout(cells)
-    argv = [*die_with_parent_prefix(), str(environment.python), "-m", "emitcheck",
-            "matrix", "-k", ",".join(c.id for c in cells), "--json"]
+    python, others, env = str(environment.python), [], run_env(environment, emitcheck)
+    if swept_in == "server":
+        others = ["--others-python", sys.executable]
+    elif swept_in == "others":  # emitcheck runs here; its other processes there
+        python, env = sys.executable, dict(os.environ)
+        others = ["--others-python", str(environment.python)]
+    argv = [*die_with_parent_prefix(), python, "-m", "emitcheck",
+            "matrix", "-k", ",".join(c.id for c in cells), "--json", *others]
     try:
-        done = run_bounded(argv, workdir, timeout, env=run_env(environment, emitcheck))
+        done = run_bounded(argv, workdir, timeout, env=env)
     except subprocess.TimeoutExpired:
         raise RuntimeError(f"the cells did not finish within {timeout:g} s in "
                            f"{environment.folder}") from None
@@ -234,15 +250,21 @@ class Sweeper:
     install_timeout: float = INSTALL_TIMEOUT
     say: Callable[[str], None] = lambda _: None
     workdir: Path = field(default_factory=Path.cwd)
+    #: Which processes of a cell get the release: all, server, others (``--swept-in``).
+    swept_in: str = "all"
     _emitcheck: Path | None = None
 
-    def spec(self, python: Python, version: str) -> EnvSpec:
+    def spec(self, python: Python, version: str) -> EnvSpec | OthersSpec:
+        if self.swept_in == "others":
+            return OthersSpec(python, (f"{self.package}=={version}", *self.pins))
         return EnvSpec(python, self.package, version, self.pins,
                        tuple(sorted(extras_for(self.cells))))
 
     def row(self, python: Python, version: str) -> Row:
         spec = self.spec(python, version)
         where = f"{self.package} {version} on Python {python.version}"
+        if self.swept_in != "all":
+            where += f" ({'the web server' if self.swept_in == 'server' else 'other processes'})"
         row = Row(python.asked, version, environment=str(spec.folder))
         self.say(f"environment: {where}")
         try:
@@ -256,7 +278,8 @@ class Sweeper:
         self.say(f"cells: {where}")
         started = time.perf_counter()
         try:
-            row.results = run_cells(environment, self.cells, self._emitcheck, self.workdir)
+            row.results = run_cells(environment, self.cells, self._emitcheck, self.workdir,
+                                    self.swept_in)
         except RuntimeError as exc:
             row.reason = str(exc)
         row.ran_s = round(time.perf_counter() - started, 1)

@@ -48,6 +48,17 @@ class Sweep:
     def pythons(self) -> list[str]:
         return list(dict.fromkeys(row.python for row in self.rows))
 
+    @property
+    def swept_in(self) -> str:
+        """Which processes of a cell got the release (``sweep --swept-in``)."""
+        return self.asked.get("swept_in") or "all"
+
+    @property
+    def title(self) -> str:
+        where = {"server": " in the web server (the other processes stay)",
+                 "others": " in the other processes (the web server stays)"}
+        return f"emitcheck sweep: {self.package}{where.get(self.swept_in, '')}"
+
 
 #: What a sweep says when no release ran (none installed, or emitcheck could not run there).
 NOTHING_RAN = "no release ran (each row's note says why), so no verdict was compared"
@@ -74,7 +85,7 @@ def _note(row: Row) -> str:
 def table(sweep: Sweep) -> Table:
     """Release x cell -> verdict (and the median latency), with a note per row."""
     several = len(sweep.pythons) > 1
-    grid = Table(title=f"emitcheck sweep: {sweep.package}", title_justify="left")
+    grid = Table(title=sweep.title, title_justify="left")
     if several:
         grid.add_column("python")
     grid.add_column(sweep.package)
@@ -180,7 +191,7 @@ def _pairs(sweep: Sweep) -> list[tuple[str, Row, Row]]:
 def markdown(sweep: Sweep) -> str:
     """A block for a bug report: the table, each change with the stack's versions
     and evidence on both sides, and how to reproduce it."""
-    out = [f"### emitcheck sweep: {sweep.package}", "",
+    out = [f"### {sweep.title}", "",
            f"| {'python | ' if len(sweep.pythons) > 1 else ''}{sweep.package} | "
            + " | ".join(f"`{c}`" for c in sweep.cells) + " | note |",
            "|" + "---|" * (len(sweep.cells) + 2 + (len(sweep.pythons) > 1))]
@@ -201,10 +212,10 @@ def markdown(sweep: Sweep) -> str:
                 "|---|---|---|",
                 f"| verdict | {outcome(a)} | {outcome(b)} |",
                 f"| evidence | {_md_cell(_side_evidence(a))} | {_md_cell(_side_evidence(b))} |",
-                *_stack(_versions(before, a, sweep.package), _versions(after, b, sweep.package),
+                *_stack(_versions(sweep, before, a), _versions(sweep, after, b),
                         sweep.package),
                 "", "To reproduce, in an environment with emitcheck installed (Python "
-                    f"{_versions(before, a, sweep.package).get('python', '?')}):", "", "```sh",
+                    f"{_versions(sweep, before, a).get('python', '?')}):", "", "```sh",
                 *_reproduce(sweep, cell, [(before, a), (after, b)]),
                 "```"]
     env = sweep.environment
@@ -214,11 +225,26 @@ def markdown(sweep: Sweep) -> str:
     return "\n".join(out)
 
 
-def _versions(row: Row, result: CellResult | None, package: str) -> dict:
-    """The stack's versions in a row: what the result recorded, and the package swept."""
+def _versions(sweep: Sweep, row: Row, result: CellResult | None) -> dict:
+    """The web server's stack in a row: what the result recorded, and the package
+    swept where the web server got it."""
     found = dict(result.versions if result else {})
-    found[package] = row.version
+    if sweep.swept_in != "others":
+        found[sweep.package] = row.version
     return found
+
+
+def _others_with(sweep: Sweep, row: Row) -> list[str]:
+    """The ``--others-with`` of ``emitcheck run`` that gives the other processes the
+    release of the row (``others``), or keeps them on the running one (``server``)."""
+    if sweep.swept_in == "others":
+        wanted = [f"{sweep.package}=={row.version}", *sweep.asked.get("with", [])]
+    elif sweep.swept_in == "server":
+        running = sweep.environment.get("versions", {}).get(sweep.package)
+        wanted = [f"{sweep.package}=={running}"] if running else []
+    else:
+        wanted = []
+    return [word for req in wanted for word in ("--others-with", req)]
 
 
 def _reproduce(sweep: Sweep, cell: str,
@@ -230,16 +256,18 @@ def _reproduce(sweep: Sweep, cell: str,
 
     lines = []
     for row, result in sides:
-        stack = _versions(row, result, sweep.package)
+        stack = _versions(sweep, row, result)
         names = list(dict.fromkeys(n for n in (sweep.package, *VERSIONED) if stack.get(n)))
         pinned = {canonicalize_name(n) for n in names}
-        others = [p for p in sweep.asked.get("with", [])
-                  if canonicalize_name(Requirement(p).name) not in pinned]
+        others = [p for p in sweep.asked.get("with", []) if sweep.swept_in != "others"
+                  and canonicalize_name(Requirement(p).name) not in pinned]
+        mixed = _others_with(sweep, row)
+        run = shlex.join(["emitcheck", "run", cell, *mixed])
         lines += [f"# {sweep.package} {row.version}: {outcome(result)}",
                   shlex.join(["pip", "install", *(f"{n}=={stack[n]}" for n in names
                                                    if n != "python"), *others]),
-                  f"emitcheck run {cell}   # or: emitcheck repro {cell} -o repro.py "
-                  "&& python repro.py"]
+                  run if mixed else f"{run}   # or: emitcheck repro {cell} -o repro.py "
+                                    "&& python repro.py"]
     return lines
 
 

@@ -19,6 +19,13 @@ whose owner runs is left alone by both.
 A cache folder that cannot be written (read-only, another user's) is
 ``CacheNotWritable``: one line naming the folder and what to do, status 2 on the
 command line, where every command reports it the same way (a ClickException).
+
+A copy of the running emitcheck package (``sweep/self-<hash>``: ``emitcheck/``
+and its metadata, nothing else, named by a hash of their content) is what a
+process in another environment imports emitcheck from (``PYTHONPATH``): the
+cells of a sweep, a Celery worker of the other processes' environment
+(``--others-with``). It works whether emitcheck was installed from a wheel or is
+an editable checkout, and shadows nothing of that environment's stack.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import importlib.metadata
 import os
 import re
 import secrets
@@ -39,7 +47,7 @@ import click
 
 __all__ = ["CACHE_ENV", "CacheError", "CacheNotWritable", "Entry", "cache_error", "cache_root",
            "clear", "entries", "human", "in_use", "make_staging", "remove_stale",
-           "size_of", "stale", "staging_name"]
+           "self_copy", "size_of", "stale", "staging_for", "staging_name", "sweep_root"]
 
 #: Names the cache folder (instead of ``${XDG_CACHE_HOME:-~/.cache}/emitcheck``).
 CACHE_ENV = "EMITCHECK_CACHE_DIR"
@@ -156,6 +164,17 @@ def make_staging(target: Path) -> Path:
             continue
 
 
+def staging_for(target: Path) -> Path:
+    """A new staging folder for ``target``, once the stale ones beside it are
+    removed. Raises CacheNotWritable (or CacheError: a full disk) in one line."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale(target.parent)
+        return make_staging(target)
+    except OSError as exc:
+        raise cache_error(exc, f"cannot build {target.name}") from None
+
+
 def _age(path: Path) -> float:
     try:
         return time.time() - path.lstat().st_mtime
@@ -209,6 +228,70 @@ def remove_stale(parent: Path) -> list[Path]:
         if stale(item) and _remove(item) is None:
             removed.append(item)
     return removed
+
+
+# -- the copy of emitcheck -------------------------------------------------------------
+
+def sweep_root() -> Path:
+    """Where the sweep's environments and the copies of emitcheck are."""
+    return cache_root() / "sweep"
+
+
+def _package_files(package: Path) -> list[Path]:
+    return sorted(p for p in package.rglob("*")
+                  if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
+
+
+def _remove_abandoned(parent: Path, pattern: str) -> None:
+    """Items of ``parent`` matching ``pattern`` untouched for a day."""
+    for item in parent.glob(pattern):
+        if _age(item) > ABANDONED_AFTER_S:
+            shutil.rmtree(item, ignore_errors=True)
+
+
+def self_copy() -> Path:
+    """A folder with a copy of the running emitcheck package and its metadata, named
+    by a hash of their content (made once per content; staging and rename as above)."""
+    import emitcheck
+
+    package = Path(emitcheck.__file__).parent
+    files = _package_files(package)
+    try:
+        metadata = importlib.metadata.distribution("emitcheck").read_text("METADATA") or ""
+    except importlib.metadata.PackageNotFoundError:
+        metadata = ""
+    if not metadata:
+        metadata = "Metadata-Version: 2.1\nName: emitcheck\nVersion: 0+unknown\n"
+    digest = hashlib.sha256(metadata.encode())
+    for path in files:
+        digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
+    target = sweep_root() / f"self-{digest.hexdigest()[:12]}"
+    if (target / "emitcheck" / "__init__.py").is_file():
+        with contextlib.suppress(OSError):  # a read-only cache: it is there, good enough
+            os.utime(target)  # in use: not pruned
+        return target
+    staging = staging_for(target)
+    _remove_abandoned(target.parent, "self-*")  # copies of emitchecks not run for a day
+    try:
+        for path in files:
+            copy = staging / "emitcheck" / path.relative_to(package)
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, copy)
+        version = next((line.split(":", 1)[1].strip() for line in metadata.splitlines()
+                        if line.startswith("Version:")), "0+unknown")
+        info = staging / f"emitcheck-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(metadata)
+        try:
+            staging.rename(target)
+        except OSError:  # another process made the same copy first
+            if not (target / "emitcheck" / "__init__.py").is_file():
+                raise
+    except OSError as exc:
+        raise cache_error(exc, "cannot copy emitcheck into its cache") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
 
 
 # -- what is in it -----------------------------------------------------------------------
