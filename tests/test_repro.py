@@ -16,7 +16,11 @@ AGREEMENT = ["threading-unpatched-thread-time_sleep",       # threading has no f
              "eventlet-patched-thread-time_sleep", "eventlet-unpatched-task-time_sleep",
              "gevent-patched-thread-time_sleep", "gevent-unpatched-thread-time_sleep",
              "gevent-patched-task-socketio_sleep-polling",  # the transport reaches the script
-             "eventlet-unpatched-thread-time_sleep-websocket"]
+             "eventlet-unpatched-thread-time_sleep-websocket",
+             # python-socketio's AsyncServer: the script is the asyncio one
+             "asgi-unpatched-thread_import_loop-time_sleep",
+             "aiohttp-unpatched-task-socketio_sleep",
+             "eventlet-unpatched-thread-time_sleep-python_socketio"]
 
 
 @pytest.mark.parametrize("cell_id", AGREEMENT)
