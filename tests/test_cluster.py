@@ -28,7 +28,7 @@ def test_cluster_ids_compose_with_transport_and_queue():
     assert cells.parse(f"{ROW}-two_round_robin-websocket").id == \
         f"{ROW}-websocket-two_round_robin"
     assert cells.parse(ROW).cluster == "single"
-    assert cells.values("cluster") == ("single", "two_ip_hash", "two_round_robin")
+    assert {"single", "two_ip_hash", "two_round_robin"} <= set(cells.values("cluster"))
 
 
 @pytest.mark.parametrize("bad, says", [
@@ -53,7 +53,8 @@ def test_missing_nginx_or_redis_server_is_a_skip_with_one_line(monkeypatch):
 
 
 def test_the_default_cluster_cells_are_few_and_none_waits_for_a_ping():
-    default = [c for c in cells.default_cells() if c.cluster != "single"]
+    default = [c for c in cells.default_cells()
+               if c.cluster != "single" and c.value_of("cluster").module == "cluster"]
     assert 12 <= len(default) <= 16
     assert {c.row for c in default} == set(family.DEFAULT_ROWS)
     assert {(c.queue, c.cluster) for c in default} == {

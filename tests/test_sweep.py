@@ -28,12 +28,13 @@ from emitcheck.cli.main import main
 from emitcheck.matrix.cells import parse
 from emitcheck.model.results import CellResult
 from emitcheck.sweep import index
-from emitcheck.sweep.environments import EnvSpec, Python, extras_for, first_line, self_copy
+from emitcheck.sweep.environments import EnvSpec, Python, extras_for, first_line
 from emitcheck.sweep.releases import Row, bisect, changes
 from emitcheck.sweep.report import Sweep, markdown
 from emitcheck.system import cache
+from emitcheck.system.cache import self_copy
 
-from .helpers import emitcheck, interrupt_cli, processes_mentioning, wait_until
+from .helpers import emitcheck, interrupt_cli, processes_mentioning, runnable, wait_until
 
 CELL = "threading-unpatched-thread-time_sleep-gunicorn"
 
@@ -355,6 +356,33 @@ def test_an_unknown_package_or_release_is_one_line_and_status_2(sweepable):
     done = invoke("sweep", CELL, "--package", "simple-websocket", "--bisect", "0.9.0..9.9")
     assert done.exit_code == 2
     assert "9.9 is not a release of simple-websocket" in done.stderr
+
+
+#: The other processes' releases in a mixed cell: python-socketio 5.8.0, and a
+#: Flask-SocketIO that imports with it (server_child.py imports Flask-SocketIO;
+#: 5.7.0 needs python-socketio 5.12's Server.reason).
+OLD_OTHERS = ("python-socketio==5.8.0", "flask-socketio==5.3.6")
+
+
+@pytest.mark.timeout(400)
+@pytest.mark.parametrize("cell", ["threading-unpatched-process-time_sleep-redis",
+                                  "threading-unpatched-celery-time_sleep-redis-solo"])
+def test_other_processes_on_another_release_name_both_sides_releases(sweepable, cell):
+    """The emitter (or the Celery worker) in an environment built with uv from this
+    one with OLD_OTHERS instead; the web server on this one's releases."""
+    runnable(cell)
+    done = emitcheck("run", cell, "--json",
+                     *(word for req in OLD_OTHERS for word in ("--others-with", req)),
+                     timeout=380)
+    assert "Traceback" not in done.stderr and done.returncode in (0, 1), done.stderr
+    result = json.loads(done.stdout)
+    server = result["versions"]["python-socketio"]
+    assert server != "5.8.0"  # the web server's: this environment's
+    facts = result["observation"]["facts"]
+    assert f"python-socketio {server}" in facts["web server ran"]
+    assert "python-socketio 5.8.0" in facts["other processes ran"]
+    assert "flask-socketio 5.3.6" in facts["other processes ran"]
+    assert "; other processes ran: " in result["evidence"]
 
 
 @pytest.fixture

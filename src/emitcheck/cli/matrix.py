@@ -3,6 +3,10 @@
 ``run`` and ``matrix`` exit OK when every cell matched its expectation,
 DIFFERS when a verdict differs, NOT_CLEAN when emitcheck's own machinery
 failed in a cell (the cell's result says why; the other cells still ran).
+
+Both take ``--others-with REQ`` / ``--others-python PATH``: the processes of a
+cell other than the web server then run another environment's releases
+(options.py's ``others``; docs/sweep.md#mixed-releases).
 """
 
 from __future__ import annotations
@@ -27,11 +31,18 @@ def _select(pattern: str | None) -> list[cells.Cell]:
         raise click.UsageError(str(exc)) from None
 
 
-def _run(selected: list[cells.Cell], jobs: int | None = None) -> list[CellResult]:
-    """Run cells; Ctrl-C, SIGTERM or SIGHUP stops every server (main.py's group)."""
+def _run(selected: list[cells.Cell], jobs: int | None = None,
+         others: options.Others = options.Others()) -> list[CellResult]:
+    """Run cells; Ctrl-C, SIGTERM or SIGHUP stops every server (main.py's group).
+    When the other processes' environment could not be built, every cell is
+    skipped saying why."""
     from emitcheck.running import runner  # the servers' stack: only when cells run
 
-    return runner.run_many(selected, jobs=jobs)
+    if others.skipped:
+        return [runner.not_run(cell, others.skipped) for cell in selected]
+    if others.python is None:  # ours: run_many as it always was called
+        return runner.run_many(selected, jobs=jobs)
+    return runner.run_many(selected, jobs=jobs, others_python=others.python)
 
 
 @click.command("list")
@@ -46,11 +57,13 @@ def list_cells(everything: bool) -> None:
 @click.command()
 @click.argument("cell_id")
 @options.json_option("Print the result as JSON.")
-def run(cell_id: str, as_json: bool) -> None:
+@options.others_options
+def run(cell_id: str, as_json: bool, others_with: tuple[str, ...],
+        others_python: str | None) -> None:
     """Run one cell (a real server and a real client) and print its verdict.
     Any valid combination of values is a cell (see 'emitcheck list --all')."""
     cell = options.parse_cell(cell_id)
-    [result] = _run([cell], jobs=1)
+    [result] = _run([cell], jobs=1, others=options.others(others_with, others_python))
     click.echo(json.dumps(result.to_json(), indent=2) if as_json else grid.summary(result))
     sys.exit(options.status([result]))
 
@@ -68,9 +81,11 @@ def run(cell_id: str, as_json: bool) -> None:
 @click.option("--check-baseline", type=click.Path(dir_okay=False, path_type=Path),
               help="Compare with this baseline: exit 1 and list every changed cell.")
 @options.html_option
+@options.others_options
 def matrix(pattern: str | None, as_json: bool, as_markdown: bool, jobs: int | None,
            save_baseline: Path | None, check_baseline: Path | None,
-           html_path: Path | None) -> None:
+           html_path: Path | None, others_with: tuple[str, ...],
+           others_python: str | None) -> None:
     """Run many cells at once and print the grid.
 
     Exits 0 when every cell matched its expectation (with --check-baseline:
@@ -84,7 +99,7 @@ def matrix(pattern: str | None, as_json: bool, as_markdown: bool, jobs: int | No
             recorded = baselines.load(check_baseline)
         except baselines.BaselineError as exc:
             raise click.UsageError(str(exc)) from None
-    results = _run(selected, jobs)
+    results = _run(selected, jobs, options.others(others_with, others_python))
     env = environment.environment()
     if as_json:
         click.echo(json.dumps(results_document(results, env), indent=2))

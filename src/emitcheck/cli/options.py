@@ -15,7 +15,9 @@ it); a signal ends any of them with 128 + its number (main.py's group):
 from __future__ import annotations
 
 import shutil
+import sys
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -98,3 +100,82 @@ def save_html(path: Path, results: list[CellResult], environments: dict[str, dic
     except html.ReportError as exc:
         raise click.UsageError(str(exc)) from None
     click.echo(f"HTML report written to {path}", err=True)
+
+
+# -- the other processes' interpreter (run, matrix) -----------------------------------
+
+OTHERS_WITH = "--others-with"
+OTHERS_PYTHON = "--others-python"
+
+
+def others_options(f: F) -> F:
+    """``--others-with REQ`` (repeatable) and ``--others-python PATH``: what the
+    processes of a cell other than the web server run (docs/sweep.md#mixed-releases)."""
+    f = click.option(OTHERS_PYTHON, "others_python", metavar="PATH",
+                     type=click.Path(exists=True, dir_okay=False),
+                     help="Run the cells' other processes with this Python (and its "
+                          "environment's packages) instead of the one running emitcheck.")(f)
+    return click.option(
+        OTHERS_WITH, "others_with", multiple=True, metavar="REQ",
+        help="Run the cells' other processes (the emitter, the Celery worker, server 2 of "
+             "two) in an environment that has this one's packages with REQ instead "
+             "('python-socketio==5.8.0'), built with uv and cached; the web server stays. "
+             "Repeatable.")(f)
+
+
+@dataclass(frozen=True)
+class Others:
+    """What ``--others-with``/``--others-python`` gave: the interpreter of the other
+    processes (None: ours), or why the cells cannot run at all (``skipped``)."""
+    python: str | None = None
+    skipped: str | None = None
+
+
+def others(requirements: tuple[str, ...], python: str | None) -> Others:
+    """The other processes' interpreter: ``python``, or that of the environment
+    ``requirements`` make (built first unless cached). Bad input is a one-line
+    usage error; an environment uv cannot build for want of the package index
+    is ``skipped``, said once here."""
+    if requirements and python:
+        raise click.UsageError(f"{OTHERS_WITH} builds the other processes' environment and "
+                               f"{OTHERS_PYTHON} names one: give one of them")
+    if python:
+        return Others(_interpreter(python))
+    if not requirements:
+        return Others()
+    from emitcheck.sweep.environments import InstallFailed, SweepError, others_environment
+
+    try:
+        built = others_environment(requirements, OTHERS_WITH)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    except SweepError as exc:
+        raise click.ClickException(str(exc)) from None
+    except InstallFailed as exc:
+        wanted = " ".join(requirements)
+        if not exc.offline:
+            raise click.UsageError(f"{OTHERS_WITH} {wanted}: uv cannot install it with this "
+                                   f"environment's packages: {exc}") from None
+        reason = (f"the other processes' environment ({wanted}) could not be built: the "
+                  f"package index cannot be reached ({exc})")
+        click.echo(f"emitcheck: skipping the cells: {reason}", err=True)
+        return Others(skipped=reason)
+    if built.built_s is not None:
+        click.echo(f"emitcheck: the other processes' environment ({' '.join(requirements)}) "
+                   f"built in {built.built_s:g} s: {built.folder}", err=True)
+    return Others(str(built.python))
+
+
+def _interpreter(python: str) -> str:
+    """``--others-python``'s value, once it answered as a Python (absolute: the
+    processes run elsewhere); a one-line usage error when it does not."""
+    from emitcheck.system.environment import versions_of
+
+    path = str(Path(python).absolute())
+    if path == sys.executable:
+        return path
+    try:
+        versions_of(path)
+    except RuntimeError as exc:
+        raise click.UsageError(f"{OTHERS_PYTHON} {python}: {exc}") from None
+    return path

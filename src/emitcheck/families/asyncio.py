@@ -5,8 +5,13 @@ to the loop (scripts/async_server_child.py has the code of each).
 The work of an asyncio cell is a coroutine (``task``, ``unawaited``) or an OS
 thread that must get its emits onto the serving loop (``thread_threadsafe``,
 ``thread_asyncio_run``, ``thread_import_loop``, ``executor``); such a thread
-cannot await, so it waits with ``time_sleep``. Asyncio cells take no suffix:
-their deployments are not measured yet.
+cannot await, so it waits with ``time_sleep``.
+
+Asyncio cells take the suffixes we measured them with (``DEPLOYMENTS``), each
+family deciding its cells' verdicts: ``-gunicorn`` (gunicorn's uvicorn worker),
+``-redis`` (``AsyncRedisManager``, and work in another process emitting
+through it: ``process_manager``), two servers behind nginx (families/cluster.py),
+and uvicorn with two workers (families/workers.py). aiohttp cells take none yet.
 """
 
 from __future__ import annotations
@@ -59,6 +64,39 @@ EXPECTED: dict[tuple[str, str], Expectation] = {
         "loop of its own, which does not wake the serving loop; uvicorn wakes it every "
         "100 ms (its main loop's tick), so the packets leave within 100 ms", _DOC_THREAD),
 }
+#: The (spawn, wait) of the work that runs on the serving loop, each way.
+_LOOP_CELLS = (("task", "socketio_sleep"), ("task", "time_sleep"),
+               ("unawaited", "socketio_sleep"), ("thread_threadsafe", "time_sleep"),
+               ("thread_asyncio_run", "time_sleep"), ("thread_import_loop", "time_sleep"),
+               ("executor", "time_sleep"))
+#: A server whose work never blocks its loop: where the deployment is the question.
+_SERVING = (("task", "socketio_sleep"),)
+#: The deployments asyncio cells were measured in (3+ runs each), by mode: a
+#: cell's suffixes, in id order -> the (spawn, wait) measured with them. Any other
+#: suffix is a conflict, until it is measured.
+DEPLOYMENTS: dict[str, dict[tuple[str, ...], tuple[tuple[str, str], ...]]] = {
+    "asgi": {
+        ("gunicorn",): _LOOP_CELLS,
+        ("polling",): _SERVING,
+        ("websocket",): _SERVING,
+        ("redis",): (("task", "socketio_sleep"), ("task", "time_sleep"),
+                     ("thread_threadsafe", "time_sleep"), ("process_manager", "time_sleep")),
+        ("polling", "redis"): _SERVING,
+        ("websocket", "redis"): _SERVING,
+        # two servers behind nginx: the default matrix's cluster cells (cluster.py)
+        ("redis", "two_ip_hash"): _SERVING,
+        ("polling", "redis", "two_ip_hash"): _SERVING,
+        ("websocket", "redis", "two_ip_hash"): _SERVING,
+        ("two_ip_hash",): _SERVING,
+        ("polling", "two_ip_hash"): _SERVING,
+        ("websocket", "two_ip_hash"): _SERVING,
+        ("websocket", "redis", "two_round_robin"): _SERVING,
+        ("websocket", "two_round_robin"): _SERVING,
+        # uvicorn --workers 2, the work in the worker the client is not on (workers.py)
+        ("websocket", "two_workers"): _SERVING,
+        ("websocket", "redis", "two_workers"): _SERVING,
+    },
+}
 MODE_EXPECTED: dict[tuple[str, str, str], Expectation] = {
     ("aiohttp", "thread_asyncio_run", "time_sleep"): Expectation(
         "delayed", "asyncio.run(sio.emit(...)) in an OS thread queues each packet from a "
@@ -75,19 +113,47 @@ class AsyncMode(ModeVariant):
     forkable: bool = False
 
     def conflict(self, cell):
-        import os
-        if cell.suffixes and not os.environ.get("PROTO"):
+        if not cell.suffixes:
+            return None
+        measured = DEPLOYMENTS.get(self.value, {})
+        suffixes = "-".join(cell.suffixes)
+        if not measured:
             return (f"{self.value} cells take no suffix yet (their deployments are not "
-                    f"measured): drop -{'-'.join(cell.suffixes)}")
+                    f"measured): drop -{suffixes}")
+        works = measured.get(tuple(cell.suffixes))
+        if works is None:
+            return _unmeasured(self.value, cell, measured)
+        if (cell.spawn, cell.wait) not in works:
+            return (f"{self.value}-...-{suffixes} is measured with "
+                    f"{', '.join('-'.join(w) for w in works)}: use "
+                    f"{self.value}-{cell.patch}-{'-'.join(works[0])}-{suffixes}")
         return None
 
     def expect(self, cell, expected, resolved=None):
-        if cell.suffixes:
-            return None
+        from emitcheck.matrix.cell import suffix_factors
+
+        if any(suffix_factors()[v] != "transport" for v in cell.suffixes):
+            return None  # the family of the suffix decides (gunicorn, redis, cluster, ...)
         if cell.wait == "event_wait":
             return None  # it blocks as time_sleep does (families/waits.py)
+        # A client's transport changes nothing here (measured).
         key = (cell.spawn, cell.wait)
         return MODE_EXPECTED.get((self.value, *key)) or EXPECTED[key]
+
+
+def _unmeasured(mode: str, cell, measured) -> str:
+    """The conflict of suffixes not measured together: the measured cell that
+    has them all, or the suffixes to drop."""
+    wanted = set(cell.suffixes)
+    for suffixes, works in measured.items():
+        if wanted <= set(suffixes):
+            return (f"{mode}-...-{'-'.join(cell.suffixes)} is not measured; "
+                    f"{mode}-{cell.patch}-{'-'.join(works[0])}-{'-'.join(suffixes)} is")
+    known = {v for suffixes in measured for v in suffixes}
+    drop = [v for v in cell.suffixes if v not in known] or cell.suffixes
+    singles = ", ".join(f"-{s[0]}" for s in measured if len(s) == 1)
+    return (f"{mode} cells are measured with {singles} and a few combinations "
+            f"('emitcheck list --all'): drop -{'-'.join(drop)}")
 
 
 @dataclass(eq=False)
@@ -113,6 +179,7 @@ _SERVER = "python-socketio's AsyncServer"
 VARIANTS = [
     AsyncMode("asgi", f"{_SERVER}(async_mode='asgi') in socketio.ASGIApp, served by "
               "uvicorn.run(app)", package="uvicorn", doc=DOC, grid="asyncio: ASGI and aiohttp",
+              gunicorn_worker=("--worker-class", "uvicorn_worker.UvicornWorker"),
               remedy="hand emits to the serving loop: await sio.emit in a coroutine, or "
               "asyncio.run_coroutine_threadsafe(sio.emit(...), loop) from a thread"),
     AsyncMode("aiohttp", f"{_SERVER}(async_mode='aiohttp') attached to an aiohttp "

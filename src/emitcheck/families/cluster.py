@@ -2,7 +2,9 @@
 
 The cell's server value starts server 1 as usual: it runs the work. This
 module starts server 2, the same server_child.py with the same queue (or
-none), which runs no work (``server_child.serve_only``) and logs the clients
+none; async_server_child.py with AsyncRedisManager for asyncio cells) on the
+run's ``others_python`` (a server not yet upgraded, with
+``--others-with``), which runs no work (``server_child.serve_only``) and logs the clients
 that connect to it; then nginx in front of both with Flask-SocketIO's
 documented load-balancing config (nginx_proxy.py): ``/socket.io`` goes to an
 ``upstream`` of the two, with ``ip_hash`` or without it (round robin, nginx's
@@ -68,7 +70,7 @@ IN_SERVER = ("thread", "task")
 #: a row where one server delivers, with the queue and without, over each
 #: transport where the answer differs; round robin with a long-polling client
 #: is left out (lost every time, but after up to 25 s: see the docstring).
-DEFAULT_ROWS = ("threading-unpatched", "gevent-patched")
+DEFAULT_ROWS = ("threading-unpatched", "gevent-patched", "asgi-unpatched")
 DEFAULT_SUFFIXES = frozenset({
     "polling-redis-two_ip_hash",
     "polling-two_ip_hash",
@@ -78,6 +80,9 @@ DEFAULT_SUFFIXES = frozenset({
     "websocket-redis-two_round_robin",
     "websocket-two_round_robin",
 })
+#: Rows that take fewer: python-socketio's AsyncServer with AsyncRedisManager across
+#: the two servers, and without it (its other cluster cells run by id).
+ROW_SUFFIXES = {"asgi-unpatched": frozenset({"redis-two_ip_hash", "two_ip_hash"})}
 
 
 @dataclass(eq=False)
@@ -110,7 +115,7 @@ class TwoServers(Cluster):
     def in_default(self, cell):
         row, suffixes = f"{cell.mode}-{cell.patch}", "-".join(cell.suffixes)
         return row in DEFAULT_ROWS and (cell.spawn, cell.wait) == ("task", "socketio_sleep") \
-            and suffixes in DEFAULT_SUFFIXES
+            and suffixes in ROW_SUFFIXES.get(row, DEFAULT_SUFFIXES)
 
     def expect(self, cell, expected: Expect, resolved=None):
         from emitcheck.model.expectation import Expectation
@@ -135,16 +140,17 @@ class TwoServers(Cluster):
 
     def front(self, run):
         from emitcheck.families.nginx.proxy import start_nginx
-        from emitcheck.running.work import serve_ours
+        from emitcheck.running.work import OurWork
         from emitcheck.scripts.server_child import SECOND_SERVER
         from emitcheck.system.process import ManagedProcess, NotReady, start_listening
 
         assert run.server is not None  # front runs once the server started
 
-        def start(attempt: int) -> ManagedProcess:
+        def start(attempt: int) -> ManagedProcess:  # as serve_ours, in the others' Python
             place = run.directory / f"{SECOND}{attempt}"
-            return run.add(serve_ours(
-                run.cell.id, run.timing.interval, place, run.queue_url,
+            return run.add(ManagedProcess.serve(place, run.cell.id, lambda files, port: [
+                run.others_python, *OurWork().server_argv(
+                    run.cell.id, run.timing.interval, files, port, run.queue_url)],
                 env={SECOND_SERVER: str(place / CONNECT_LOG)}), companion=True)
 
         second = start_listening(start, run.timing.ready_timeout, ATTEMPTS)

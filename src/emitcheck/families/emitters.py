@@ -29,7 +29,8 @@ class OtherProcess(Spawn):
         from emitcheck.running.work import emitter
 
         process = run.add(emitter(run.cell.id, run.timing.interval, run.directory / "emitter",
-                                  run.server.files.emits, run.queue_url), companion=True)
+                                  run.server.files.emits, run.queue_url, run.others_python),
+                          companion=True)
         run.wait_first_emit(process)
 
 

@@ -40,7 +40,7 @@ class PythonSocketio(Library):
     def expect(self, cell, expected, resolved=None):
         twin = expected(cell.replace(library="flask_socketio"), resolved)
         return Expectation(twin.verdict, "python-socketio's Server, as Flask-SocketIO over "
-                           f"it (measured): {twin.why}", self.doc)
+                           f"it (measured): {twin.why}", self.doc or twin.doc)
 
 
 VARIANTS = [

@@ -1,4 +1,5 @@
-"""``-redis``: ``SocketIO(app, message_queue=URL)`` with a private redis-server.
+"""``-redis``: ``SocketIO(app, message_queue=URL)`` with a private redis-server
+(asyncio cells: ``AsyncServer(client_manager=AsyncRedisManager(URL))``).
 
 Every emit, the server's own included, goes to Redis and comes back through
 the listener the server starts at its first connect. One redis-server per
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from emitcheck.system.process import ManagedProcess
 
 DOC = "pitfall.md#a-message-queue-and-emitters-in-other-processes"
+DOC_ASYNCIO = "pitfall.md#asyncio-servers-with-a-message-queue"
 
 
 def _expectations():
@@ -47,6 +49,28 @@ def _expectations():
     }
 
 
+def _asyncio_expectation(cell, expected: Expect):
+    """python-socketio's AsyncServer with ``client_manager=AsyncRedisManager(URL)``
+    (measured, 3 runs each)."""
+    from emitcheck.model.expectation import Expectation
+
+    if cell.spawn == "process_manager":
+        return Expectation(
+            "delivered", "python-socketio's RedisManager(URL, write_only=True) in another "
+            "process publishes on 'socketio', the channel AsyncRedisManager listens on "
+            "(Flask-SocketIO's is 'flask-socketio')", DOC_ASYNCIO)
+    if (cell.spawn, cell.wait) == ("task", "time_sleep"):
+        return Expectation(
+            "delivered", "await sio.emit awaits AsyncRedisManager's publish to Redis, which "
+            "gives the loop a turn at every emit: its listener sends the events, while acks "
+            "and HTTP wait out the time.sleep (about one interval); without the queue the "
+            "loop never turns", DOC_ASYNCIO)
+    twin = expected(cell.replace(queue="none"))
+    return Expectation(twin.verdict, "AsyncRedisManager: every emit goes to Redis and comes "
+                       "back through its listener, a task on the serving loop: "
+                       f"{twin.why}", DOC_ASYNCIO)
+
+
 def redis_unavailable() -> str | None:
     """Why a private redis-server cannot run here (one line), or None."""
     if shutil.which("redis-server") is None:
@@ -65,7 +89,10 @@ class Redis(Queue):
         from emitcheck.matrix.cell import variant
 
         rules = _expectations()
-        if variant("mode", cell.mode).greenlet and cell.patch == "unpatched":
+        mode = variant("mode", cell.mode)
+        if mode.asyncio:
+            return _asyncio_expectation(cell, expected)
+        if mode.greenlet and cell.patch == "unpatched":
             if cell.spawn == "task" and cell.wait == "time_sleep":
                 return rules["hub_blocked"]
             return rules["refused"]
@@ -108,5 +135,6 @@ def private_redis(run: Run, name: str) -> str:
 
 VARIANTS = [Redis("redis", "SocketIO(app, message_queue=URL) with a private redis-server, "
                   "so every emit goes through Redis", doc=DOC, reproducible=False,
-                  remedy="give every server a message queue, SocketIO(app, message_queue=URL), "
-                         "and emit from other processes through the same URL")]
+                  remedy="give every server a message queue, SocketIO(app, message_queue=URL) "
+                         "(python-socketio: client_manager=socketio.AsyncRedisManager(URL) or "
+                         "RedisManager(URL)), and emit from other processes through the same URL")]

@@ -1,13 +1,20 @@
-"""``-two_workers``: ``uvicorn.run("module:app", workers=2)``, two worker
-processes on one port, no message queue, no sticky sessions (python-socketio
-437, 1263).
+"""``-two_workers``: ``uvicorn.run("module:app", workers=2)``, two worker processes
+on one port, no sticky sessions (python-socketio 437, 1263).
 
 uvicorn's master binds the port and hands the socket to both workers; the
-kernel gives each new connection to whichever worker accepts it first. The
-work runs in one worker only (scripts/async_server_child.py: the first worker
-to claim it), as work started by a request runs in the worker that got it; the
-other serves only. Each worker logs its clients' connects with its role, so
-the evidence says where the client landed.
+kernel gives each new connection to whichever worker accepts it first, so
+where a client lands is a race, not a setting. Work that one request starts
+runs in the worker that got that request; here it runs, always, in the worker
+the client did not land on (scripts/async_server_child.py: the first worker
+with a client claims it, the other starts the work), the case that fails in
+production. Its emits reach that worker's clients only, unless a message
+queue carries them to the other worker.
+
+Its cells use a WebSocket-only client, whose whole session is one connection.
+On long-polling, each request may go to either worker: one that does not
+know the session answers 400 ("Invalid session"), and whether that happens
+is the race again (measured: once in seven runs the upgrade went to the
+other worker). docs/pitfall.md says what such clients see.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from pathlib import Path
 
 from emitcheck.families.cluster import Cluster
 
-DOC = "deployments.md#several-workers-on-one-port"
+DOC = "pitfall.md#uvicorn-workers-and-several-servers"
 
 
 @dataclass(eq=False)
@@ -31,11 +38,25 @@ class TwoWorkers(Cluster):
                     f"{' or '.join(self.modes)}-unpatched-...-{self.value}")
         if cell.server != "run":
             return f"{self.value} is uvicorn.run(..., workers=2): leave out -{cell.server}"
+        if cell.transport != "websocket":
+            return (f"{self.value} cells are measured with a WebSocket-only client (on "
+                    "long-polling, which worker answers each request is a race): use "
+                    f"...-websocket[-redis]-{self.value}")
         return None
+
+    def in_default(self, cell):
+        return True  # its measured cells (conflict() allows no other)
 
     def expect(self, cell, expected, resolved=None):
         from emitcheck.model.expectation import Expectation
-        return Expectation("lost", "proto", DOC)
+
+        if cell.queue == "none":
+            return Expectation("lost", "the work runs in the other worker: its emits go to "
+                               "that worker's clients only, and the client is not one of them",
+                               DOC)
+        twin = expected(cell.replace(cluster="single"))
+        return Expectation(twin.verdict, "the work runs in the other worker, and the message "
+                           f"queue carries its emits to the client's: {twin.why}", DOC)
 
     def after_window(self, run, obs):
         if run.server is None:
@@ -44,19 +65,18 @@ class TwoWorkers(Cluster):
 
 
 def _landed(directory: Path) -> str:
-    """On which worker the client's connect landed, from the workers' connect log."""
+    """Which worker the client landed on, from the workers' connect log."""
     from emitcheck.scripts.async_server_child import WORKER_CONNECTS
 
     log = directory / WORKER_CONNECTS
-    roles = [line.split()[2] for line in (log.read_text(errors="replace").splitlines()
-                                          if log.exists() else []) if len(line.split()) == 3]
-    if not roles:
+    pids = [line.split()[2] for line in (log.read_text(errors="replace").splitlines()
+                                         if log.exists() else []) if len(line.split()) == 3]
+    if not pids:
         return "neither worker logged a connect"
-    where = {"work": "the worker with the work", "serve-only": "the worker without the work"}
-    return "; then ".join(f"{where.get(role, role)}" for role in roles)
+    return "; then ".join(f"worker {pid}, not the one with the work" for pid in pids)
 
 
 VARIANTS = [TwoWorkers("two_workers", "uvicorn --workers 2: two worker processes on one "
-                       "port, the kernel handing each connection to either; no message "
-                       "queue, no sticky sessions", doc=DOC, reproducible=False,
-                       grid="asyncio: ASGI and aiohttp")]
+                       "port, the kernel handing each connection to either; the work in the "
+                       "worker the client is not on; no sticky sessions", doc=DOC,
+                       reproducible=False, grid="asyncio: ASGI and aiohttp")]

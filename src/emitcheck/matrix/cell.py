@@ -326,6 +326,12 @@ class Run(Protocol):
     @property
     def zygotes(self) -> Forks | None: ...
 
+    @property
+    def others_python(self) -> str:
+        """The interpreter of the cell's processes other than the web server (an
+        emitter, a Celery worker, server 2 of two): ``sys.executable`` unless the
+        run was given another (``--others-with``, ``--others-python``)."""
+
     def add(self, process: ManagedProcess, companion: bool = False) -> ManagedProcess: ...
 
     def wait_first_emit(self, worker: ManagedProcess) -> None: ...

@@ -10,11 +10,18 @@ whatever happens: a normal end, an exception of ours, Ctrl-C. Forked or
 fresh, server or redis-server or emitter, every process of a cell is in its
 ``processes`` list and nowhere else. A run that is being closed (its
 ``closing`` event is set) starts nothing more.
+
+The processes other than the web server (an emitter, a Celery worker, server 2
+of two) run with ``others_python``: the running interpreter, or another
+environment's (``--others-with``), as in a deployment that upgraded one process
+and not the other. The run notes whether one did (``others_started``): the
+evidence then names the releases on both sides.
 """
 
 from __future__ import annotations
 
 import itertools
+import sys
 import threading
 import time
 from pathlib import Path
@@ -44,8 +51,12 @@ class CellRun:
 
     def __init__(self, cell: Cell, timing: Timing, directory: Path,
                  zygotes: Zygotes | None = None, closing: threading.Event | None = None,
-                 work: OurWork | None = None, quota: CpuQuota | None = None):
+                 work: OurWork | None = None, quota: CpuQuota | None = None,
+                 others_python: str | None = None):
         self.cell = cell
+        self._others_python = others_python or sys.executable
+        #: Did a process start with ``others_python``, when it is not ours?
+        self.others_started = False
         #: What the server runs: our own work, or the user's app.
         self.work = work or OurWork()
         self.timing = timing
@@ -67,6 +78,11 @@ class CellRun:
         self._lock = threading.Lock()
         self._stopped = False
 
+    @property
+    def others_python(self) -> str:
+        """The interpreter of the processes other than the web server."""
+        return self._others_python
+
     def add(self, process: ManagedProcess, companion: bool = False) -> ManagedProcess:
         """Own ``process``: it is stopped with the run (at once if the run is over)."""
         with self._lock:
@@ -74,6 +90,9 @@ class CellRun:
                 process.stop(grace=0.5)
                 raise Interrupted("not starting more processes: the run is being closed")
             self.processes.append(process)
+            if self._others_python != sys.executable and \
+                    self._others_python in getattr(getattr(process, "popen", None), "args", ()):
+                self.others_started = True
             if companion:
                 self.companions.append(process)
         return process

@@ -29,7 +29,7 @@ from emitcheck.running.work import OurWork
 from emitcheck.running.zygote import Zygotes
 from emitcheck.system import warden
 from emitcheck.system.cpu_quota import CpuQuota
-from emitcheck.system.environment import versions
+from emitcheck.system.environment import mixed_releases, versions
 
 #: A CPU-bound greenlet can keep a patched server from ever listening; that is
 #: its verdict (starved), found sooner than the general ready timeout.
@@ -60,13 +60,15 @@ class Limits:
 def _observe(cell: Cell, timing: Timing, workdir: Path | None, limits: Limits,
              zygotes: Zygotes | None, closing: threading.Event | None,
              live: set[CellRun], work: OurWork | None,
-             quota: CpuQuota | None) -> Observation:
+             quota: CpuQuota | None, others_python: str | None) -> Observation:
     """Start the cell's processes (holding a start slot until the server listens),
-    watch it, stop them all."""
+    watch it, stop them all. When a process other than the web server ran
+    ``others_python``, the facts name the releases on both sides."""
     starting = contextlib.nullcontext() if cell.isolated else limits.starting
     # The warden removes the directory if this process is killed before it does.
     with warden.TemporaryDirectory(prefix=f"emitcheck-{cell.id}-", dir=workdir) as tmp, \
-            CellRun(cell, timing, Path(tmp), zygotes, closing, work, quota) as run:
+            CellRun(cell, timing, Path(tmp), zygotes, closing, work, quota,
+                    others_python) as run:
         live.add(run)
         try:
             with starting:
@@ -77,6 +79,8 @@ def _observe(cell: Cell, timing: Timing, workdir: Path | None, limits: Limits,
                           work=run.work, front=run.front)
             for value in cell.variants():
                 value.after_window(run, obs)
+            if run.others_started:
+                obs.facts.update(mixed_releases(run.others_python))
         finally:
             live.discard(run)
     obs.phases = {**obs.phases, "ready": round(start_s, 3)}
@@ -87,12 +91,12 @@ def run_cell(cell: Cell, timing: Timing = Timing(), workdir: Path | None = None,
              limits: Limits | None = None, zygotes: Zygotes | None = None,
              closing: threading.Event | None = None,
              live: set[CellRun] | None = None, work: OurWork | None = None,
-             quota: CpuQuota | None = None) -> CellResult:
+             quota: CpuQuota | None = None, others_python: str | None = None) -> CellResult:
     """Run one cell and judge it. Without ``zygotes``, its server starts fresh;
     with ``quota``, a CPU-bound server is held to its share of a core once it
-    listens. ``work`` is what its server runs (default: our own, server_child.py)."""
-    exp = expected(cell)
-    result = CellResult(cell.id, exp.verdict, exp.why, exp.url, versions=versions())
+    listens. ``work`` is what its server runs (default: our own, server_child.py);
+    ``others_python`` the interpreter of its other processes (default: ours)."""
+    result = not_run(cell)
     limits = limits or Limits()
     live = set() if live is None else live
     try:
@@ -105,9 +109,10 @@ def run_cell(cell: Cell, timing: Timing = Timing(), workdir: Path | None = None,
                 timing = replace(timing, ready_timeout=min(timing.ready_timeout,
                                                            ISOLATED_READY_TIMEOUT))
                 obs = _observe(cell, timing, workdir, limits, zygotes, closing, live, work,
-                               quota)
+                               quota, others_python)
         else:
-            obs = _observe(cell, timing, workdir, limits, zygotes, closing, live, work, None)
+            obs = _observe(cell, timing, workdir, limits, zygotes, closing, live, work, None,
+                           others_python)
     except Interrupted:
         raise
     except Exception as exc:  # our own machinery failed: this cell's result, not the run's end
@@ -122,6 +127,13 @@ def run_cell(cell: Cell, timing: Timing = Timing(), workdir: Path | None = None,
     if cell.in_matrix and judged.verdict != "delivered":  # an app's cells: user_app's remedies
         result.remedies = for_cell(cell, obs.async_mode)
     return result
+
+
+def not_run(cell: Cell, skipped: str | None = None) -> CellResult:
+    """The result of ``cell`` before it runs (with ``skipped``: one that will not)."""
+    exp = expected(cell)
+    return CellResult(cell.id, exp.verdict, exp.why, exp.url, versions=versions(),
+                      skipped=skipped)
 
 
 #: Facts the verdict's evidence states itself (a cause), or that are said only
@@ -160,9 +172,12 @@ class CellPool:
     """
 
     def __init__(self, jobs: int | None = None, timing: Timing = Timing(),
-                 workdir: Path | None = None, work: OurWork | None = None):
+                 workdir: Path | None = None, work: OurWork | None = None,
+                 others_python: str | None = None):
         self.timing = timing
         self.work = work
+        #: The interpreter of the cells' processes other than the web server.
+        self.others_python = others_python
         self.workdir = workdir
         self.quota = None if os.environ.get(NO_CPU_QUOTA) else CpuQuota()
         held = self.quota is not None and self.quota.available()
@@ -178,7 +193,7 @@ class CellPool:
             raise Interrupted("the pool is closed")
         return run_cell(cell, self.timing, self.workdir, limits=self.limits,
                         zygotes=self.zygotes, closing=self.closing, live=self.live,
-                        work=self.work, quota=self.quota)
+                        work=self.work, quota=self.quota, others_python=self.others_python)
 
     def submit(self, cell: Cell) -> Future:
         return self.executor.submit(self._run, cell)
@@ -202,9 +217,10 @@ class CellPool:
 
 
 def run_many(cells: list[Cell], jobs: int | None = None, timing: Timing = Timing(),
-             work: OurWork | None = None) -> list[CellResult]:
+             work: OurWork | None = None, others_python: str | None = None
+             ) -> list[CellResult]:
     """Run cells side by side; results in the order of ``cells``. Ctrl-C stops
     every process at once and raises KeyboardInterrupt."""
-    with CellPool(jobs, timing, work=work) as pool:
+    with CellPool(jobs, timing, work=work, others_python=others_python) as pool:
         futures = {cell: pool.submit(cell) for cell in longest_first(cells)}
         return [futures[cell].result() for cell in cells]

@@ -46,8 +46,10 @@ class OurWork:
 
     def gunicorn_app(self, cell_id: str, interval: float, files: ServerFiles,
                      queue_url: str | None) -> str:
+        """What gunicorn loads: the mode's script's ``gunicorn_app(...)`` (a WSGI
+        app from server_child.py, an ASGI app from async_server_child.py)."""
         args = ", ".join(repr(a) for a in (cell_id, str(files.emits), interval, queue_url))
-        return f"emitcheck.scripts.server_child:gunicorn_app({args})"
+        return f"emitcheck.scripts.{server_script(cell_id).stem}:gunicorn_app({args})"
 
     def target(self, url: str, transport: str) -> Target:
         return Target(url, transport=transport, health_path=self.health_path)
@@ -94,10 +96,11 @@ def serve_ours(cell_id: str, interval: float, directory: Path, queue_url: str | 
 
 
 def emitter(cell_id: str, interval: float, directory: Path, emits: Path,
-            queue_url: str) -> ManagedProcess:
+            queue_url: str, python: str | None = None) -> ManagedProcess:
     """The work of a ``process`` cell, in a process of its own that emits
     through the queue. It logs its emits to ``emits`` (the server's file)
-    and listens on nothing (its ``port`` is 0)."""
-    argv = [*die_with_parent_prefix(), sys.executable, str(CHILD_SCRIPT), cell_id,
+    and listens on nothing (its ``port`` is 0). ``python``: its interpreter
+    (the run's ``others_python``; default: ours)."""
+    argv = [*die_with_parent_prefix(), python or sys.executable, str(CHILD_SCRIPT), cell_id,
             str(emits), str(interval), "emitter", queue_url]
     return ManagedProcess(argv, ServerFiles(directory), 0, child_env())

@@ -254,36 +254,50 @@ TWO_WORKERS = "two_workers"
 #: uvicorn's workers import the app by name: the parameters go by environment.
 WORKER_PARAMETERS = ("EMITCHECK_EMIT_LOG", "EMITCHECK_INTERVAL", "EMITCHECK_QUEUE")
 #: Beside the emit log: each worker's connects (``time transport role``), and the
-#: file whose creation the first worker wins, to run the work.
-WORKER_CONNECTS, WORK_CLAIM = "worker-connects.log", "work.claim"
+#: file whose creation the first worker with a client wins.
+WORKER_CONNECTS, CLIENT_CLAIM = "worker-connects.log", "client.claim"
 
 
 def workers_app():
     """One worker's ASGI app (``uvicorn.run("async_server_child:workers_app",
-    factory=True, workers=2)``). The work runs in one worker, the first to claim
-    it, as work started by one request runs in the worker that got it; the other
-    worker serves only. Each logs its clients' connects with its role."""
-    emit_log, interval, queue_url = (os.environ.get(name) for name in WORKER_PARAMETERS)
+    factory=True, workers=2)``). The work runs in the worker the client did not
+    land on, as work started by a request that the kernel handed to the other
+    worker does: the first worker that gets a Socket.IO connect claims the
+    client; the other worker, seeing the claim, starts the work. Each logs its
+    clients' connects with its pid, so the evidence says where the client was."""
+    emit_log, interval, queue_url = (os.environ.get(name, "") for name in WORKER_PARAMETERS)
     folder = os.path.dirname(emit_log)
-    try:
-        os.close(os.open(os.path.join(folder, WORK_CLAIM), os.O_CREAT | os.O_EXCL))
-        role = "work"
-    except FileExistsError:
-        role = "serve-only"
-    cell_id = _CELL
-    sio, start = create_server(cell_id, emit_log, float(interval), queue_url or None)
-    connects = log_connects(sio, os.path.join(folder, WORKER_CONNECTS), role)
-    if role != "work":
-        start = connects
-    print(f"emitcheck server {cell_id} worker {os.getpid()} ({role}): "
-          f"async_mode={sio.async_mode}", flush=True)
+    claim, me = os.path.join(folder, CLIENT_CLAIM), str(os.getpid())
+    sio, start_work = create_server(_CELL, emit_log, float(interval), queue_url or None)
+
+    @sio.event
+    async def connect(sid, environ, auth=None):
+        try:
+            with open(claim, "x") as claimed:
+                claimed.write(me)
+        except FileExistsError:
+            pass
+        with open(os.path.join(folder, WORKER_CONNECTS), "a") as log:
+            log.write(f"{time.time():.6f} {sio.transport(sid)} {me}\n")
+
+    async def start():
+        async def work_where_the_client_is_not():
+            while not os.path.exists(claim) or not open(claim).read():
+                await asyncio.sleep(0.05)
+            if open(claim).read() != me:
+                await start_work()
+
+        sio.start_background_task(work_where_the_client_is_not)
+
+    print(f"emitcheck server {_CELL} worker {me}: async_mode={sio.async_mode}", flush=True)
     return asgi_app(sio, start)
 
 
 def serve_workers(cell_id, emit_log_path, interval, port, queue_url):
     import uvicorn
 
-    os.environ.update(zip(WORKER_PARAMETERS, (emit_log_path, str(interval), queue_url or "")))
+    os.environ.update(zip(WORKER_PARAMETERS, (emit_log_path, str(interval), queue_url or ""),
+                          strict=True))
     os.environ["EMITCHECK_CELL"] = cell_id
     module = os.path.splitext(os.path.basename(__file__))[0]
     uvicorn.run(f"{module}:workers_app", factory=True, workers=2, host="127.0.0.1", port=port,

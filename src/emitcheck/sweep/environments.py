@@ -50,7 +50,8 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
 from emitcheck.matrix.cell import Cell
-from emitcheck.sweep.index import Index, index
+from emitcheck.sweep import index as package_index
+from emitcheck.sweep.index import Index
 from emitcheck.system import cache
 from emitcheck.system.cache import sweep_root
 from emitcheck.system.process import die_with_parent_prefix, run_bounded
@@ -203,7 +204,7 @@ def current_requirements() -> list[str]:
     """The running environment's distributions, each ``name==version``, sorted; less
     emitcheck (its processes import it from its copy) and those installed from a
     folder or a URL (not from an index: uv could not install them again)."""
-    pinned = {}
+    pinned: dict[str, str] = {}
     for dist in importlib.metadata.distributions():
         name = dist.metadata["Name"]
         if not name or canonicalize_name(name) == "emitcheck" or \
@@ -272,9 +273,11 @@ class OthersSpec:
         return {canonicalize_name(Requirement(text).name) for text in self.changed}
 
     def requirements(self) -> list[str]:
-        """``base`` less the packages ``changed`` names (they come from the overrides)."""
+        """``base`` with ``changed`` instead of the packages it names (the overrides
+        alone would install nothing that no other package requires)."""
         names = self._names()
-        return [t for t in self.base if canonicalize_name(Requirement(t).name) not in names]
+        return [*(t for t in self.base if canonicalize_name(Requirement(t).name) not in names),
+                *self.changed]
 
     def overrides(self) -> list[str]:
         return list(self.changed)
@@ -395,7 +398,8 @@ def others_environment(changed: Iterable[str], option: str = "--others-with",
     not reach the index), each in one line."""
     requirements = tuple(str(r) for r in parse_requirements(changed, option))
     uv = find_uv()
-    return ensure(OthersSpec(find_python(None, uv), requirements), uv, index(), timeout)
+    return ensure(OthersSpec(find_python(None, uv), requirements), uv, package_index.index(),
+                  timeout)
 
 
 def run_env(environment: Environment, emitcheck: Path) -> dict[str, str]:

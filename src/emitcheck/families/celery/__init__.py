@@ -143,14 +143,17 @@ class CeleryPool(Pool):
         start_task(run, worker)
 
     def after_window(self, run, obs):
-        from importlib.metadata import version
-
         from emitcheck.families.celery.worker import worker_of
+        from emitcheck.system.environment import versions_of
 
         worker = worker_of(run)
         if worker is None:
             return
-        obs.facts["worker"] = f"celery {version('celery')}, {self.celery_pool} pool"
+        try:  # the worker's own release: it may run another environment (--others-with)
+            celery = versions_of(run.others_python).get("celery") or "(not installed)"
+        except RuntimeError:
+            celery = "(unknown)"
+        obs.facts["worker"] = f"celery {celery}, {self.celery_pool} pool"
         received = " received" in worker.log()  # "Task emitcheck.emit_ticks[ID] received"
         obs.facts["task"] = worker.send_outcome + (
             ", received by the worker" if received else ", never received by the worker")

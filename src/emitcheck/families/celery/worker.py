@@ -9,6 +9,10 @@ other workers), in its own process group, its files in the cell's directory.
 It starts while the web server does, and counts as the server (its log is
 read as the server's). Once the web server listens, the cell asks its route
 to send ``emitcheck.emit_ticks`` and waits, bounded, for the first tick.
+
+The worker runs the run's ``others_python``; in an environment other than
+ours (``--others-with``), it imports emitcheck's tasks from a copy of emitcheck
+(``PYTHONPATH``, system/cache.py's ``self_copy``), which shadows nothing there.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from emitcheck.families.redis import private_redis
+from emitcheck.system.cache import self_copy
 from emitcheck.system.process import (
     ManagedProcess,
     ServerFiles,
@@ -44,8 +49,8 @@ STOP_GRACE = 0.3
 class CeleryWorker(ManagedProcess):
     """One Celery worker with one task slot (``--concurrency 1``)."""
 
-    def __init__(self, directory: Path, broker: str, pool: str):
-        argv = [*die_with_parent_prefix(), sys.executable, "-m", "celery",
+    def __init__(self, directory: Path, broker: str, pool: str, python: str = sys.executable):
+        argv = [*die_with_parent_prefix(), python, "-m", "celery",
                 "-A", "emitcheck.scripts.celery_worker", "-b", broker, "--quiet", "worker",
                 "--pool", pool, "--concurrency", "1", "--without-gossip",
                 "--without-mingle", "--without-heartbeat", "--loglevel", "INFO"]
@@ -53,7 +58,8 @@ class CeleryWorker(ManagedProcess):
         # otherwise patch as the web server does; the pool decides patching here.
         # TMPDIR its own: the prefork pool makes a temporary directory that only
         # a clean exit removes, and a worker that emits forever gets SIGKILL.
-        env = child_env(EMITCHECK_CELL="", TMPDIR=str(directory))
+        env = child_env(EMITCHECK_CELL="", TMPDIR=str(directory),
+                        **({} if python == sys.executable else {"PYTHONPATH": str(self_copy())}))
         super().__init__(argv, ServerFiles(directory), 0, env)
         self.broker = broker
         self.pool = pool
@@ -83,7 +89,7 @@ class CeleryWorker(ManagedProcess):
 def start_worker(run: CellRun, pool: str) -> CeleryWorker:
     """The cell's broker (its queue's redis-server, or a private one) and worker."""
     broker = run.queue_url or private_redis(run, "broker")
-    worker = CeleryWorker(run.directory / "celery", broker, pool)
+    worker = CeleryWorker(run.directory / "celery", broker, pool, run.others_python)
     run.add(worker, companion=True)
     return worker
 
