@@ -81,6 +81,9 @@ DEPLOYMENTS: dict[str, dict[tuple[str, ...], tuple[tuple[str, str], ...]]] = {
         ("websocket",): _SERVING,
         ("redis",): (("task", "socketio_sleep"), ("task", "time_sleep"),
                      ("thread_threadsafe", "time_sleep"), ("process_manager", "time_sleep")),
+        # a Celery task that emits with python-socketio's RedisManager (families/celery/)
+        ("prefork",): (("celery", "time_sleep"),),
+        ("redis", "prefork"): (("celery", "time_sleep"),),
         ("polling", "redis"): _SERVING,
         ("websocket", "redis"): _SERVING,
         # two servers behind nginx: the default matrix's cluster cells (cluster.py)

@@ -163,6 +163,10 @@ def make_starter(sio, spawn, wait, interval, ticks):
 #: The spawns whose work runs in another process, emitting through the queue
 #: (server_child.py's ``emitter``): the server runs none.
 ELSEWHERE = ("process", "process_manager")
+#: The spawns whose work is a Celery task the web app sends (families/celery/).
+CELERY_SPAWNS = ("celery",)
+#: Routes beside ``/health`` (``path -> function(query string) -> body``).
+ROUTES = {}
 
 
 def create_server(cell_id, emit_log_path, interval, queue_url=None):
@@ -180,6 +184,9 @@ def create_server(cell_id, emit_log_path, interval, queue_url=None):
     if os.environ.get(SECOND_SERVER):
         return sio, serve_only(sio, os.environ[SECOND_SERVER])
     if spawn in ELSEWHERE:
+        return sio, log_connects(sio, None)
+    if spawn in CELERY_SPAWNS:
+        ROUTES[CELERY_ROUTE] = celery_route(cell_id, emit_log_path, interval, queue_url)
         return sio, log_connects(sio, None)
     return sio, make_starter(sio, spawn, wait, interval, Ticks(emit_log_path))
 
@@ -212,14 +219,43 @@ def serve_only(sio, connect_log_path):
 # --- end of cluster ---
 
 
+# --- Celery (families/celery/): the web app starts the work as a Celery task ---
+#: server_child.py's route, which families/celery/worker.py asks.
+CELERY_ROUTE = "/celery/start"
+
+
+def celery_route(cell_id, emit_log_path, interval, queue_url):
+    """``GET CELERY_ROUTE?broker=URL`` sends the task by name, as ``.delay()``
+    would from a FastAPI route (server_child.py's ``add_celery_route``); the
+    worker's task emits with python-socketio's ``RedisManager``, as its docs
+    show for other processes (celery_worker.py)."""
+    from urllib.parse import parse_qs
+
+    from celery import Celery
+
+    def send(query):
+        broker = parse_qs(query)["broker"][0]
+        return Celery(broker=broker).send_task(
+            "emitcheck.emit_ticks", args=(cell_id, emit_log_path, interval, broker, queue_url)).id
+
+    return send
+# --- end of Celery ---
+
+
 def asgi_app(sio, on_startup):
     async def health(scope, receive, send):
         if scope["type"] != "http":
             return
-        found = scope["path"] == "/health"
-        await send({"type": "http.response.start", "status": 200 if found else 404,
+        path = scope["path"]
+        if path == "/health":
+            status, body = 200, b"ok"
+        elif path in ROUTES:
+            status, body = 200, ROUTES[path](scope["query_string"].decode()).encode()
+        else:
+            status, body = 404, b""
+        await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"text/plain")]})
-        await send({"type": "http.response.body", "body": b"ok" if found else b""})
+        await send({"type": "http.response.body", "body": body})
 
     return socketio.ASGIApp(sio, other_asgi_app=health, on_startup=on_startup)
 

@@ -29,6 +29,11 @@ app.conf.update(
 )
 
 
+#: The modes whose server is python-socketio's AsyncServer (async_server_child.py):
+#: their tasks emit as python-socketio's docs show, with its RedisManager.
+ASYNCIO_MODES = ("asgi", "aiohttp")
+
+
 @app.task(name="emitcheck.emit_ticks")
 def emit_ticks(cell_id: str, emit_log_path: str, interval: float, emit_url: str,
                app_queue_url: str | None) -> None:
@@ -36,7 +41,9 @@ def emit_ticks(cell_id: str, emit_log_path: str, interval: float, emit_url: str,
     emit log, as server_child.py's work does (its own functions do it).
 
     ``celery``: with ``SocketIO(message_queue=emit_url)`` and no app, the way
-    Flask-SocketIO documents for other processes (server_child.emitter).
+    Flask-SocketIO documents for other processes (server_child.emitter); for
+    an AsyncServer (``ASYNCIO_MODES``), with python-socketio's
+    ``RedisManager(emit_url, write_only=True)``, the way its docs do.
     ``celery_app``: with the web app's own ``socketio`` object, made here by the
     web app's own ``create_app`` as the web server made it (with
     ``message_queue`` only when the web server has one: ``app_queue_url``);
@@ -44,8 +51,10 @@ def emit_ticks(cell_id: str, emit_log_path: str, interval: float, emit_url: str,
     """
     from emitcheck.scripts import server_child  # imported as the worker started (conf.imports)
 
-    spawn, wait = cell_id.split("-")[2:4]
-    if spawn == "celery_app":
+    mode, _patch, spawn, wait = cell_id.split("-")[:4]
+    if mode in ASYNCIO_MODES:  # the web server is python-socketio's AsyncServer
+        server_child.emit_with_manager(emit_log_path, interval, emit_url)
+    elif spawn == "celery_app":
         _flask_app, socketio = server_child.create_app(cell_id, emit_log_path, interval,
                                                        app_queue_url)
         server_child.emit_forever(socketio.emit, server_child.make_waiter(socketio, wait),

@@ -268,14 +268,20 @@ def emitter(cell_id, emit_log_path, interval, queue_url):
     python-socketio's docs show (with its own default channel)."""
     mode, _patch, spawn, wait = cell_id.split("-")[:4]
     if spawn == "process_manager":
-        import socketio as python_socketio
-
-        manager = python_socketio.RedisManager(queue_url, write_only=True)
-        emit_forever(manager.emit, time.sleep, interval, emit_log_path)
+        emit_with_manager(emit_log_path, interval, queue_url)
     else:
         options = {} if mode == "auto" else {"async_mode": mode}
         socketio = SocketIO(message_queue=queue_url, **options)
         emit_forever(socketio.emit, make_waiter(socketio, wait), interval, emit_log_path)
+
+
+def emit_with_manager(emit_log_path, interval, queue_url):
+    """Emit through python-socketio's ``RedisManager(URL, write_only=True)``, as
+    its docs show for other processes (its default channel, ``socketio``)."""
+    import socketio as python_socketio
+
+    manager = python_socketio.RedisManager(queue_url, write_only=True)
+    emit_forever(manager.emit, time.sleep, interval, emit_log_path)
 
 
 def main(cell_id, emit_log_path, interval, port, queue_url=None):

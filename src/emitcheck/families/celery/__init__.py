@@ -53,6 +53,8 @@ DEFAULT_CELLS = frozenset({
     "eventlet-patched-celery_app-time_sleep-eventlet_pool",
     "eventlet-patched-celery_app-socketio_sleep-redis-eventlet_pool",
     "eventlet-unpatched-celery-time_sleep-redis-eventlet_pool",
+    "asgi-unpatched-celery-time_sleep-prefork",
+    "asgi-unpatched-celery-time_sleep-redis-prefork",
 })
 
 
@@ -109,7 +111,7 @@ class CeleryPool(Pool):
         return cell.id in DEFAULT_CELLS
 
     def expect(self, cell, expected: Expect, resolved=None):
-        from emitcheck.matrix.cell import CellError
+        from emitcheck.matrix.cell import CellError, variant
         from emitcheck.model.expectation import Expectation
 
         if cell.queue == "none":
@@ -121,12 +123,16 @@ class CeleryPool(Pool):
                 "lost", "the app's socketio, imported into the worker, has no message_queue: "
                 "its emits go to the worker's own Socket.IO server, which has no clients",
                 DOC)
+        asyncio = variant("mode", cell.mode).asyncio
         try:  # the web server's side is the process spawn's: another process, through Redis
-            twin = expected(cell.replace(spawn="process", pool="none"))
+            twin = expected(cell.replace(spawn="process_manager" if asyncio else "process",
+                                         pool="none"))
         except CellError:
             return None
         how = "SocketIO(message_queue=URL)" if cell.spawn == "celery" else \
             "the app's socketio (it has message_queue)"
+        if asyncio:
+            how = "python-socketio's RedisManager(URL, write_only=True)"
         return Expectation(twin.verdict, f"the task emits with {how} through Redis to the "
                            f"web server, as another process would: {twin.why}", DOC)
 
