@@ -32,17 +32,21 @@ def _select(pattern: str | None) -> list[cells.Cell]:
 
 
 def _run(selected: list[cells.Cell], jobs: int | None = None,
-         others: options.Others = options.Others()) -> list[CellResult]:
+         others: options.Others = options.Others(), live: bool = False) -> list[CellResult]:
     """Run cells; Ctrl-C, SIGTERM or SIGHUP stops every server (main.py's group).
     When the other processes' environment could not be built, every cell is
-    skipped saying why."""
+    skipped saying why. ``live``: draw the grid as the cells finish (a terminal)."""
     from emitcheck.running import runner  # the servers' stack: only when cells run
 
     if others.skipped:
         return [runner.not_run(cell, others.skipped) for cell in selected]
-    if others.python is None:  # ours: run_many as it always was called
-        return runner.run_many(selected, jobs=jobs)
-    return runner.run_many(selected, jobs=jobs, others_python=others.python)
+    extra = {} if others.python is None else {"others_python": others.python}
+    if not live:
+        return runner.run_many(selected, jobs=jobs, **extra)
+    from emitcheck.outputs.live import LiveGrid
+
+    with LiveGrid(len(selected), options.width()) as shown:
+        return runner.run_many(selected, jobs=jobs, on_result=shown.add, **extra)
 
 
 @click.command("list")
@@ -99,7 +103,8 @@ def matrix(pattern: str | None, as_json: bool, as_markdown: bool, jobs: int | No
             recorded = baselines.load(check_baseline)
         except baselines.BaselineError as exc:
             raise click.UsageError(str(exc)) from None
-    results = _run(selected, jobs, options.others(others_with, others_python))
+    live = sys.stdout.isatty() and not (as_json or as_markdown)
+    results = _run(selected, jobs, options.others(others_with, others_python), live=live)
     env = environment.environment()
     if as_json:
         click.echo(json.dumps(results_document(results, env), indent=2))

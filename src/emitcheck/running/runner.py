@@ -14,6 +14,7 @@ import contextlib
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -216,11 +217,20 @@ class CellPool:
         self.close(interrupt=exc_type is not None)
 
 
+def _tell(done: Future, on_result: Callable[[CellResult], None]) -> None:
+    if not done.cancelled() and done.exception() is None:
+        on_result(done.result())
+
+
 def run_many(cells: list[Cell], jobs: int | None = None, timing: Timing = Timing(),
-             work: OurWork | None = None, others_python: str | None = None
-             ) -> list[CellResult]:
+             work: OurWork | None = None, others_python: str | None = None,
+             on_result: Callable[[CellResult], None] | None = None) -> list[CellResult]:
     """Run cells side by side; results in the order of ``cells``. Ctrl-C stops
-    every process at once and raises KeyboardInterrupt."""
+    every process at once and raises KeyboardInterrupt. ``on_result`` is called
+    with each result as its cell ends (in the cell's thread)."""
     with CellPool(jobs, timing, work=work, others_python=others_python) as pool:
         futures = {cell: pool.submit(cell) for cell in longest_first(cells)}
+        if on_result is not None:
+            for future in futures.values():
+                future.add_done_callback(lambda done: _tell(done, on_result))
         return [futures[cell].result() for cell in cells]
