@@ -27,6 +27,7 @@ from emitcheck.cli.node import node_install
 from emitcheck.cli.probe import probe
 from emitcheck.cli.report import report_cmd
 from emitcheck.cli.repro import repro
+from emitcheck.cli.scan import scan_cmd
 from emitcheck.cli.sweep import cache, sweep
 from emitcheck.outputs import files
 
@@ -99,7 +100,7 @@ def main() -> None:
 
 
 for command in (list_cells, run, matrix, repro, report_cmd, app, probe, node_install, sweep,
-                cache):
+                cache, scan_cmd):
     main.add_command(command)
 
 

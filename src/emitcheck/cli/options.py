@@ -44,6 +44,21 @@ def status(results: Iterable[CellResult]) -> int:
     return OK if all(r.matches for r in results) else DIFFERS
 
 
+class BadInput(click.ClickException):
+    """One line, "Error: ...", exit 2."""
+    exit_code = BAD_INPUT
+
+
+class OneLineErrors(click.Command):
+    """Bad options are one line too (click's usage errors print the usage first)."""
+
+    def make_context(self, *args, **kwargs):
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as exc:
+            raise BadInput(exc.format_message()) from None
+
+
 def width() -> int:
     """The grid's width: the terminal's, and never narrower than 132 columns."""
     return max(132, shutil.get_terminal_size((140, 20)).columns)

@@ -23,21 +23,6 @@ from emitcheck.model.credentials import Credentials, credential_options, describ
 from emitcheck.outputs.grid import IN_WORDS
 
 
-class _BadInput(click.ClickException):
-    """One line, "Error: ...", exit 2."""
-    exit_code = options.BAD_INPUT
-
-
-class _OneLineErrors(click.Command):
-    """Bad options are one line too (click's usage errors print the usage first)."""
-
-    def make_context(self, *args, **kwargs):
-        try:
-            return super().make_context(*args, **kwargs)
-        except click.UsageError as exc:
-            raise _BadInput(exc.format_message()) from None
-
-
 def _ms(value) -> str:
     return "-" if value is None else f"{value:g} ms"
 
@@ -135,7 +120,7 @@ def _triggers(ctx, param, value: tuple[str, ...]) -> tuple[str, ...]:
     return value
 
 
-@click.command(cls=_OneLineErrors)
+@click.command(cls=options.OneLineErrors)
 @click.argument("url")
 @click.option("--event", required=True, metavar="NAME",
               help="The event the server sends on its own.")
@@ -173,7 +158,7 @@ def probe(url: str, event: str, ack_event: str | None, namespace: str, transport
 
     Exits 0 when delivered, 1 for any other verdict, 2 on bad input."""
     if not namespace.startswith("/"):
-        raise _BadInput(f"invalid value for --namespace: {namespace!r} does not start "
+        raise options.BadInput(f"invalid value for --namespace: {namespace!r} does not start "
                         f"with '/'")
     asked = remote.Probe(url, event, ack_event, namespace, transport, client, clients,
                          time_field, duration, every, credentials=credentials,
@@ -181,7 +166,7 @@ def probe(url: str, event: str, ack_event: str | None, namespace: str, transport
     try:
         outcome = remote.run(asked)
     except remote.BadTarget as exc:
-        raise _BadInput(str(exc)) from None
+        raise options.BadInput(str(exc)) from None
     except NodeClientError as exc:
         click.echo(f"Error: emitcheck's node client failed: {exc}", err=True)
         sys.exit(options.NOT_CLEAN)
