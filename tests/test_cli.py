@@ -376,7 +376,7 @@ def test_a_run_where_no_cell_got_a_verdict_writes_no_baseline_and_says_so(tmp_pa
     from emitcheck.running import runner
 
     cell = "threading-unpatched-thread-time_sleep"
-    monkeypatch.setattr(runner, "run_many", lambda selected, jobs=None: [
+    monkeypatch.setattr(runner, "run_many", lambda selected, jobs=None, **how: [
         CellResult(cell, "delivered", "why", "doc", skipped="not here")])
     target = tmp_path / "baseline.json"
     result = invoke("matrix", "-k", cell, "--save-baseline", str(target))

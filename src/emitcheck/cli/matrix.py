@@ -40,13 +40,13 @@ def _run(selected: list[cells.Cell], jobs: int | None = None,
 
     if others.skipped:
         return [runner.not_run(cell, others.skipped) for cell in selected]
-    extra = {} if others.python is None else {"others_python": others.python}
     if not live:
-        return runner.run_many(selected, jobs=jobs, **extra)
+        return runner.run_many(selected, jobs=jobs, others_python=others.python)
     from emitcheck.outputs.live import LiveGrid
 
     with LiveGrid(len(selected), options.width()) as shown:
-        return runner.run_many(selected, jobs=jobs, on_result=shown.add, **extra)
+        return runner.run_many(selected, jobs=jobs, others_python=others.python,
+                               on_result=shown.add)
 
 
 @click.command("list")

@@ -166,7 +166,7 @@ ELSEWHERE = ("process", "process_manager")
 #: The spawns whose work is a Celery task the web app sends (families/celery/).
 CELERY_SPAWNS = ("celery",)
 #: Routes beside ``/health`` (``path -> function(query string) -> body``).
-ROUTES = {}
+ROUTES: dict = {}
 
 
 def create_server(cell_id, emit_log_path, interval, queue_url=None):
