@@ -28,6 +28,10 @@ No emitcheck code is used here. For one shape, ``observe()``:
 - ``bursty``: events arrived, but with longer silences, or far fewer, than
   the design has: clumped after long gaps;
 - ``none``: connected, and no event arrived;
+- ``stopped``: no event arrived, and the server no longer answers a plain
+  HTTP GET of its Socket.IO handshake (asked once the window is over, or the
+  connect failed, only then, bounded by the connect's own timeout): a blocked
+  server, however far its client's connect got;
 - ``refused``: the server answered the connect with a rejection;
 - ``no_answer``: the connect got no answer.
 
@@ -224,6 +228,18 @@ SHAPES: tuple[Shape, ...] = (
     Shape("spawns_pty", "spawns_pty.py", "spawns_pty:socketio", "tick"),
     Shape("spawns_popen", "spawns_popen.py", "spawns_popen:socketio", "tick"),
     Shape("debug_reloader", "debug_reloader.py", "debug_reloader:socketio", "tick"),
+    # python-socketio without Flask-SocketIO: its Server, ASGI (FastAPI) and aiohttp
+    Shape("server_eventlet_first", "server_eventlet_first.py", "server_eventlet_first:sio",
+          "progress"),
+    Shape("server_thread_unpatched", "server_thread_unpatched.py",
+          "server_thread_unpatched:sio", "progress", triggers=("get:/start",),
+          cause="OS thread"),
+    Shape("fastapi_lifespan", "fastapi_lifespan.py", "fastapi_lifespan:app", "price"),
+    Shape("fastapi_unawaited", "fastapi_unawaited.py", "fastapi_unawaited:app", "reading",
+          cause="never awaited"),
+    Shape("aiohttp_factory", "aiohttp_factory.py", "aiohttp_factory:create_app()", "tick"),
+    Shape("aiohttp_time_sleep", "aiohttp_time_sleep.py", "aiohttp_time_sleep:app", "status",
+          triggers=("emit:watch",), cause=r"time\.sleep"),
 )
 
 
@@ -254,6 +270,9 @@ class Seen:
     triggers: list[str] = field(default_factory=list)    # what each trigger got
     exception: str | None = None   # the last traceback's exception line in the log
     exited: int | None = None      # the server's exit status, if it ended in the window
+    #: Asked only when no event arrived: did a plain GET of the Socket.IO
+    #: handshake get an answer once the window was over?
+    answers: bool | None = None
     log_tail: str = ""
 
     def to_json(self) -> dict:
@@ -264,9 +283,12 @@ def outcome(seen: Seen, design: Design) -> tuple[str, str]:
     """(outcome, why) for what was seen, judged against the shape's design."""
     if seen.connect == "refused":
         return "refused", f"refused: {seen.connect_message}"
+    count = len(seen.arrivals)
+    if count == 0 and seen.answers is False:
+        return "stopped", (f"no event (connect: {seen.connect}), and then a plain GET got no "
+                           f"answer within {CONNECT_TIMEOUT:g} s")
     if seen.connect == "no_answer":
         return "no_answer", f"no answer: {seen.connect_message}"
-    count = len(seen.arrivals)
     if count == 0:
         return "none", f"connected, no event in {seen.window:g} s"
     if design.once:
@@ -555,6 +577,8 @@ def observe(shape: Shape, workdir: Path, *, window: float | None = None,
             with lock:
                 # Events that came with the connect (a greeting) count from t0.
                 seen.arrivals = [max(0.0, a - clock["t0"]) for a in arrivals]
+        if seen.connect != "refused" and not seen.arrivals:
+            seen.answers = _answers(port)
         seen.exited = tree.popen.poll()
     finally:
         _disconnect(client)
@@ -567,6 +591,19 @@ def observe(shape: Shape, workdir: Path, *, window: float | None = None,
             raise OracleError(f"processes of {shape.id} survived the kill: "
                               f"{[p.pid for p in left]}")
     return seen
+
+
+def _answers(port: int) -> bool:
+    """Does the server answer a plain GET of its Socket.IO handshake (any
+    status), within the connect's own bound?"""
+    url = f"http://127.0.0.1:{port}/socket.io/?EIO=4&transport=polling"
+    try:
+        with urllib.request.urlopen(url, timeout=CONNECT_TIMEOUT):
+            return True
+    except urllib.error.HTTPError:
+        return True  # an error status is an answer
+    except OSError:
+        return False
 
 
 def _disconnect(client) -> None:
@@ -641,6 +678,7 @@ def expected_verdicts(shape: Shape, seen: Seen, result: str) -> set[str]:
         "steady": {"delivered"},
         "bursty": {"delayed"} | ({"delivered"} if shape.design.batch > 1 else set()),
         "none": {"silent", "lost"},
+        "stopped": {"starved"},
         "refused": {"error"},
         "no_answer": {"error"} if seen.exception else {"starved", "lost"},
     }[result]

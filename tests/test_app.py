@@ -118,10 +118,6 @@ def test_an_event_the_app_never_emits_is_the_verdict_silent_not_an_error(tmp_pat
     ("no_socketio:app", "is a Flask app with no SocketIO"),
     ("no_socketio:settings", "is a dict, not a SocketIO object, a Flask app or a factory"),
     ("ticker_task", "is not MODULE:ATTR"),
-    ("plain_socketio:sio", "is a socketio.Server, not a Flask-SocketIO app: emitcheck "
-                           "app serves Flask-SocketIO apps; run your server as you do and "
-                           "check it with: emitcheck probe"),
-    ("plain_socketio:app", "is a socketio.WSGIApp, not a Flask-SocketIO app"),
 ])
 def test_an_app_that_cannot_be_loaded_is_a_one_line_error(target, says):
     result = invoke(target, "--event", "tick")

@@ -154,3 +154,14 @@ def test_the_fixtures_run_the_set_up_a_main_would(emitcheck_serve):
     served = emitcheck_serve("needs_setup:socketio", mode="threading-unpatched", path=SHAPES,
                              setup="needs_setup:start_feed")
     assert served.observe("gauge", timeout=5).verdict == "delivered"
+
+
+def test_the_fixtures_serve_a_python_socketio_app_in_its_own_rows(emitcheck_serve):
+    """A FastAPI app (python-socketio's AsyncServer) under uvicorn in its row; a
+    sync row cannot serve it, and the start says which rows can."""
+    from emitcheck.apps.user_app import AppError
+
+    served = emitcheck_serve("fastapi_lifespan:app", mode="asgi-unpatched", path=SHAPES)
+    assert served.observe("price", timeout=5).verdict == "delivered"
+    with pytest.raises(AppError, match="serve it in auto-unpatched or asgi-unpatched"):
+        emitcheck_serve("fastapi_lifespan:app", mode="threading-unpatched", path=SHAPES)

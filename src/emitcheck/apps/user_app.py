@@ -61,7 +61,8 @@ def parse_trigger(text: str) -> tuple[str, str, object]:
 @dataclass(frozen=True)
 class AppSpec:
     """The app under test and what to watch for."""
-    app: str                      # MODULE:ATTR (a SocketIO, a Flask app, or MODULE:factory())
+    app: str                      # MODULE:ATTR (a SocketIO, a Flask, ASGI or aiohttp app,
+                                  # a python-socketio server, or MODULE:factory())
     event: str
     path: str = "."
     namespace: str = "/"
@@ -106,8 +107,15 @@ class AppInfo:
     connections: tuple[str, ...] = ()
     #: Message broker clients the app's own modules import (redis, kombu, ...).
     brokers: tuple[str, ...] = ()
-    #: Where the app calls socketio.run while it is imported (no __main__ guard).
+    #: Where the app serves while it is imported (no __main__ guard), and with
+    #: what (``socketio.run``, ``uvicorn.run``, ``web.run_app``).
     ran_at: str | None = None
+    ran_with: str = "socketio.run"
+    #: Is it served by an asyncio loop (python-socketio's AsyncServer)? Its rows
+    #: are its own mode's; else the sync modes'.
+    asyncio: bool = False
+    #: What emitcheck serves instead of the object named, and why (app_child.py).
+    note: str | None = None
 
     @property
     def shared(self) -> str | None:
@@ -154,7 +162,8 @@ def check(spec: AppSpec) -> AppInfo:
     return AppInfo(answer["async_mode"], answer.get("patches"), where("patched_at"),
                    tuple(answer.get("namespaces") or ("/",)), answer.get("queue"),
                    tuple(answer.get("connections") or ()), tuple(answer.get("brokers") or ()),
-                   where("ran_at"))
+                   where("ran_at"), answer.get("ran_with") or AppInfo.ran_with,
+                   bool(answer.get("asyncio")), answer.get("note"))
 
 
 #: How many files of the app's folder ``patching_entry_points`` reads at most.
@@ -306,7 +315,7 @@ class UserApp(OurWork):
         entries = [e for e in log_entries(files)
                    if e.get("kind") == "served" or e.get("at", since) >= since]
         return app_facts(self.spec, entries, stderr[before:] if before <= len(stderr)
-                         else stderr)
+                         else stderr, whole=stderr)
 
     def settle(self, obs: Observation) -> None:
         """The app's payloads carry no sequence number: pair each arrival, in
@@ -389,7 +398,9 @@ def what_to_change(spec: AppSpec, cell_id: str, obs: Observation | None,
         EMITTED_FROM,
         EMITTED_INSTEAD,
         FROM_TASKS,
+        LOOP_BLOCKED,
         NAMESPACE,
+        NEVER_AWAITED,
         PATCHED_BY,
         QUEUE,
     )
@@ -408,6 +419,13 @@ def what_to_change(spec: AppSpec, cell_id: str, obs: Observation | None,
         return [f"{refusal}: connect with what it expects{given}: {CREDENTIAL_OPTIONS}"]
     if wrong := facts.get(NAMESPACE):
         return [f"{wrong}: watch one of those with --namespace"]
+    if unawaited := facts.get(NEVER_AWAITED):
+        return [f"await every emit: {unawaited.partition(' (')[0]} is called without await; "
+                "write 'await sio.emit(...)' in a coroutine (a sync helper that emits becomes "
+                "async), or, from an OS thread, asyncio.run_coroutine_threadsafe(sio.emit(...), "
+                "loop) with the loop the server runs"]
+    if blocked := facts.get(LOOP_BLOCKED):
+        return [_unblock(blocked)]
     if verdict == "silent":
         instead = f"; the app emitted {facts[EMITTED_INSTEAD]} (--event, --namespace)" \
             if facts.get(EMITTED_INSTEAD) else ""
@@ -437,6 +455,16 @@ def what_to_change(spec: AppSpec, cell_id: str, obs: Observation | None,
     already = frozenset({("spawn", "task")}) \
         if facts.get(EMITTED_FROM) == FROM_TASKS else frozenset()
     return remedies(mode, patch, verdict, already)
+
+
+def _unblock(blocked: str) -> str:
+    """What to change where the app's own code holds the event loop."""
+    if "time.sleep(" in blocked:
+        return (f"{blocked}: time.sleep blocks the event loop, and every client with it; "
+                "in a coroutine, wait with 'await sio.sleep(seconds)' (or asyncio.sleep)")
+    return (f"{blocked}: this blocks the event loop, and every client with it; run blocking "
+            "work off the loop (await asyncio.to_thread(...) or loop.run_in_executor), or "
+            "give the loop its turns with 'await sio.sleep(0)' in a CPU-bound loop")
 
 
 def cadence_of(obs: Observation) -> float | None:

@@ -1,9 +1,11 @@
 """``emitcheck app MODULE:ATTR --event NAME``: the user's app through the matrix.
 
-Each cell serves the app in one mode and patching, with ``socketio.run`` or
-gunicorn (``families/app.py``), connects a real client, runs the triggers that
-start the app's work, watches a window that adapts to the app's cadence, and
-judges what arrived against what the app emitted. For every cell that is not
+Each cell serves the app in one mode and patching, with ``socketio.run`` (a
+python-socketio app: as its stack serves it, Werkzeug, eventlet's or gevent's
+WSGI server, uvicorn, aiohttp) or gunicorn (``families/app.py``), connects a
+real client, runs the triggers that start the app's work, watches a window
+that adapts to the app's cadence, and judges what arrived against what the app
+emitted. An app's rows are those of its kind (``app_modes``). For every cell that is not
 delivered it says what to change, from the matrix we measured (remedy.py).
 """
 
@@ -28,7 +30,7 @@ from emitcheck.apps.user_app import (
     what_to_change,
 )
 from emitcheck.cli import options
-from emitcheck.matrix.cell import Cell, CellError, variants
+from emitcheck.matrix.cell import Cell, CellError, mode_value, variants
 from emitcheck.matrix.cells import matches
 from emitcheck.model.credentials import Credentials, credential_options, redacted
 from emitcheck.model.docs import OWN_APP as DOC
@@ -41,10 +43,21 @@ DEFAULT_TIMEOUT = 60.0
 SERVERS = {"run": "socketio.run", "gunicorn": "gunicorn"}
 
 
-def app_cells() -> list[Cell]:
-    """Every mode and patching of our matrix (the app's own mode first, as ``auto``),
-    served by socketio.run and by gunicorn, where that combination is valid."""
-    modes = sorted((v.value for v in variants("mode")), key=lambda m: m != "auto")
+def app_modes(info: AppInfo | None = None) -> list[str]:
+    """The modes an app's rows may force (the app's own mode first, as ``auto``):
+    for a sync app (Flask-SocketIO, ``socketio.Server``) every sync mode of our
+    matrix; for an asyncio one (``AsyncServer``), the mode it is served in.
+    Without ``info``: every mode any app may have."""
+    own = mode_value(info.async_mode) if info else None
+    modes = [v.value for v in variants("mode") if info is None or not v.concrete or (
+        v.asyncio == info.asyncio and (not info.asyncio or v.value == own))]
+    return sorted(modes, key=lambda m: m != "auto")
+
+
+def app_cells(info: AppInfo | None = None) -> list[Cell]:
+    """The app's rows (``app_modes``) in every patching, served by socketio.run
+    (or the app's own server) and by gunicorn, where that combination is valid."""
+    modes = app_modes(info)
     found = []
     for mode in modes:
         for patch in (v.value for v in variants("patch")):
@@ -144,8 +157,10 @@ def _about(spec: AppSpec, info: AppInfo, jobs_note: str | None) -> list[str]:
         lines += [f"{entry}.py monkey patches, then imports {spec.app.partition(':')[0]}: "
                   f"to check the app as it runs, name that module: {entry}:{attr}"
                   for entry in patching_entry_points(spec)]
+    if info.note:
+        lines.append(info.note)
     if info.ran_at:
-        lines.append(f"the app calls socketio.run when it is imported ({info.ran_at}): "
+        lines.append(f"the app calls {info.ran_with} when it is imported ({info.ran_at}): "
                      "emitcheck serves it itself instead (on a free port, no reloader); "
                      "put that call under 'if __name__ == \"__main__\":'")
     if jobs_note:
@@ -183,14 +198,15 @@ def app(target: str, event: str, folder: Path, namespace: str, triggers: tuple[s
         ack: str | None, credentials: Credentials, setup: str | None, env: tuple[str, ...],
         pattern: str | None, every: float | None, timeout: float, as_json: bool,
         as_markdown: bool, jobs: int | None, html_path: Path | None) -> None:
-    """Run YOUR Flask-SocketIO app through the matrix and say where its events arrive.
+    """Run YOUR Flask-SocketIO or python-socketio app through the matrix and say where
+    its events arrive.
 
     Exits 0 when every cell delivered, 1 otherwise, 2 on bad input, 3 when
     emitcheck itself failed in a cell.
     """
     if not folder.is_dir():
         raise click.UsageError(f"--path {folder}: no such folder")
-    cells = chosen(app_cells(), pattern)
+    chosen(app_cells(), pattern)  # a pattern that matches no row at all: before loading
     try:
         spec = AppSpec(target, event, str(folder), namespace,
                        triggers or AppSpec.triggers, ack,  # the class attribute: the default
@@ -198,6 +214,7 @@ def app(target: str, event: str, folder: Path, namespace: str, triggers: tuple[s
         info = check(spec)
     except AppError as exc:
         raise click.UsageError(str(exc)) from None
+    cells = chosen(app_cells(info), pattern)
     skips = {cell: reason for cell in cells if (reason := contradiction(cell, info))}
     jobs_note = None
     if info.shared and len(cells) - len(skips) > 1:
@@ -216,7 +233,7 @@ def app(target: str, event: str, folder: Path, namespace: str, triggers: tuple[s
             "target": target, "event": event, "namespace": namespace,
             "triggers": list(spec.triggers), "own_async_mode": info.async_mode,
             "patches_itself": info.patches, "patched_at": info.patched_at,
-            "runs_at_import": info.ran_at,
+            "runs_at_import": info.ran_at, "asyncio": info.asyncio,
             "namespaces": list(info.namespaces), "one_at_a_time": jobs_note,
             "credentials": redacted(credentials)}}, indent=2))
     elif as_markdown:

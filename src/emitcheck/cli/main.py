@@ -14,6 +14,7 @@ command.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import signal
 import sys
 import threading
@@ -21,15 +22,20 @@ from collections.abc import Iterator
 
 import click
 
-from emitcheck.cli.app import app
-from emitcheck.cli.matrix import list_cells, matrix, run
-from emitcheck.cli.node import node_install
-from emitcheck.cli.probe import probe
-from emitcheck.cli.report import report_cmd
-from emitcheck.cli.repro import repro
-from emitcheck.cli.scan import scan_cmd
-from emitcheck.cli.sweep import cache, sweep
 from emitcheck.outputs import files
+
+#: Each command: its name -> (its module in emitcheck.cli, the click command's
+#: name there). A command's module is imported only when that command runs (or
+#: for ``emitcheck --help``, which lists them all): ``probe`` imports
+#: python-socketio, ``scan`` the matrix, and a command starts in the time its
+#: own imports take.
+COMMANDS = {
+    "list": ("matrix", "list_cells"), "run": ("matrix", "run"), "matrix": ("matrix", "matrix"),
+    "repro": ("repro", "repro"), "report": ("report", "report_cmd"), "app": ("app", "app"),
+    "probe": ("probe", "probe"), "node-install": ("node", "node_install"),
+    "sweep": ("sweep", "sweep"), "cache": ("sweep", "cache"), "scan": ("scan", "scan_cmd"),
+    "doctor": ("doctor", "doctor"),
+}
 
 #: Signals that end a run as Ctrl-C does (SIGINT raises KeyboardInterrupt by itself).
 ENDING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
@@ -78,7 +84,19 @@ ENDED = "every process it started was stopped"
 
 
 class Emitcheck(click.Group):
-    """The command group: every command ends the same way on a signal."""
+    """The command group: every command ends the same way on a signal, and is
+    imported when it is asked for (``COMMANDS``)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, name = COMMANDS[cmd_name]
+        command = getattr(importlib.import_module(f"emitcheck.cli.{module}"), name)
+        assert command.name == cmd_name, f"{module}.{name} is {command.name!r}"
+        return command
 
     def invoke(self, ctx: click.Context) -> object:
         with _ending_signals():
@@ -97,11 +115,6 @@ class Emitcheck(click.Group):
 def main() -> None:
     """Which ways of emitting from background work reach Socket.IO clients."""
     files.tolerant_streams()  # what the terminal cannot encode is escaped, never raised
-
-
-for command in (list_cells, run, matrix, repro, report_cmd, app, probe, node_install, sweep,
-                cache, scan_cmd):
-    main.add_command(command)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -86,10 +86,12 @@ def run(cell_id: str, as_json: bool, others_with: tuple[str, ...],
               help="Compare with this baseline: exit 1 and list every changed cell.")
 @options.html_option
 @options.others_options
+@click.option("--no-skip", is_flag=True,
+              help="Exit 1 when a cell was skipped (CI: every family must run here).")
 def matrix(pattern: str | None, as_json: bool, as_markdown: bool, jobs: int | None,
            save_baseline: Path | None, check_baseline: Path | None,
            html_path: Path | None, others_with: tuple[str, ...],
-           others_python: str | None) -> None:
+           others_python: str | None, no_skip: bool) -> None:
     """Run many cells at once and print the grid.
 
     Exits 0 when every cell matched its expectation (with --check-baseline:
@@ -120,6 +122,11 @@ def matrix(pattern: str | None, as_json: bool, as_markdown: bool, jobs: int | No
                           title=f"emitcheck matrix -k {pattern}" if pattern
                           else "emitcheck matrix")
     status = options.status(results)
+    skipped = [r for r in results if r.skipped]
+    if no_skip and skipped and status == options.OK:
+        click.echo(f"emitcheck: {len(skipped)} cell(s) skipped (--no-skip), the first: "
+                   f"{skipped[0].cell}: {skipped[0].skipped}", err=True)
+        status = options.DIFFERS
     if save_baseline is not None:
         _save_baseline(save_baseline, results, env, status)
     if recorded is not None:

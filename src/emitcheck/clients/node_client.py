@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -36,6 +35,7 @@ from emitcheck.model.results import (
     Target,
     Timing,
 )
+from emitcheck.system import binaries
 from emitcheck.system.process import die_with_parent_prefix, run_bounded
 
 NODE_DIR_ENV = "EMITCHECK_NODE_DIR"
@@ -62,8 +62,8 @@ class NodeClient:
 def locate() -> NodeClient:
     """The Node client to run: ``EMITCHECK_NODE_DIR``'s, else the shipped probe.js
     with the cache folder's modules (installed now if they are not yet)."""
-    if shutil.which("node") is None:
-        raise NodeClientError("node not found on PATH")
+    if (missing := binaries.unavailable("node")) is not None:
+        raise NodeClientError(missing)
     prepared = os.environ.get(NODE_DIR_ENV)
     if prepared:
         directory = Path(prepared)
@@ -97,6 +97,8 @@ def watch(obs: Observation, target: Target, timing: Timing,
     disconnects before it exits, so ``window_over`` runs after that."""
     fill(obs, run_node_client(target.url, target.transport, timing,
                               credentials=target.credentials))
+    if (node := binaries.find("node")) is not None:  # which Node.js ran the client
+        obs.facts["node"] = f"{node.version} ({node.origin})"
     window_over()
 
 
@@ -126,12 +128,12 @@ def run_node_client(base: str, transport: str, timing: Timing, *, window: dict |
     ``bound`` replaces the default wait for it (a fixed window's), and
     ``credentials`` go to it in the environment (CREDENTIALS_ENV)."""
     client = locate()
-    node = shutil.which("node")
+    node = binaries.find("node")
     assert node is not None  # locate() found it
     # probe.js exits within this on its own; the grace covers Node's start-up.
     bound = bound or (timing.quiet + timing.traffic + timing.drain
                       + 3 * timing.response_timeout + 2 + STARTUP_GRACE)
-    argv = [*die_with_parent_prefix(), node, str(client.script), base, transport,
+    argv = [*die_with_parent_prefix(), *node.argv, str(client.script), base, transport,
             json.dumps({**asdict(timing), **(window or {})}),
             *([json.dumps(target)] if target else [])]
     try:

@@ -46,7 +46,7 @@ import threading
 import time
 from pathlib import Path
 
-from emitcheck.system import cache
+from emitcheck.system import binaries, cache
 from emitcheck.system.cache import CacheNotWritable, cache_root
 from emitcheck.system.process import die_with_parent_prefix, run_bounded
 
@@ -173,13 +173,14 @@ def load_failure(folder: Path, package: Path = SHIPPED,
     """Why node cannot load ``package``'s dependencies from ``folder``, None when it
     does. Raises NodeInstallError when node is missing or does not answer in time
     (that says nothing about the install)."""
-    node = shutil.which("node")
+    node = binaries.find("node")
     if node is None:
-        raise NodeInstallError(f"node not found on PATH (needed to check the install in "
-                               f"{folder})")
+        raise NodeInstallError(str(binaries.unavailable(
+            "node", f"needed to check the install in {folder}")))
     script = "".join(f"require({json.dumps(name)});" for name in dependencies(package))
     try:
-        done = run_bounded([*die_with_parent_prefix(), node, "-e", script], folder, timeout,
+        done = run_bounded([*die_with_parent_prefix(), *node.argv, "-e", script], folder,
+                           timeout,
                            node_env(folder / "node_modules"))
     except subprocess.TimeoutExpired:
         raise NodeInstallError(f"node did not load {_what(package)} from {folder} within "
@@ -261,10 +262,10 @@ def install(package: Path, folder: Path, timeout: float) -> None:
     """``npm ci`` from ``package``'s lock file into a staging folder, checked, and
     renamed to ``folder`` when complete; NodeInstallError (nothing left) when not."""
     what = _what(package)
-    npm = shutil.which("npm")
+    npm = binaries.find("npm")
     if npm is None:
-        raise NodeInstallError(f"npm not found on PATH (needed once, to install {what} "
-                               f"into {folder})")
+        raise NodeInstallError(str(binaries.unavailable(
+            "npm", f"needed once, to install {what} into {folder}")))
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
         cache.remove_stale(folder.parent)
@@ -296,7 +297,8 @@ def install(package: Path, folder: Path, timeout: float) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _npm_ci(npm: str, package: Path, staging: Path, folder: Path, timeout: float) -> None:
+def _npm_ci(npm: binaries.Binary, package: Path, staging: Path, folder: Path,
+            timeout: float) -> None:
     """Run npm ci in ``staging``; NodeInstallError with npm's reason when it failed,
     or when it said it could not write a file."""
     what = _what(package)
@@ -306,7 +308,7 @@ def _npm_ci(npm: str, package: Path, staging: Path, folder: Path, timeout: float
     except OSError as exc:
         raise _write_failed(exc, folder, package) from None
     # Warnings too: npm reports a file it could not write (ENOSPC) as one, and exits 0.
-    argv = [*die_with_parent_prefix(), npm, "ci", "--prefix", str(staging), "--no-audit",
+    argv = [*die_with_parent_prefix(), *npm.argv, "ci", "--prefix", str(staging), "--no-audit",
             "--no-fund", "--ignore-scripts", "--loglevel=warn"]
     try:
         done = run_bounded(argv, staging, timeout)

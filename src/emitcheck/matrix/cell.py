@@ -122,6 +122,13 @@ class Variant:
         the conflict and what would work), or None."""
         return None
 
+    def prunes(self, chosen: dict[str, str]) -> bool:
+        """Can no cell whose first factors are ``chosen`` (factor -> value, in
+        id order) go with this value? Only for the search of every valid cell
+        (``cells.possible_cells``), to drop a branch before its later factors
+        are tried, where ``conflict`` needs them all to say why. False: try."""
+        return False
+
     def expect(self, cell: Cell, expected: Expect,
                resolved: str | None = None) -> Expectation | None:
         """The verdict we measured for ``cell``, when this value decides it;

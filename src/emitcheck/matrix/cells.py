@@ -24,6 +24,7 @@ import fnmatch
 from functools import cache
 
 from emitcheck.matrix.cell import (
+    FACTOR_NAMES,
     FACTORS,
     INDEX,
     REQUIRED,
@@ -37,6 +38,7 @@ from emitcheck.matrix.cell import (
     variant,
     variants,
 )
+from emitcheck.matrix.listing import remembered
 
 
 def parse(cell_id: str) -> Cell:
@@ -70,12 +72,16 @@ def parse_ours(cell_id: str) -> Cell:
 @cache
 def possible_cells() -> tuple[Cell, ...]:
     """Every valid combination of our values, in listing order (``list --all``);
-    not the cells of a user's app (values with ``matrix=False``).
+    not the cells of a user's app (values with ``matrix=False``). Remembered on
+    disk between runs (``listing``)."""
+    return tuple(_valid_cell(values) for values in remembered("possible", _search))
 
-    The full product of the values is hundreds of thousands of combinations,
-    most of them conflicts; the search chooses one factor at a time, in id
-    order, and drops a branch as soon as a chosen value's ``conflict`` can
-    already tell (``_Partial``)."""
+
+def _search() -> list[tuple[str, ...]]:
+    """Every valid combination, found. The full product of the values is
+    hundreds of thousands of combinations, most of them conflicts; the search
+    chooses one factor at a time, in id order, and drops a branch as soon as a
+    chosen value's ``conflict`` (or ``prunes``) can already tell (``_Partial``)."""
     choices = [[v for v in variants(f.name) if v.matrix] for f in FACTORS]
     found: list[Cell] = []
 
@@ -96,7 +102,7 @@ def possible_cells() -> tuple[Cell, ...]:
                 extend(chosen, still)
 
     extend((), ())
-    return tuple(sorted(found, key=_listing_order))
+    return [cell._values for cell in sorted(found, key=_listing_order)]
 
 
 def _valid_cell(chosen: tuple[str, ...]) -> Cell:
@@ -133,6 +139,9 @@ def _undecided(chosen: tuple[str, ...], checks: tuple[Variant, ...]) -> tuple[Va
     partial = _Partial(chosen)
     undecided = []
     for declared in checks:
+        if type(declared).prunes is not Variant.prunes and \
+                declared.prunes(dict(zip(FACTOR_NAMES, chosen, strict=False))):
+            return None
         if type(declared).conflict is Variant.conflict:
             continue
         try:
@@ -166,8 +175,10 @@ def _ranks() -> dict[str, dict[str, int]]:
 @cache
 def default_cells() -> tuple[Cell, ...]:
     """The matrix that runs by default: one suffix at most, except where a value
-    says otherwise (its ``in_default``: a composed family it takes in, say)."""
-    return tuple(c for c in possible_cells() if _in_default(c))
+    says otherwise (its ``in_default``: a composed family it takes in, say).
+    Remembered on disk between runs (``listing``), as ``possible_cells``."""
+    return tuple(_valid_cell(values) for values in remembered("default", lambda: [
+        c._values for c in possible_cells() if _in_default(c)]))
 
 
 def _in_default(cell: Cell) -> bool:

@@ -15,7 +15,13 @@ stderr holds the tracebacks. From those, ``app_facts`` says, in a few named
   instead (``'pty-output' x12 in /pty``);
 - ``emitted from``: an OS thread, or the server's own tasks (under eventlet and
   gevent only the second is safe);
-- ``patched by``: the app's own monkey patch, and where.
+- ``patched by``: the app's own monkey patch, and where;
+- ``never awaited``: an ``AsyncServer`` emit the app called without ``await``
+  (Python's ``RuntimeWarning: coroutine 'AsyncServer.emit' was never
+  awaited``, and where): a coroutine that never runs, so nothing is sent;
+- ``loop blocked``: where the app's own code held the event loop of an asyncio
+  app (a ``time.sleep`` in a coroutine), as app_child.py's watch of the loop
+  logged it.
 
 The classifier (verdict.py) puts a cause before the verdict it leads to, and
 ``user_app.what_to_change`` gives the fix for that cause.
@@ -24,6 +30,7 @@ The classifier (verdict.py) puts a cause before the verdict it leads to, and
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -42,6 +49,14 @@ EMITTED_INSTEAD = "the app emitted"
 EMITTED_FROM = "emitted from"
 #: The value of EMITTED_FROM when no emit came from an OS thread.
 FROM_TASKS = "the server's own tasks"
+NEVER_AWAITED = "never awaited"
+LOOP_BLOCKED = "loop blocked"
+
+#: Python's warning for a coroutine that was never awaited, where it was dropped.
+_UNAWAITED = re.compile(r"^(?P<where>.+?:\d+): RuntimeWarning: coroutine "
+                        r"'(?P<name>[\w.]+)' was never awaited", re.MULTILINE)
+#: python-socketio's coroutines that send: never awaited, they send nothing.
+_SENDING = ("emit", "send", "call", "enter_room", "leave_room", "disconnect")
 
 
 def _own_file(app_root: Path):
@@ -79,13 +94,42 @@ def app_exception(stderr: str, app_root: Path) -> str | None:
     return None
 
 
-def app_facts(spec, entries: list[dict], stderr: str) -> dict[str, str]:
+def never_awaited(stderr: str, app_root: Path) -> str | None:
+    """``AsyncServer.emit at app.py:23`` for the last of python-socketio's
+    coroutines that the app dropped without awaiting it, else None."""
+    found = [m for m in _UNAWAITED.finditer(stderr)
+             if m["name"].startswith("Async") and m["name"].rsplit(".", 1)[-1] in _SENDING]
+    if not found:
+        return None
+    last = found[-1]
+    return (f"{last['name']} at {short_path(last['where'], app_root)} (RuntimeWarning: "
+            f"coroutine '{last['name']}' was never awaited): nothing of it is sent")
+
+
+def loop_blocked(entries: list[dict], app_root: Path) -> str | None:
+    """Where the app's own code held the event loop (app_child.py's ``blocked``
+    entries): the place seen most often, with its line of code."""
+    blocked = Counter((e.get("where", "?"), e.get("code", "")) for e in entries
+                      if e.get("kind") == "blocked")
+    if not blocked:
+        return None
+    (where, code), _ = blocked.most_common(1)[0]
+    return f"{short_path(where, app_root)}: {code}" if code else short_path(where, app_root)
+
+
+def app_facts(spec, entries: list[dict], stderr: str, whole: str | None = None
+              ) -> dict[str, str]:
     """The facts of one cell of the app ``spec`` (a user_app.AppSpec), from its
-    log ``entries`` and its ``stderr``."""
+    log ``entries`` and its ``stderr`` (the window's part; ``whole``: all of it,
+    for warnings Python prints once per place)."""
     root = Path(spec.path)
     facts: dict[str, str] = {}
     if exception := app_exception(stderr, root):
         facts[APP_EXCEPTION] = exception
+    if unawaited := never_awaited(stderr if whole is None else whole, root):
+        facts[NEVER_AWAITED] = unawaited
+    if blocked := loop_blocked(entries, root):
+        facts[LOOP_BLOCKED] = f"the event loop was held at {blocked}"
     served = next((e for e in entries if e.get("kind") == "served"), None)
     if served and served.get("patches"):
         site = served.get("patched_at")

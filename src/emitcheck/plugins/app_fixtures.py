@@ -10,6 +10,11 @@ only pytest: emitcheck's servers and clients load when a fixture is used.
   the test ends, however it ends (the test or the start of an app raised, or
   stopping another app did); each cell's files are in a directory of
   ``tmp_path_factory``, kept as pytest keeps its temporary directories.
+  ``MODULE:ATTR`` is any app ``emitcheck app`` takes: a Flask-SocketIO app or a
+  ``socketio.Server`` in a sync row (``threading-unpatched``, ``gevent-patched``,
+  ...), an ASGI app (FastAPI) in ``asgi-unpatched``, an aiohttp app in
+  ``aiohttp-unpatched``, any of them in ``auto-unpatched`` (its own mode); a
+  row that cannot serve the app fails its start, naming the rows that can.
 - ``served.observe(event, ...)`` watches one window and returns the result
   (``.verdict``, ``.evidence``, ``.remedies``); the app's emit log tells ``lost``
   from ``silent``.

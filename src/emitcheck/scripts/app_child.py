@@ -1,26 +1,37 @@
 """The user's app, served in a cell's process (``emitcheck app MODULE:ATTR``).
 
-Usage: ``python app_child.py CONFIG_JSON PORT`` serves it with ``socketio.run``;
+Usage: ``python app_child.py CONFIG_JSON PORT`` serves it;
 ``python app_child.py CONFIG_JSON check`` only loads it and prints one JSON line
 (what ``user_app.check`` reads: the mode, whether the app patches itself, the
 namespaces it handles, ... or ``{"error": ...}``); gunicorn loads
 ``emitcheck.scripts.app_child:gunicorn_app(CONFIG_JSON)``. CONFIG is
 ``{"app", "path", "mode", "patch", "emits", "env", "setup"}``.
 
+The app is any python-socketio server (``classify``): a Flask-SocketIO app,
+served with ``socketio.run``; a ``socketio.Server`` (or a ``socketio.WSGIApp``,
+or a Flask app whose ``wsgi_app`` is one), served as python-socketio's
+examples serve its mode; a ``socketio.AsyncServer`` in an ASGI app (its
+``socketio.ASGIApp``, or FastAPI mounting one) under ``uvicorn.run``, or
+attached to an aiohttp app under ``web.run_app``.
+
 Nothing of the stack is imported here before the app's own first statement: an
 app that monkey patches itself (Flask-SocketIO's docs say to, first thing) must
 find eventlet or gevent unimported, or its patch comes too late. So this
 process only sets the environment (``--env``), monkey patches when the cell is
 patched, and installs import hooks (``_AfterImport``): when the app imports
-python-socketio, its ``Server.emit`` (through which Flask-SocketIO's ``emit()``,
-``send()`` and ``socketio.emit()`` all go) is wrapped to log every emit, and
-the connect handler's outcome (refused, raised) is logged too; when it imports
-Flask-SocketIO, ``init_app`` is wrapped to force the cell's async mode
-(``auto``: the app's own choice, untouched); when it imports eventlet or
-gevent's monkey module, the place of its own patch call is recorded. The module
-is imported, never run as ``__main__``, so the app's own ``socketio.run`` does
-not start; this process serves it on 127.0.0.1 with what a non-interactive run
-needs (no reloader, no debugger, Werkzeug allowed).
+python-socketio, ``Server.emit`` and ``AsyncServer.emit`` (through which
+Flask-SocketIO's ``emit()``, ``send()`` and ``socketio.emit()``, and every
+namespace's emit, go) are wrapped to log every emit when it is made (an
+``AsyncServer``'s too, awaited or not), the connect handler's outcome (refused,
+raised) is logged, and a ``socketio.Server`` made in a sync row gets the row's
+async mode; when it imports Flask-SocketIO, ``init_app`` is wrapped to force
+the cell's async mode (``auto``: the app's own choice, untouched); when it
+imports eventlet or gevent's monkey module, the place of its own patch call is
+recorded. The module is imported, never run as ``__main__``, so the app's own
+``socketio.run``, ``uvicorn.run`` or ``web.run_app`` does not start; this
+process serves it on 127.0.0.1 with what a non-interactive run needs (no
+reloader, no debugger, Werkzeug allowed). An asyncio app's serving loop is
+watched (``watch_the_loop``): where a coroutine blocks it is logged.
 """
 
 import _thread
@@ -125,6 +136,8 @@ class _Log:
         #: Where the app called ``socketio.run`` while it was being loaded.
         self.ran_at = None
         self.ran_with = None
+        #: Set once the serving event loop is watched (watch_the_loop).
+        self.watched = False
         #: Set once this process serves the app itself: its own run goes through.
         self.serving = False
 
@@ -134,7 +147,7 @@ class _Log:
 
 #: Every python-socketio ``Server`` and ``AsyncServer`` the app made, in order:
 #: what an ASGI or aiohttp app routes to, when its routes do not show it.
-_SERVERS = []
+_SERVERS: list = []
 #: The sync modes a ``socketio.Server`` can be forced into (a cell's row).
 SYNC_MODES = ("threading", "eventlet", "gevent")
 
@@ -185,7 +198,14 @@ def _recorded_init(init, force=None):
 
 
 def _instrument(config):
-    """Install the import hooks; nothing is imported here."""
+    """Install the import hooks; nothing is imported here. Python's warning for
+    a coroutine never awaited is shown, as it is where the app runs as its
+    authors run it (our processes run with PYTHONWARNINGS=ignore): it names an
+    AsyncServer emit that sends nothing (causes.py)."""
+    import warnings
+
+    warnings.filterwarnings("default", message="coroutine .* was never awaited",
+                            category=RuntimeWarning)
     log = _Log(config["emits"])
     force = config["mode"] if config["mode"] in SYNC_MODES else None
 
@@ -306,46 +326,198 @@ def _import(config):
         raise LoadError(f"importing {module_name!r} called sys.exit({exc.code!r})") from None
 
 
-def _not_flask_socketio(value, target):
-    """A one-line LoadError for a python-socketio server given to ``emitcheck app``."""
-    kind = f"{type(value).__module__.split('.')[0]}.{type(value).__name__}"  # socketio.Server
-    return LoadError(f"{target} is a {kind}, not a Flask-SocketIO app: emitcheck app "
-                     "serves Flask-SocketIO apps; run your server as you do and check it "
-                     "with: emitcheck probe http://127.0.0.1:PORT --event NAME")
+class Loaded:
+    """The app as loaded: what is served (a Flask app, a WSGI app, an ASGI app,
+    an aiohttp ``web.Application``), the python-socketio server behind it, and
+    how it is served (``kind``: ``flask_socketio`` with ``socketio.run``;
+    ``wsgi``, a ``socketio.Server``, as python-socketio's examples serve it;
+    ``asgi`` under uvicorn; ``aiohttp`` with ``web.run_app``)."""
+    ASYNCIO = ("asgi", "aiohttp")
+
+    def __init__(self, kind, app, server, socketio=None, note=None):
+        self.kind, self.app, self.server, self.socketio = kind, app, server, socketio
+        #: What emitcheck serves instead of the object named, and why.
+        self.note = note
+
+    @property
+    def asyncio(self):
+        return self.kind in self.ASYNCIO
+
+    @property
+    def async_mode(self):
+        return self.socketio.async_mode if self.socketio is not None else \
+            self.server.async_mode
+
+
+def _of_class(value, module, name):
+    """Is ``value`` an instance of ``module.name``, the module imported by the app?"""
+    found = sys.modules.get(module)
+    cls = getattr(found, name, None) if found is not None else None
+    return cls is not None and isinstance(value, cls)
+
+
+def _wsgi_server(value):
+    """The ``socketio.Server`` a WSGI app dispatches to: a ``socketio.WSGIApp``,
+    or an app whose ``wsgi_app`` is one (Flask, as python-socketio's example
+    writes it), through middlewares' ``.app``; else None."""
+    for _ in range(5):
+        if _of_class(value, "engineio", "WSGIApp") and \
+                _of_class(value.engineio_app, "socketio", "Server"):
+            return value.engineio_app
+        value = getattr(value, "wsgi_app", None) or getattr(value, "app", None)
+        if value is None:
+            return None
+    return None
+
+
+def _asgi_server(value, depth=0):
+    """The ``AsyncServer`` an ASGI app dispatches to: a ``socketio.ASGIApp``, or
+    one mounted among its routes (FastAPI's and Starlette's ``app.mount``)."""
+    if _of_class(value, "engineio", "ASGIApp"):
+        return value.engineio_server
+    if depth < 4:
+        for route in getattr(value, "routes", None) or ():
+            found = _asgi_server(getattr(route, "app", None), depth + 1)
+            if found is not None:
+                return found
+    return None
+
+
+def _aiohttp_server(app):
+    """The ``AsyncServer`` attached to an aiohttp app (its routes' handler)."""
+    handlers = {getattr(route.handler, "__self__", None) for route in app.router.routes()}
+    return next((s for s in _SERVERS if getattr(s, "eio", None) in handlers), None)
+
+
+def _in_module(module, predicate):
+    return next((v for v in list(vars(module).values()) if predicate(v)), None)
+
+
+def _python_socketio(value, module, target):
+    """``value`` as a Loaded python-socketio app, or None when it is none."""
+    if _of_class(value, "socketio", "Server"):
+        app = _in_module(module, lambda v: _wsgi_server(v) is value)
+        return Loaded("wsgi", app or sys.modules["socketio"].WSGIApp(value), value)
+    if (server := _wsgi_server(value)) is not None:
+        return Loaded("wsgi", value, server)
+    if _of_class(value, "socketio", "AsyncServer"):
+        return _async_server_app(value, module, target)
+    if _of_class(value, "aiohttp.web", "Application"):
+        server = _aiohttp_server(value)
+        if server is None:
+            raise LoadError(f"{target} is an aiohttp app with no python-socketio server "
+                            "attached (sio.attach(app) was never called)")
+        return Loaded("aiohttp", value, server)
+    if (server := _asgi_server(value)) is not None:
+        return Loaded("asgi", value, server)
+    wrapper = _in_module(module, lambda v: _of_class(v, "engineio", "ASGIApp")
+                         and v.other_asgi_app is value)
+    if wrapper is not None:
+        return Loaded("asgi", wrapper, wrapper.engineio_server,
+                      note=f"{target} is the other_asgi_app of a socketio.ASGIApp in its "
+                           "module: emitcheck serves that ASGIApp")
+    return None
+
+
+def _async_server_app(server, module, target):
+    """An ``AsyncServer`` named itself: the app of its module that serves it,
+    else the app python-socketio's docs write around it."""
+    if server.async_mode == "aiohttp":
+        app = _in_module(module, lambda v: _of_class(v, "aiohttp.web", "Application")
+                         and _aiohttp_server(v) is server)
+        if app is None:
+            from aiohttp import web
+
+            app = web.Application()
+            server.attach(app)
+        return Loaded("aiohttp", app, server)
+    if server.async_mode == "asgi":
+        app = _in_module(module, lambda v: not isinstance(v, type) and callable(v)
+                         and _asgi_server(v) is server)
+        return Loaded("asgi", app or sys.modules["socketio"].ASGIApp(server), server)
+    raise LoadError(f"{target} is an AsyncServer in {server.async_mode} mode: emitcheck app "
+                    "serves asgi (uvicorn) and aiohttp; check your server with: emitcheck "
+                    "probe http://127.0.0.1:PORT --event NAME")
+
+
+def _flask_socketio(value, module, target):
+    """``value`` as a Loaded Flask-SocketIO app, or None when it is none."""
+    flask = sys.modules.get("flask")
+    flask_socketio = sys.modules.get("flask_socketio")
+    if flask is None or flask_socketio is None:
+        return None
+    if isinstance(value, flask.Flask) and "socketio" in value.extensions:
+        socketio = value.extensions["socketio"]
+        return Loaded("flask_socketio", value, socketio.server, socketio)
+    if isinstance(value, flask_socketio.SocketIO):
+        apps = [v for v in vars(module).values()
+                if isinstance(v, flask.Flask) and v.extensions.get("socketio") is value]
+        if not apps:
+            raise LoadError(f"{target} is a SocketIO with no Flask app in module "
+                            f"{module.__name__!r}: name the Flask app or a factory instead")
+        return Loaded("flask_socketio", apps[0], value.server, value)
+    return None
+
+
+def classify(value, module, target):
+    """What the object named is, as a Loaded; LoadError saying what is valid."""
+    if isinstance(value, tuple):  # a factory returning (app, socketio)
+        value = next((v for v in value if _of_class(v, "flask", "Flask")), value[0])
+    loaded = _flask_socketio(value, module, target) or _python_socketio(value, module, target)
+    if loaded is not None:
+        return loaded
+    if _of_class(value, "flask", "Flask"):
+        raise LoadError(f"{target} is a Flask app with no SocketIO (SocketIO(app) or "
+                        "socketio.init_app(app) was never called, and its wsgi_app is no "
+                        "socketio.WSGIApp)")
+    if callable(value) and any(s.async_mode == "asgi" for s in _SERVERS):
+        raise LoadError(f"{target} does not route to the app's python-socketio AsyncServer: "
+                        "name the socketio.ASGIApp that serves it (or mount it: "
+                        "app.mount('/', socketio.ASGIApp(sio)))")
+    raise LoadError(f"{target} is a {type(value).__name__}, not a SocketIO object, a Flask app "
+                    "or a factory returning one, nor a python-socketio app: a socketio.Server "
+                    "or WSGIApp, an AsyncServer or ASGIApp, an ASGI app that mounts one, an "
+                    "aiohttp app with one attached (MODULE:socketio, MODULE:app or "
+                    "MODULE:create_app())")
+
+
+def check_row(loaded, config):
+    """A LoadError when the cell's row cannot serve this kind of app."""
+    mode, target = config["mode"], config["app"]
+    if loaded.asyncio and mode not in ("auto", loaded.async_mode):
+        raise LoadError(f"{target} is python-socketio's AsyncServer (async_mode="
+                        f"{loaded.async_mode}): serve it in auto-unpatched or "
+                        f"{loaded.async_mode}-unpatched, not {mode}")
+    if not loaded.asyncio and mode not in ("auto", *SYNC_MODES):
+        raise LoadError(f"{target} is a WSGI app ({loaded.kind}): serve it in a sync mode "
+                        f"({', '.join(SYNC_MODES)}) or auto, not {mode}")
 
 
 def load(config):
-    """Import the user's module, run the set-up, and return (flask_app, socketio)."""
+    """Import the user's module, run the set-up, and return a Loaded; a factory's
+    coroutine (as ``web.run_app`` accepts) is returned as ``(module, coroutine)``
+    for the serving loop to await."""
     module = _import(config)
     _, _, attr = config["app"].partition(":")
     value = _resolve(module, attr or "socketio")
-    from flask import Flask
-    from flask_socketio import SocketIO
+    if inspect.isawaitable(value):
+        return module, value
+    loaded = classify(value, module, config["app"])
+    check_row(loaded, config)
+    _setup(config, loaded.app)
+    return loaded
 
-    if isinstance(value, tuple):  # a factory returning (app, socketio)
-        value = next((v for v in value if isinstance(v, Flask)), value[0])
-    if isinstance(value, Flask):
-        socketio = value.extensions.get("socketio")
-        if socketio is None:
-            raise LoadError(f"{config['app']} is a Flask app with no SocketIO "
-                            "(SocketIO(app) or socketio.init_app(app) was never called)")
-        app = value
-    elif isinstance(value, SocketIO):
-        apps = [v for v in vars(module).values()
-                if isinstance(v, Flask) and v.extensions.get("socketio") is value]
-        if not apps:
-            raise LoadError(f"{config['app']} is a SocketIO with no Flask app in module "
-                            f"{module.__name__!r}: name the Flask app or a factory instead")
-        app, socketio = apps[0], value
-    elif type(value).__module__.split(".")[0] in ("socketio", "aiohttp", "fastapi",
-                                                  "starlette"):
-        raise _not_flask_socketio(value, config["app"])
-    else:
-        raise LoadError(f"{config['app']} is a {type(value).__name__}, not a SocketIO "
-                        "object, a Flask app or a factory returning one (MODULE:socketio, "
-                        "MODULE:app or MODULE:create_app())")
-    _setup(config, app)
-    return app, socketio
+
+async def made(config, module, coroutine):
+    """The Loaded app that a factory's coroutine makes, awaited on the serving
+    loop: an aiohttp app (``web.run_app`` awaits such a factory; uvicorn does not)."""
+    loaded = classify(await coroutine, module, config["app"])
+    if loaded.kind != "aiohttp":
+        raise LoadError(f"{config['app']} is a coroutine that makes an app for {loaded.kind}: "
+                        "only aiohttp's web.run_app awaits a factory; make it a plain function")
+    check_row(loaded, config)
+    _setup(config, loaded.app)
+    return loaded
 
 
 def _setup(config, app):
@@ -417,20 +589,21 @@ def _broker_clients(root):
     return sorted(found)
 
 
-def describe(socketio, log, root=".", patched_before=False):
+def describe(loaded, log, root=".", patched_before=False):
     """What ``check`` reports about the loaded app. ``patched_before``: this
     process was patched before the app was imported (a patched cell, a gunicorn
     worker), so a patched socket says nothing of the app's own patching."""
-    server = socketio.server
+    server = loaded.server
     namespaces = set(getattr(server, "handlers", {}) or {}) | \
         set(getattr(server, "namespace_handlers", {}) or {})
     manager = type(getattr(server, "manager", None)).__name__
-    return {"async_mode": socketio.async_mode,
+    return {"async_mode": loaded.async_mode, "app_kind": loaded.kind, "asyncio": loaded.asyncio,
+            "note": loaded.note,
             "patches": None if patched_before else _patched_by_itself(),
             "patched_at": log.patched_at, "namespaces": sorted(namespaces) or ["/"],
             "queue": None if manager in ("Manager", "AsyncManager", "NoneType") else manager,
             "connections": _external_connections(), "brokers": _broker_clients(root),
-            "ran_at": log.ran_at}
+            "ran_at": log.ran_at, "ran_with": log.ran_with}
 
 
 def _original_ident():
@@ -454,30 +627,151 @@ def gunicorn_app(config_json):
     config = json.loads(config_json)
     os.environ.update(config.get("env") or {})
     log = _instrument(config)
-    app, socketio = load(config)
-    log.write(kind="served", **describe(socketio, log, config["path"], patched_before=True))
-    print(f"emitcheck app {config['app']}: {BANNER}{socketio.async_mode}", flush=True)
-    return app
+    loaded = load(config)
+    if isinstance(loaded, tuple) or loaded.asyncio:
+        raise LoadError(f"{config['app']} is an asyncio app: gunicorn serves WSGI apps")
+    _served(loaded, log, config, patched_before=True)
+    return loaded.app
+
+
+def _served(loaded, log, config, patched_before):
+    log.write(kind="served", **describe(loaded, log, config["path"], patched_before))
+    print(f"emitcheck app {config['app']}: {BANNER}{loaded.async_mode}", flush=True)
+    log.serving = True
+
+
+# --- serving: as the app's own stack serves it ---
+def serve_wsgi(app, async_mode, port):
+    """A ``socketio.Server``'s WSGI app, served as python-socketio's examples
+    serve it in its mode: eventlet's and gevent's WSGI servers, Werkzeug with
+    a thread per request."""
+    if async_mode == "eventlet":
+        import eventlet
+        import eventlet.wsgi
+
+        eventlet.wsgi.server(eventlet.listen(("127.0.0.1", port)), app, log_output=False)
+    elif async_mode == "gevent":
+        from gevent import pywsgi
+
+        try:
+            from geventwebsocket.handler import WebSocketHandler  # type: ignore[import-not-found]
+            options = {"handler_class": WebSocketHandler}
+        except ImportError:  # python-engineio falls back to simple-websocket
+            options = {}
+        pywsgi.WSGIServer(("127.0.0.1", port), app, log=None, **options).serve_forever()
+    else:
+        from werkzeug.serving import run_simple
+
+        run_simple("127.0.0.1", port, app, threaded=True)
+
+
+#: Seconds the serving event loop may run no callback before where it is stuck
+#: is logged (``kind: blocked``): a coroutine that blocks it (time.sleep).
+LOOP_BLOCKED_S = 1.0
+
+
+def _own_frame(frame, root):
+    """``(file:line (function), source line)`` of the innermost frame of the
+    app's own code (under ``root``, not an installed package), else None."""
+    while frame is not None:
+        file = os.path.realpath(frame.f_code.co_filename)
+        if file.startswith(root) and "-packages" + os.sep not in file:
+            import linecache
+
+            return (f"{file}:{frame.f_lineno} ({frame.f_code.co_name})",
+                    linecache.getline(file, frame.f_lineno).strip())
+        frame = frame.f_back
+    return None
+
+
+def watch_the_loop(log, root):
+    """From the first event loop the main thread runs (uvicorn's, aiohttp's),
+    an OS thread of ours asks it to run a callback every LOOP_BLOCKED_S; when it
+    does not, it logs the app's own frame the loop's thread is in."""
+    import asyncio
+    import threading
+
+    root = os.path.realpath(root) + os.sep
+    run_forever = asyncio.BaseEventLoop.run_forever
+
+    def watch(loop, ident):
+        answered, pause = threading.Event(), threading.Event()  # pause: never set
+        while not loop.is_closed():
+            answered.clear()
+            try:
+                loop.call_soon_threadsafe(answered.set)
+            except RuntimeError:  # the loop closed meanwhile
+                return
+            if answered.wait(LOOP_BLOCKED_S):
+                pause.wait(LOOP_BLOCKED_S)
+                continue
+            found = _own_frame(sys._current_frames().get(ident), root)
+            if found:
+                log.write(kind="blocked", at=time.time(), where=found[0], code=found[1])
+
+    def watched_run_forever(self):
+        if threading.current_thread() is threading.main_thread() and not log.watched:
+            log.watched = True
+            threading.Thread(target=watch, args=(self, threading.get_ident()),
+                             name="emitcheck-loop-watch", daemon=True).start()
+        return run_forever(self)
+
+    asyncio.BaseEventLoop.run_forever = watched_run_forever  # type: ignore[method-assign]
+
+
+def serve(loaded, log, config, port):
+    """Serve the loaded app on 127.0.0.1:port as its stack does."""
+    if isinstance(loaded, tuple):  # an aiohttp factory's coroutine: web.run_app awaits it
+        module, coroutine = loaded
+
+        async def app():
+            made_app = await made(config, module, coroutine)
+            _served(made_app, log, config, config["patch"] == "patched")
+            return made_app.app
+
+        watch_the_loop(log, config["path"])
+        log.serving = True
+        from aiohttp import web
+
+        return web.run_app(app(), host="127.0.0.1", port=port, print=None)
+    _served(loaded, log, config, patched_before=config["patch"] == "patched")
+    if loaded.kind == "flask_socketio":
+        return loaded.socketio.run(loaded.app, host="127.0.0.1", port=port,
+                                   allow_unsafe_werkzeug=True, use_reloader=False,
+                                   debug=False, log_output=False)
+    if loaded.kind == "wsgi":
+        return serve_wsgi(loaded.app, loaded.async_mode, port)
+    watch_the_loop(log, config["path"])
+    if loaded.kind == "aiohttp":
+        from aiohttp import web
+
+        return web.run_app(loaded.app, host="127.0.0.1", port=port, print=None)
+    import uvicorn
+
+    return uvicorn.run(loaded.app, host="127.0.0.1", port=port, log_level="warning")
+# --- end of serving ---
 
 
 def main(config, port):
     log = _instrument(config)
     try:
-        app, socketio = load(config)
+        loaded = load(config)
+        if port == "check" and isinstance(loaded, tuple):
+            import asyncio
+
+            loaded = asyncio.new_event_loop().run_until_complete(made(config, *loaded))
     except LoadError as exc:
         if port == "check":
             print(json.dumps({"error": str(exc)}), flush=True)
             os._exit(0)
         raise SystemExit(f"emitcheck: {exc}") from None
     if port == "check":
-        print(json.dumps(describe(socketio, log, config["path"])), flush=True)
+        print(json.dumps(describe(loaded, log, config["path"])), flush=True)
         os._exit(0)  # the app may have started threads at import: do not wait for them
-    log.write(kind="served", **describe(socketio, log, config["path"],
-                                        patched_before=config["patch"] == "patched"))
-    print(f"emitcheck app {config['app']}: {BANNER}{socketio.async_mode}", flush=True)
-    log.serving = True
-    socketio.run(app, host="127.0.0.1", port=int(port), allow_unsafe_werkzeug=True,
-                 use_reloader=False, debug=False, log_output=False)
+    try:
+        serve(loaded, log, config, int(port))
+    except LoadError as exc:  # a factory's coroutine, awaited by web.run_app
+        raise SystemExit(f"emitcheck: {exc}") from None
 
 
 if __name__ == "__main__":

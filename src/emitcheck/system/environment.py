@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from emitcheck.system import binaries
+
 #: Packages named in every report, in this order; None where not installed.
 VERSIONED = ("flask", "flask-socketio", "python-socketio", "python-engineio",
              "eventlet", "gevent", "greenlet", "simple-websocket", "redis", "gunicorn",
@@ -96,4 +98,7 @@ def environment() -> dict[str, Any]:
         "os_release": platform.release(),
         "emitcheck": importlib.metadata.version("emitcheck"),
         "versions": versions(),
+        # The programs cells run that are not Python packages (binaries.py): each
+        # one's version, where it came from and its path, None where missing.
+        "binaries": binaries.found(),
     }

