@@ -112,8 +112,6 @@ MODE_EXPECTED: dict[tuple[str, str, str], Expectation] = {
 class AsyncMode(ModeVariant):
     asyncio: bool = True
     script: str = "async_server_child"
-    # Its server is a script of its own, never a fork of a Flask-SocketIO zygote.
-    forkable: bool = False
 
     def conflict(self, cell):
         if not cell.suffixes:
@@ -194,12 +192,20 @@ class AsyncSpawn(Variant):
 _SERVER = "python-socketio's AsyncServer"
 VARIANTS = [
     AsyncMode("asgi", f"{_SERVER}(async_mode='asgi') in socketio.ASGIApp, served by "
-              "uvicorn.run(app)", package="uvicorn", doc=DOC, grid="asyncio: ASGI and aiohttp",
+              "uvicorn.run(app)", package="uvicorn",
+              # uvicorn's protocols: httptools or h11, websockets or wsproto,
+              # whichever is installed (the zygote passes over the others).
+              preload=("engineio.async_drivers.asgi", "uvicorn", "uvicorn.main",
+                       "uvicorn.protocols.http.httptools_impl",
+                       "uvicorn.protocols.http.h11_impl",
+                       "uvicorn.protocols.websockets.websockets_impl",
+                       "uvicorn.protocols.websockets.wsproto_impl"), doc=DOC, grid="asyncio: ASGI and aiohttp",
               gunicorn_worker=("--worker-class", "uvicorn_worker.UvicornWorker"),
               remedy="hand emits to the serving loop: await sio.emit in a coroutine, or "
               "asyncio.run_coroutine_threadsafe(sio.emit(...), loop) from a thread"),
     AsyncMode("aiohttp", f"{_SERVER}(async_mode='aiohttp') attached to an aiohttp "
-              "web.Application, served by web.run_app(app)", package="aiohttp", doc=DOC,
+              "web.Application, served by web.run_app(app)", package="aiohttp",
+              preload=("engineio.async_drivers.aiohttp", "aiohttp.web"), doc=DOC,
               grid="asyncio: ASGI and aiohttp"),
     AsyncSpawn("unawaited", "a sync helper calls sio.emit(...) without await, from a "
                "coroutine started with sio.start_background_task", doc=_DOC_UNAWAITED,

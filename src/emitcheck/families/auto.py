@@ -47,5 +47,6 @@ class Auto(ModeVariant):
 VARIANTS = [Auto(
     "auto", "SocketIO(app): the first of eventlet, gevent_uwsgi, gevent, threading that "
     "is installed", doc="pitfall.md#which-mode-you-get",
-    # The mode depends on what is installed, so there is no zygote for it.
-    forkable=False, concrete=False)]
+    # Forked from the zygote of the mode it resolves to (running/zygote.py): that
+    # zygote has imported what SocketIO(app) finds first here.
+    concrete=False)]

@@ -47,5 +47,5 @@ VARIANTS = [
     Library("flask_socketio", "Flask-SocketIO: SocketIO(app)"),
     PythonSocketio("python_socketio", "python-socketio: socketio.Server() in "
                    "socketio.WSGIApp, served as its examples do", doc=DOC,
-                   grid="python-socketio's Server", forkable=False),
+                   grid="python-socketio's Server"),
 ]

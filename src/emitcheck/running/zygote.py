@@ -1,12 +1,14 @@
 """Servers of unpatched cells, forked from a process that imported the stack once.
 
 Starting a server is mostly imports (about 0.5 s of CPU each), and a matrix
-run is bound by that CPU. For unpatched cells served by ``socketio.run``,
-``zygote_child.py`` imports what the server script imports, once per mode,
-then forks one server per cell; see its docstring for why the forked server is
+run is bound by that CPU. For unpatched cells served by their mode's own
+server (``socketio.run``, ``uvicorn.run``, ``web.run_app``), ``zygote_child.py``
+imports what the mode's server script imports (``ModeVariant.script`` and
+``preload``), once per mode, then forks one server per cell; see its docstring for why the forked server is
 the same program. Which cells may be forked is for their values to say
-(``Variant.forkable``: patched, ``auto``, gunicorn and CPU-bound cells start
-fresh).
+(``Variant.forkable``: patched, gunicorn, uWSGI and CPU-bound cells start
+fresh); an ``auto`` cell is forked from the zygote of the mode it resolves to
+here, which has imported what ``SocketIO(app)`` finds first.
 
 A forked server is a ``ManagedProcess`` like any other for the rest of emitcheck:
 its own session, its cell's files, killed with its process group, and dead
@@ -74,7 +76,7 @@ class Zygote:
         # servers fail too, fresh or forked): the forked servers have their files.
         self.popen = subprocess.Popen(
             [*die_with_parent_prefix(), sys.executable, str(SCRIPT), mode, str(os.getpid()),
-             ",".join(variant("mode", mode).preload)],
+             ",".join(variant("mode", mode).preload), variant("mode", mode).script],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             start_new_session=True, env=child_env())
         threading.Thread(target=self._read, daemon=True, name=f"emitcheck-zygote-{mode}").start()
@@ -176,6 +178,12 @@ def forkable_modes() -> list[str]:
     return [v.value for v in variants("mode") if v.forkable and v.preload]
 
 
+def _zygote_mode(cell: Cell) -> str:
+    """The mode whose zygote forks the cell's server: its own, or the one it
+    resolves to here (``auto``)."""
+    return variant("mode", cell.mode).resolve()
+
+
 class Zygotes:
     """The zygotes of one run, one per mode, each started on first use.
 
@@ -198,23 +206,25 @@ class Zygotes:
     def serves(self, cell: Cell) -> bool:
         """Is this cell's server forked from a zygote (unless FRESH_SERVERS is set,
         or the stack of its mode does not import: then a fresh server says why)?"""
-        return cell.mode in self.modes and cell.forkable and cell.mode not in self._broken \
+        mode = _zygote_mode(cell)
+        return mode in self.modes and cell.forkable and mode not in self._broken \
             and not os.environ.get(FRESH_SERVERS)
 
     def fork(self, cell: Cell, interval: float, directory: Path,
              queue_url: str | None) -> ForkedServer:
         """Fork the cell's server from the zygote of its mode (started on first use)."""
-        with self._locks[cell.mode]:
+        mode = _zygote_mode(cell)
+        with self._locks[mode]:
             if self._stopped:
                 raise ZygoteError("the run is over: its zygotes were stopped")
-            known = self._zygotes.get(cell.mode)
+            known = self._zygotes.get(mode)
             if known is None or known.popen.poll() is not None:
                 try:
-                    self._zygotes[cell.mode] = self._launcher.submit(Zygote, cell.mode).result()
+                    self._zygotes[mode] = self._launcher.submit(Zygote, mode).result()
                 except StackBroken:
-                    self._broken.add(cell.mode)
+                    self._broken.add(mode)
                     raise
-            zygote = self._zygotes[cell.mode]
+            zygote = self._zygotes[mode]
         return ForkedServer(zygote, cell.id, interval, ServerFiles(directory), free_port(),
                             queue_url)
 

@@ -54,6 +54,8 @@ def _loop_at_import():
         return asyncio.new_event_loop()
 
 
+#: Captured at import for the cells that do (a server forked from a zygote, which
+#: imported this module for every cell, captures it before it serves: create_server).
 IMPORT_LOOP = _loop_at_import() if "-thread_import_loop-" in f"-{_CELL}-" else None
 
 
@@ -173,7 +175,10 @@ def create_server(cell_id, emit_log_path, interval, queue_url=None):
     """The AsyncServer, its ack handler, and the coroutine that starts the work
     (which starts none where the work is elsewhere: another process, the other
     server of a cluster)."""
+    global IMPORT_LOOP
     mode, _patch, spawn, wait = cell_id.split("-")[:4]
+    if spawn == "thread_import_loop" and IMPORT_LOOP is None:
+        IMPORT_LOOP = _loop_at_import()
     options = {"client_manager": socketio.AsyncRedisManager(queue_url)} if queue_url else {}
     sio = socketio.AsyncServer(async_mode=mode, **options)
 

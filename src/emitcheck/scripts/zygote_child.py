@@ -1,9 +1,11 @@
 """A parent that has imported the stack once and forks the servers of unpatched cells.
 
-Usage: ``python zygote_child.py MODE OWNER_PID MODULES`` (MODE: threading,
-eventlet or gevent; OWNER_PID only names, on the command line, the process it
-serves; MODULES, comma-separated, are what ``socketio.run`` imports for the
-mode on top of the script's own imports: the mode's ``preload``).
+Usage: ``python zygote_child.py MODE OWNER_PID MODULES SCRIPT`` (MODE: an
+unpatched mode, threading, eventlet, gevent, asgi or aiohttp; OWNER_PID only
+names, on the command line, the process it serves; MODULES, comma-separated,
+are what the mode's server imports on top of the script's own imports: the
+mode's ``preload``; SCRIPT, the server script of the mode: server_child, or
+async_server_child for python-socketio's AsyncServer).
 
 Importing Flask, Flask-SocketIO and the async library is most of the CPU a
 server costs; a fork of a process that has done it already costs almost none.
@@ -28,9 +30,10 @@ import sys
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-# Flask, Flask-SocketIO; no patching: no EMITCHECK_CELL. (The sibling script, found
-# through the sys.path line above, which mypy does not follow.)
-import server_child  # type: ignore[import-not-found]  # noqa: E402
+# The mode's server script (Flask and Flask-SocketIO, or python-socketio and
+# asyncio), a sibling found through the sys.path line above; no patching: no
+# EMITCHECK_CELL.
+SERVER = importlib.import_module(sys.argv[4] if len(sys.argv) > 4 else "server_child")
 
 PRELOAD = [name for name in sys.argv[3].split(",") if name]
 PR_SET_PDEATHSIG = 1
@@ -66,8 +69,8 @@ def _become_server(request: dict) -> None:
     for fd, path in ((1, request["stdout"]), (2, request["stderr"])):
         os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644), fd)
     os.chdir(request["directory"])
-    server_child.main(request["cell"], request["emits"], request["interval"],
-                      request["port"], request["queue_url"])
+    SERVER.main(request["cell"], request["emits"], request["interval"], request["port"],
+                request["queue_url"])
 
 
 def main() -> None:
