@@ -199,7 +199,8 @@ VARIANTS = [
                        "uvicorn.protocols.http.httptools_impl",
                        "uvicorn.protocols.http.h11_impl",
                        "uvicorn.protocols.websockets.websockets_impl",
-                       "uvicorn.protocols.websockets.wsproto_impl"), doc=DOC, grid="asyncio: ASGI and aiohttp",
+                       "uvicorn.protocols.websockets.wsproto_impl"),
+              doc=DOC, grid="asyncio: ASGI and aiohttp",
               gunicorn_worker=("--worker-class", "uvicorn_worker.UvicornWorker"),
               remedy="hand emits to the serving loop: await sio.emit in a coroutine, or "
               "asyncio.run_coroutine_threadsafe(sio.emit(...), loop) from a thread"),
