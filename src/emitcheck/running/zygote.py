@@ -5,8 +5,8 @@ run is bound by that CPU. For unpatched cells served by their mode's own
 server (``socketio.run``, ``uvicorn.run``, ``web.run_app``), ``zygote_child.py``
 imports what the mode's server script imports (``ModeVariant.script`` and
 ``preload``), once per mode, then forks one server per cell; see its
-docstring for why the forked server is the same program. Which cells may be forked is for their values to say
-(``Variant.forkable``: patched, gunicorn, uWSGI and CPU-bound cells start
+docstring for why the forked server is the same program. Which cells may be
+forked is for their values to say (``Variant.forkable``: patched, gunicorn, uWSGI and CPU-bound cells start
 fresh); an ``auto`` cell is forked from the zygote of the mode it resolves to
 here, which has imported what ``SocketIO(app)`` finds first.
 
