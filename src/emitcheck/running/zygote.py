@@ -7,8 +7,9 @@ imports what the mode's server script imports (``ModeVariant.script`` and
 ``preload``), once per mode, then forks one server per cell; see its
 docstring for why the forked server is the same program. Which cells may be
 forked is for their values to say (``Variant.forkable``: patched, gunicorn,
-uWSGI and CPU-bound cells start fresh); an ``auto`` cell is forked from the zygote of the mode it resolves to
-here, which has imported what ``SocketIO(app)`` finds first.
+uWSGI and CPU-bound cells start fresh); an ``auto`` cell is forked from the
+zygote of the mode it resolves to here, which has imported what
+``SocketIO(app)`` finds first.
 
 A forked server is a ``ManagedProcess`` like any other for the rest of emitcheck:
 its own session, its cell's files, killed with its process group, and dead
