@@ -24,10 +24,10 @@ class Patch(Variant):
 
 VARIANTS = [
     Patch("unpatched", "the server process imports the stack as it is"),
-    # Patching must come before every other import, so a patched server
-    # always starts as a fresh process.
+    # Patching comes before every other import: a patched server is forked from
+    # a zygote that patched first (running/zygote.py), or starts fresh.
     Patch("patched", "the server process monkey patches as its first statement",
-          doc="pitfall.md#monkey-patching", forkable=False,
+          doc="pitfall.md#monkey-patching",
           remedy="monkey patch first: eventlet.monkey_patch() or gevent.monkey.patch_all() "
                  "as the very first statement, before any other import"),
 ]

@@ -77,7 +77,8 @@ class Zygote:
         # servers fail too, fresh or forked): the forked servers have their files.
         self.popen = subprocess.Popen(
             [*die_with_parent_prefix(), sys.executable, str(SCRIPT), mode, str(os.getpid()),
-             ",".join(variant("mode", mode).preload), variant("mode", mode).script],
+             ",".join(variant("mode", _mode_of(mode)).preload),
+             variant("mode", _mode_of(mode)).script],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             start_new_session=True, env=child_env())
         threading.Thread(target=self._read, daemon=True, name=f"emitcheck-zygote-{mode}").start()
@@ -175,14 +176,22 @@ class ForkedServer(ManagedProcess):
 
 
 def forkable_modes() -> list[str]:
-    """The modes a zygote can serve: those declaring what their server preloads."""
-    return [v.value for v in variants("mode") if v.forkable and v.preload]
+    """The zygotes there can be: one per mode that declares what its server
+    preloads, and one per mode and patching where the mode has a patching
+    (``eventlet-patched``: servers of patched cells)."""
+    modes = [v for v in variants("mode") if v.forkable and v.preload]
+    return [v.value for v in modes] + [f"{v.value}-patched" for v in modes if v.patchable]
+
+
+def _mode_of(zygote: str) -> str:
+    return zygote.split("-")[0]
 
 
 def _zygote_mode(cell: Cell) -> str:
-    """The mode whose zygote forks the cell's server: its own, or the one it
-    resolves to here (``auto``)."""
-    return variant("mode", cell.mode).resolve()
+    """The zygote that forks the cell's server: its mode's (or the one ``auto``
+    resolves to here), patched where the cell is."""
+    mode = variant("mode", cell.mode).resolve()
+    return f"{mode}-patched" if cell.patch == "patched" else mode
 
 
 class Zygotes:

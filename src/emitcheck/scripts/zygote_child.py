@@ -9,10 +9,16 @@ async_server_child for python-socketio's AsyncServer).
 
 Importing Flask, Flask-SocketIO and the async library is most of the CPU a
 server costs; a fork of a process that has done it already costs almost none.
-This is done for unpatched cells only. Their server script imports exactly
-these modules, in this order, with no patching and no thread or hub started,
-so a forked server is the process the script would have been; a patched
-server must patch before anything is imported, so it always starts fresh.
+Their server script imports exactly these modules, in this order, with no
+thread or hub started, so a forked server is the process the script would
+have been. A patched zygote (MODE ``eventlet-patched``, ``gevent-patched``)
+imports the script first of all, with EMITCHECK_CELL naming the mode and the
+patching: the script monkey patches as its first statement, as it does for a
+patched server, before this file imports anything else. The zygote's own
+forking, reaping and signal handling then use the originals, never the
+patched functions (gevent's fork and waitpid would watch children through a
+hub that never runs here), and each forked server starts its hub afresh
+(``_fresh_hub``).
 
 Protocol, one line each way: the runner writes a JSON request per server
 (``cell``, ``emits``, ``interval``, ``port``, ``queue_url``, ``directory``,
@@ -21,19 +27,41 @@ Protocol, one line each way: the runner writes a JSON request per server
 negative for a signal). It stays single-threaded, as fork requires.
 """
 
-import ctypes
-import importlib
-import json
 import os
-import signal
 import sys
-import traceback
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # The mode's server script (Flask and Flask-SocketIO, or python-socketio and
-# asyncio), a sibling found through the sys.path line above; no patching: no
-# EMITCHECK_CELL.
-SERVER = importlib.import_module(sys.argv[4] if len(sys.argv) > 4 else "server_child")
+# asyncio), a sibling found through the sys.path line below, first: it patches
+# as it is imported where EMITCHECK_CELL says so (a patched zygote only).
+PATCHED = sys.argv[1].endswith("-patched")
+if PATCHED:
+    os.environ["EMITCHECK_CELL"] = sys.argv[1]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+SERVER = __import__(sys.argv[4] if len(sys.argv) > 4 else "server_child")
+os.environ.pop("EMITCHECK_CELL", None)
+
+import ctypes  # noqa: E402
+import importlib  # noqa: E402
+import json  # noqa: E402
+import signal  # noqa: E402
+import traceback  # noqa: E402
+
+
+def _original(module: str, name: str):
+    """The function as it was before monkey patching (itself where nothing patched it)."""
+    if PATCHED and "gevent" in sys.modules:
+        from gevent import monkey
+
+        return monkey.get_original(module, name)
+    if PATCHED and "eventlet" in sys.modules:
+        from eventlet import patcher
+
+        return getattr(patcher.original(module), name)
+    return getattr(sys.modules[module], name)
+
+
+_fork, _waitpid = _original("os", "fork"), _original("os", "waitpid")
+_signal = _original("signal", "signal")
 
 PRELOAD = [name for name in sys.argv[3].split(",") if name]
 PR_SET_PDEATHSIG = 1
@@ -47,7 +75,7 @@ def _say(line: str) -> None:
 def _reap(_signum=None, _frame=None) -> None:
     while True:
         try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
+            pid, status = _waitpid(-1, os.WNOHANG)
         except ChildProcessError:
             return
         if pid == 0:
@@ -63,7 +91,8 @@ def _become_server(request: dict) -> None:
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != ZYGOTE:  # the zygote died before prctl took effect
         os._exit(1)
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    _signal(signal.SIGCHLD, signal.SIG_DFL)
+    _fresh_hub()
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     for fd, path in ((1, request["stdout"]), (2, request["stderr"])):
@@ -73,17 +102,33 @@ def _become_server(request: dict) -> None:
                 request["queue_url"])
 
 
+def _fresh_hub() -> None:
+    """In a forked server of a patched zygote: a hub of its own, never the one
+    the zygote may have made (gevent's reinit; eventlet makes one on first use
+    once the old one is dropped)."""
+    if not PATCHED:
+        return
+    if "gevent" in sys.modules:
+        import gevent
+
+        gevent.reinit()
+    elif "eventlet" in sys.modules:
+        from eventlet import hubs
+
+        hubs.use_hub()
+
+
 def main() -> None:
     for name in PRELOAD:
         try:
             importlib.import_module(name)
         except ImportError:
             pass  # the server imports it (or fails) as it would have anyway
-    signal.signal(signal.SIGCHLD, _reap)
+    _signal(signal.SIGCHLD, _reap)
     _say("ready")
     for line in sys.stdin:
         request = json.loads(line)
-        pid = os.fork()
+        pid = _fork()
         if pid == 0:
             try:
                 _become_server(request)
