@@ -231,7 +231,8 @@ def test_a_redis_server_that_does_not_start_is_the_cells_failure(tmp_path, monke
 
 def test_missing_redis_node_or_gunicorn_worker_is_a_skip_with_the_reason(tmp_path,
                                                                          monkeypatch):
-    monkeypatch.setenv("PATH", str(tmp_path))  # neither redis-server nor node
+    monkeypatch.setenv("PATH", str(tmp_path))  # neither redis-server nor node,
+    monkeypatch.setenv("EMITCHECK_NO_WHEEL_BINARIES", "1")  # from the system or a wheel
     redis = runner.run_cell(cells.parse("threading-unpatched-thread-time_sleep-redis"))
     assert redis.skipped.startswith("redis-server not found on PATH")
     node = runner.run_cell(cells.parse("threading-unpatched-thread-time_sleep-node"))
