@@ -643,26 +643,12 @@ def _served(loaded, log, config, patched_before):
 # --- serving: as the app's own stack serves it ---
 def serve_wsgi(app, async_mode, port):
     """A ``socketio.Server``'s WSGI app, served as python-socketio's examples
-    serve it in its mode: eventlet's and gevent's WSGI servers, Werkzeug with
-    a thread per request."""
-    if async_mode == "eventlet":
-        import eventlet
-        import eventlet.wsgi
+    serve it in its mode (eventlet's and gevent's WSGI servers, Werkzeug with a
+    thread per request), as our own server does: server_child.py, beside this
+    file (it patches nothing when imported without EMITCHECK_CELL)."""
+    from server_child import serve_wsgi_app  # type: ignore[import-not-found]
 
-        eventlet.wsgi.server(eventlet.listen(("127.0.0.1", port)), app, log_output=False)
-    elif async_mode == "gevent":
-        from gevent import pywsgi
-
-        try:
-            from geventwebsocket.handler import WebSocketHandler  # type: ignore[import-not-found]
-            options = {"handler_class": WebSocketHandler}
-        except ImportError:  # python-engineio falls back to simple-websocket
-            options = {}
-        pywsgi.WSGIServer(("127.0.0.1", port), app, log=None, **options).serve_forever()
-    else:
-        from werkzeug.serving import run_simple
-
-        run_simple("127.0.0.1", port, app, threaded=True)
+    serve_wsgi_app(app, async_mode, port)
 
 
 #: Seconds the serving event loop may run no callback before where it is stuck

@@ -166,13 +166,14 @@ def create_wsgi_app(cell_id, emit_log_path, interval, mode, spawn, wait):
     return python_socketio.WSGIApp(sio, health), sio
 
 
-def serve_wsgi_app(app, sio, port):
-    """Serve it as python-socketio's WSGI example does, by the mode it runs in."""
-    if sio.async_mode == "eventlet":
+def serve_wsgi_app(app, async_mode, port):
+    """Serve it as python-socketio's WSGI example does, by the mode it runs in
+    (app_child.py serves a user's ``socketio.Server`` with it too)."""
+    if async_mode == "eventlet":
         import eventlet.wsgi
 
         eventlet.wsgi.server(eventlet.listen(("127.0.0.1", port)), app, log_output=False)
-    elif sio.async_mode == "gevent":
+    elif async_mode == "gevent":
         from gevent import pywsgi
 
         try:
@@ -287,7 +288,7 @@ def emit_with_manager(emit_log_path, interval, queue_url):
 def main(cell_id, emit_log_path, interval, port, queue_url=None):
     app, socketio = create_app(cell_id, emit_log_path, interval, queue_url)
     if PYTHON_SOCKETIO in cell_id.split("-")[4:]:
-        return serve_wsgi_app(app, socketio, port)
+        return serve_wsgi_app(app, socketio.async_mode, port)
     socketio.run(app, host="127.0.0.1", port=port, allow_unsafe_werkzeug=True)
 
 
