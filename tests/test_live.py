@@ -8,6 +8,7 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from emitcheck.cli.main import main
+from emitcheck.matrix import cells
 from emitcheck.outputs import grid
 from emitcheck.outputs.live import LiveGrid, progress
 
@@ -30,7 +31,7 @@ def test_each_result_fills_in_the_grid_of_its_family_as_it_comes():
     with LiveGrid(len(results) + 1, 160, console=console) as shown:
         for result in results:
             shown.add(result)
-        console.print(shown._view(results[-1]))
+        console.print(shown.view(cells.parse(results[-1].cell).grid))
     drawn = screen.getvalue()
     assert "emitcheck matrix (running)" in drawn
     assert f"{len(results)}/{len(results) + 1} cells" in drawn

@@ -32,12 +32,9 @@ _LOOP_OK = Expectation(
 _LOOP_BLOCKED = Expectation(
     "starved", "time.sleep in a coroutine blocks the event loop: the whole server stops "
     "answering", _DOC_BLOCKED)
-_THREADSAFE_OK = Expectation(
-    "delivered", "asyncio.run_coroutine_threadsafe hands each emit to the serving loop, "
-    "which sends it", _DOC_THREAD)
 
-#: What we measured, by (mode, spawn, wait); event_wait blocks as time_sleep does
-#: (families/waits.py). Both modes unless a mode's own entry says otherwise.
+#: What we measured, by (spawn, wait), in both modes unless ``MODE_EXPECTED`` says
+#: otherwise; event_wait blocks as time_sleep does (families/waits.py).
 EXPECTED: dict[tuple[str, str], Expectation] = {
     ("task", "socketio_sleep"): _LOOP_OK,
     ("task", "time_sleep"): _LOOP_BLOCKED,
@@ -51,7 +48,9 @@ EXPECTED: dict[tuple[str, str], Expectation] = {
         "lost", "sio.emit(...) without await makes a coroutine that never runs: nothing "
         "is sent, and Python says only 'RuntimeWarning: coroutine ... was never awaited'",
         _DOC_UNAWAITED),
-    ("thread_threadsafe", "time_sleep"): _THREADSAFE_OK,
+    ("thread_threadsafe", "time_sleep"): Expectation(
+        "delivered", "asyncio.run_coroutine_threadsafe hands each emit to the serving loop, "
+        "which sends it", _DOC_THREAD),
     ("executor", "time_sleep"): Expectation(
         "delivered", "blocking work in loop.run_in_executor that hands each emit back to "
         "the loop with run_coroutine_threadsafe", _DOC_THREAD),
@@ -129,17 +128,6 @@ class AsyncMode(ModeVariant):
                     f"{', '.join('-'.join(w) for w in works)}: use "
                     f"{self.value}-{cell.patch}-{'-'.join(works[0])}-{suffixes}")
         return None
-
-    def prunes(self, chosen):
-        """No measured deployment has the suffixes chosen so far."""
-        from emitcheck.matrix.cell import SUFFIXES, suffix_factors
-
-        decided = {f.name for f in SUFFIXES if f.name in chosen}
-        so_far = tuple(chosen[f.name] for f in SUFFIXES
-                       if f.name in decided and chosen[f.name] != f.default)
-        measured = [(), *DEPLOYMENTS.get(self.value, {})]
-        return all(tuple(v for v in suffixes if suffix_factors()[v] in decided) != so_far
-                   for suffixes in measured)
 
     def expect(self, cell, expected, resolved=None):
         from emitcheck.matrix.cell import suffix_factors

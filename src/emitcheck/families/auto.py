@@ -21,12 +21,13 @@ def _installed(name: str) -> bool:
 
 @dataclass(eq=False)
 class Auto(ModeVariant):
-    def resolve(self) -> str:
-        if _installed("eventlet"):
+    def resolve(self, have=None) -> str:
+        have = have or _installed
+        if have("eventlet"):
             return "eventlet"
-        if _installed("gevent") and _installed("uwsgi"):
+        if have("gevent") and have("uwsgi"):
             return "gevent_uwsgi"
-        if _installed("gevent"):
+        if have("gevent"):
             return "gevent"
         return "threading"
 

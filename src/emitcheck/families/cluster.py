@@ -140,18 +140,18 @@ class TwoServers(Cluster):
 
     def front(self, run):
         from emitcheck.families.nginx.proxy import start_nginx
-        from emitcheck.running.work import OurWork
+        from emitcheck.running.work import serve_ours
         from emitcheck.scripts.server_child import SECOND_SERVER
         from emitcheck.system.process import ManagedProcess, NotReady, start_listening
 
         assert run.server is not None  # front runs once the server started
 
-        def start(attempt: int) -> ManagedProcess:  # as serve_ours, in the others' Python
+        def start(attempt: int) -> ManagedProcess:
             place = run.directory / f"{SECOND}{attempt}"
-            return run.add(ManagedProcess.serve(place, run.cell.id, lambda files, port: [
-                run.others_python, *OurWork().server_argv(
-                    run.cell.id, run.timing.interval, files, port, run.queue_url)],
-                env={SECOND_SERVER: str(place / CONNECT_LOG)}), companion=True)
+            return run.add(serve_ours(
+                run.cell.id, run.timing.interval, place, run.queue_url,
+                env={SECOND_SERVER: str(place / CONNECT_LOG)}, python=run.others_python),
+                companion=True)
 
         second = start_listening(start, run.timing.ready_timeout, ATTEMPTS)
         try:

@@ -122,13 +122,6 @@ class Variant:
         the conflict and what would work), or None."""
         return None
 
-    def prunes(self, chosen: dict[str, str]) -> bool:
-        """Can no cell whose first factors are ``chosen`` (factor -> value, in
-        id order) go with this value? Only for the search of every valid cell
-        (``cells.possible_cells``), to drop a branch before its later factors
-        are tried, where ``conflict`` needs them all to say why. False: try."""
-        return False
-
     def expect(self, cell: Cell, expected: Expect,
                resolved: str | None = None) -> Expectation | None:
         """The verdict we measured for ``cell``, when this value decides it;
@@ -253,8 +246,9 @@ class ModeVariant(Variant):
     #: The script (``emitcheck.scripts``) that serves our own work in this mode.
     script: str = "server_child"
 
-    def resolve(self) -> str:
-        """The mode ``SocketIO(app)`` runs in, for a value that is not one itself."""
+    def resolve(self, have: Callable[[str], bool] | None = None) -> str:
+        """The mode ``SocketIO(app)`` runs in, for a value that is not one itself,
+        where ``have(module)`` says what is importable (default: here)."""
         return self.value
 
 

@@ -24,7 +24,6 @@ import fnmatch
 from functools import cache
 
 from emitcheck.matrix.cell import (
-    FACTOR_NAMES,
     FACTORS,
     INDEX,
     REQUIRED,
@@ -81,7 +80,7 @@ def _search() -> list[tuple[str, ...]]:
     """Every valid combination, found. The full product of the values is
     hundreds of thousands of combinations, most of them conflicts; the search
     chooses one factor at a time, in id order, and drops a branch as soon as a
-    chosen value's ``conflict`` (or ``prunes``) can already tell (``_Partial``)."""
+    chosen value's ``conflict`` can already tell (``_Partial``)."""
     choices = [[v for v in variants(f.name) if v.matrix] for f in FACTORS]
     found: list[Cell] = []
 
@@ -139,9 +138,6 @@ def _undecided(chosen: tuple[str, ...], checks: tuple[Variant, ...]) -> tuple[Va
     partial = _Partial(chosen)
     undecided = []
     for declared in checks:
-        if type(declared).prunes is not Variant.prunes and \
-                declared.prunes(dict(zip(FACTOR_NAMES, chosen, strict=False))):
-            return None
         if type(declared).conflict is Variant.conflict:
             continue
         try:

@@ -4,7 +4,7 @@ Finding every valid cell tries the product of every factor's values
 (``cells.possible_cells``: about a second and a half of CPU), and every
 ``emitcheck list``, ``-k PATTERN`` and plugin run needs the default matrix it
 yields. The cells depend only on emitcheck's own declarations: a value's
-``conflict``, ``prunes`` and ``in_default`` read the cell, never what is
+``conflict`` and ``in_default`` read the cell, never what is
 installed (that is ``unavailable``'s). So the list is kept in emitcheck's
 cache folder under a key made of those declarations' source (``matrix/`` and
 ``families/``), emitcheck's and Python's versions, and found again whenever

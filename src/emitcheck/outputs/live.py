@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -45,30 +45,33 @@ class LiveGrid:
 
     def __init__(self, total: int, width: int, console: Console | None = None):
         self.total = total
-        self.results: list[CellResult] = []
+        self.done = 0
+        #: The results so far by the title of their grid (a cell's family).
+        self.families: defaultdict[str, list[CellResult]] = defaultdict(list)
         self.counts: Counter = Counter({k: 0 for k in ("delivered", "failing as measured",
                                                         "unexpected")})
         self.started = time.monotonic()
         self.lock = threading.Lock()
-        self.live = Live(self._view(None), console=console or Console(width=width),
+        self.live = Live(self, console=console or Console(width=width),
                          transient=True, refresh_per_second=4, vertical_overflow="crop")
 
     def __rich__(self) -> Text:
         """The progress line, as of each refresh (the clock runs between cells)."""
-        return Text(progress(len(self.results), self.total, self.counts,
+        return Text(progress(self.done, self.total, self.counts,
                              time.monotonic() - self.started), style="bold")
 
-    def _view(self, last: CellResult | None):
-        if last is None:
-            return self
-        family = [r for r in self.results if parse(r.cell).grid == parse(last.cell).grid]
-        return Group(grid(family, title="emitcheck matrix (running)"), self)
+    def view(self, family: str) -> Group:
+        """The grid of one family, as far as its cells have finished, over the
+        progress line."""
+        return Group(grid(self.families[family], title="emitcheck matrix (running)"), self)
 
     def add(self, result: CellResult) -> None:
+        family = parse(result.cell).grid
         with self.lock:
-            self.results.append(result)
+            self.done += 1
+            self.families[family].append(result)
             self.counts[_kind(result)] += 1
-            self.live.update(self._view(result))
+            self.live.update(self.view(family))
 
     def __enter__(self) -> LiveGrid:
         self.live.start()

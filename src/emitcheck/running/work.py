@@ -87,12 +87,12 @@ class OurWork:
 
 
 def serve_ours(cell_id: str, interval: float, directory: Path, queue_url: str | None = None,
-               env: dict[str, str] | None = None) -> ManagedProcess:
-    """The server of one of our cells: server_child.py under socketio.run, fresh
-    (``env``: added to its environment)."""
+               env: dict[str, str] | None = None, python: str | None = None) -> ManagedProcess:
+    """The server of one of our cells: its mode's script, fresh (``env``: added
+    to its environment; ``python``: its interpreter, default ours)."""
     return ManagedProcess.serve(directory, cell_id, lambda files, port: [
-        sys.executable, *OurWork().server_argv(cell_id, interval, files, port, queue_url)],
-        env=env)
+        python or sys.executable,
+        *OurWork().server_argv(cell_id, interval, files, port, queue_url)], env=env)
 
 
 def emitter(cell_id: str, interval: float, directory: Path, emits: Path,

@@ -1,15 +1,15 @@
-"""Servers of unpatched cells, forked from a process that imported the stack once.
+"""Servers of cells, forked from a process that imported the stack once.
 
 Starting a server is mostly imports (about 0.5 s of CPU each), and a matrix
-run is bound by that CPU. For unpatched cells served by their mode's own
-server (``socketio.run``, ``uvicorn.run``, ``web.run_app``), ``zygote_child.py``
+run is bound by that CPU. For cells served by their mode's own server
+(``socketio.run``, ``uvicorn.run``, ``web.run_app``), ``zygote_child.py``
 imports what the mode's server script imports (``ModeVariant.script`` and
-``preload``), once per mode, then forks one server per cell; see its
-docstring for why the forked server is the same program. Which cells may be
-forked is for their values to say (``Variant.forkable``: patched, gunicorn,
-uWSGI and CPU-bound cells start fresh); an ``auto`` cell is forked from the
-zygote of the mode it resolves to here, which has imported what
-``SocketIO(app)`` finds first.
+``preload``), once per mode and patching (a patched zygote patches first, as
+the script does), then forks one server per cell; see its docstring for why
+the forked server is the same program. Which cells may be forked is for their
+values to say (``Variant.forkable``: gunicorn, uWSGI and CPU-bound cells start
+fresh); an ``auto`` cell is forked from the zygote of the mode it resolves to
+here, which has imported what ``SocketIO(app)`` finds first.
 
 A forked server is a ``ManagedProcess`` like any other for the rest of emitcheck:
 its own session, its cell's files, killed with its process group, and dead

@@ -21,6 +21,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from emitcheck.matrix.cell import mode_value, variant
+
 _MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", "Pipfile")
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[([^\]]*)\])?")
 _WORKERS = re.compile(r"\b(gunicorn|uvicorn|hypercorn)\b.*?(?:-w|--workers)[ =]+(\d+)")
@@ -125,12 +127,13 @@ def installed(name: str) -> bool:
 
 
 def resolve_auto(library: str, have) -> str:
-    """What ``async_mode`` left to auto resolves to, given ``have(name)``."""
+    """What ``async_mode`` left to auto resolves to, given ``have(name)``: for
+    an AsyncServer, aiohttp where it is there; else what ``SocketIO(app)``
+    picks (families/auto.py, through the registry), gevent under uWSGI being
+    gevent's row."""
     if library == "async_server":
         return "aiohttp" if have("aiohttp") else "asgi"
-    if have("eventlet"):
-        return "eventlet"
-    return "gevent" if have("gevent") else "threading"
+    return mode_value(variant("mode", "auto").resolve(have))
 
 
 def deployments(root: Path) -> list[Deployment]:

@@ -89,14 +89,6 @@ def make_async_waiter(sio, wait):
     return waiters[wait]
 
 
-def thread_waiter(wait):
-    """How work in an OS thread waits (it cannot await)."""
-    def event_wait(interval):
-        threading.Event().wait(interval)
-
-    return {"time_sleep": time.sleep, "event_wait": event_wait}[wait]
-
-
 class Ticks:
     """The numbered ticks and their log."""
 
@@ -134,12 +126,11 @@ def make_starter(sio, spawn, wait, interval, ticks):
             await pause(interval)
 
     def thread_work(emit_from_thread):
-        pause = thread_waiter(wait)
-        while True:
+        while True:  # an OS thread cannot await: it waits with time.sleep
             tick = ticks.next()
             emit_from_thread(tick)
             ticks.logged(tick)
-            pause(interval)
+            time.sleep(interval)
 
     async def start():
         loop = asyncio.get_running_loop()
@@ -187,7 +178,7 @@ def create_server(cell_id, emit_log_path, interval, queue_url=None):
         return {"echo": data, "t": time.time()}
 
     if os.environ.get(SECOND_SERVER):
-        return sio, serve_only(sio, os.environ[SECOND_SERVER])
+        return sio, log_connects(sio, os.environ[SECOND_SERVER])
     if spawn in ELSEWHERE:
         return sio, log_connects(sio, None)
     if spawn in CELERY_SPAWNS:
@@ -202,15 +193,15 @@ def create_server(cell_id, emit_log_path, interval, queue_url=None):
 SECOND_SERVER = "EMITCHECK_SECOND_SERVER"
 
 
-def log_connects(sio, connect_log_path, role=""):
-    """Log each Socket.IO connect to ``connect_log_path`` (``time transport``,
-    then ``role`` when given), so that the cell can tell where its client
-    landed; the coroutine that starts no work."""
+def log_connects(sio, connect_log_path):
+    """Log each Socket.IO connect to ``connect_log_path`` (``time transport``), so
+    that the cell can tell on which server its client landed (None: log none);
+    the coroutine that starts no work."""
     if connect_log_path:
         @sio.event
         async def connect(sid, environ, auth=None):
             with open(connect_log_path, "a") as log:
-                log.write(f"{time.time():.6f} {sio.transport(sid)}{' ' + role if role else ''}\n")
+                log.write(f"{time.time():.6f} {sio.transport(sid)}\n")
 
     async def start():
         pass
@@ -218,9 +209,6 @@ def log_connects(sio, connect_log_path, role=""):
     return start
 
 
-def serve_only(sio, connect_log_path):
-    """Run no work; log each connect (nginx logs a WebSocket only once it closes)."""
-    return log_connects(sio, connect_log_path)
 # --- end of cluster ---
 
 
@@ -294,8 +282,8 @@ def gunicorn_app(cell_id, emit_log_path, interval, queue_url=None):
 TWO_WORKERS = "two_workers"
 #: uvicorn's workers import the app by name: the parameters go by environment.
 WORKER_PARAMETERS = ("EMITCHECK_EMIT_LOG", "EMITCHECK_INTERVAL", "EMITCHECK_QUEUE")
-#: Beside the emit log: each worker's connects (``time transport role``), and the
-#: file whose creation the first worker with a client wins.
+#: Beside the emit log: each worker's connects (``time transport pid``), and the
+#: file whose creation the first worker with a client wins (it holds its pid).
 WORKER_CONNECTS, CLIENT_CLAIM = "worker-connects.log", "client.claim"
 
 
@@ -321,11 +309,18 @@ def workers_app():
         with open(os.path.join(folder, WORKER_CONNECTS), "a") as log:
             log.write(f"{time.time():.6f} {sio.transport(sid)} {me}\n")
 
+    def claimant():
+        try:
+            with open(claim) as claimed:
+                return claimed.read()
+        except FileNotFoundError:
+            return ""
+
     async def start():
         async def work_where_the_client_is_not():
-            while not os.path.exists(claim) or not open(claim).read():
+            while not (client := claimant()):
                 await asyncio.sleep(0.05)
-            if open(claim).read() != me:
+            if client != me:
                 await start_work()
 
         sio.start_background_task(work_where_the_client_is_not)

@@ -1,11 +1,12 @@
-"""A parent that has imported the stack once and forks the servers of unpatched cells.
+"""A parent that has imported the stack once and forks the servers of cells.
 
-Usage: ``python zygote_child.py MODE OWNER_PID MODULES SCRIPT`` (MODE: an
-unpatched mode, threading, eventlet, gevent, asgi or aiohttp; OWNER_PID only
-names, on the command line, the process it serves; MODULES, comma-separated,
-are what the mode's server imports on top of the script's own imports: the
-mode's ``preload``; SCRIPT, the server script of the mode: server_child, or
-async_server_child for python-socketio's AsyncServer).
+Usage: ``python zygote_child.py MODE OWNER_PID MODULES SCRIPT`` (MODE:
+threading, eventlet, gevent, asgi or aiohttp, or a patched one:
+``eventlet-patched``, ``gevent-patched``; OWNER_PID only names, on the command
+line, the process it serves; MODULES, comma-separated, are what the mode's
+server imports on top of the script's own imports: the mode's ``preload``;
+SCRIPT, the server script of the mode: server_child, or async_server_child for
+python-socketio's AsyncServer).
 
 Importing Flask, Flask-SocketIO and the async library is most of the CPU a
 server costs; a fork of a process that has done it already costs almost none.
@@ -37,7 +38,7 @@ PATCHED = sys.argv[1].endswith("-patched")
 if PATCHED:
     os.environ["EMITCHECK_CELL"] = sys.argv[1]
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-SERVER = __import__(sys.argv[4] if len(sys.argv) > 4 else "server_child")
+SERVER = __import__(sys.argv[4])
 os.environ.pop("EMITCHECK_CELL", None)
 
 import ctypes  # noqa: E402
