@@ -343,3 +343,19 @@ def test_a_family_that_fails_to_say_whether_it_can_run_is_that_cells_failure(mon
     result = runner.run_cell(cells.parse("threading-unpatched-thread-time_sleep-gunicorn"))
     assert result.verdict is None and result.skipped is None
     assert result.failure == "UnboundLocalError: cannot access local variable 'importlib'"
+
+
+def test_cells_run_under_pytest_import_nothing_of_ours_in_their_threads(tmp_path):
+    """Under pytest every module of ours is an assertion rewrite (ast.parse) as it
+    is imported, which two threads must not do at once on CPython 3.11: the
+    pool imports beforehand what a cell's run imports (``RUN_IMPORTS``). Cells of
+    the families whose hooks import the most (Celery and Redis, nginx and two
+    servers, uvicorn's workers) then import nothing more of ours."""
+    chosen = [runnable(c) for c in ("threading-unpatched-celery-time_sleep-redis-prefork",
+                                    "threading-unpatched-task-socketio_sleep-redis-two_ip_hash",
+                                    "asgi-unpatched-task-socketio_sleep-websocket-redis-two_workers")]
+    runner.import_before_threads()
+    before = {name for name in sys.modules if name.startswith("emitcheck.")}
+    results = runner.run_many(chosen)
+    assert all(r.ran for r in results), [r.reason for r in results]
+    assert sorted({n for n in sys.modules if n.startswith("emitcheck.")} - before) == []

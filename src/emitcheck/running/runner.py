@@ -11,7 +11,11 @@ cells, and stops them all when it closes (Ctrl-C included).
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib
 import os
+import pkgutil
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -165,6 +169,32 @@ def longest_first(cells: list[Cell]) -> list[Cell]:
     return sorted(cells, key=lambda c: (not c.isolated, slow.get(expected(c).verdict, 2)))
 
 
+#: What a cell's run imports on first use (its values' hooks, the processes they
+#: start, what they read back: the families, the binaries, the server scripts'
+#: constants), as packages or modules of emitcheck.
+RUN_IMPORTS = ("families", "running", "clients", "system", "model", "matrix",
+               "scripts.server_child", "scripts.async_server_child")
+
+
+@functools.cache
+def import_before_threads() -> None:
+    """Import ``RUN_IMPORTS`` in this thread, before a pool's threads run cells,
+    when pytest rewrites the asserts of our modules as it imports them (it
+    marks the whole package of a plugin: this is one). A rewrite is an
+    ``ast.parse``, and on CPython 3.11 two threads parsing at once can fail
+    with "SystemError: AST constructor recursion depth mismatch" (CPython
+    gh-106905, pytest 10763): seen once on a fresh clone, a cell failing that
+    way. Elsewhere nothing is done: the CLI keeps its lazy imports."""
+    if not any(type(finder).__module__ == "_pytest.assertion.rewrite"
+               for finder in sys.meta_path):
+        return
+    for name in RUN_IMPORTS:
+        module = importlib.import_module(f"emitcheck.{name}")
+        for found in pkgutil.walk_packages(getattr(module, "__path__", []),
+                                           f"{module.__name__}."):
+            importlib.import_module(found.name)
+
+
 class CellPool:
     """Runs cells concurrently; ``submit`` returns a Future of a CellResult.
 
@@ -183,6 +213,7 @@ class CellPool:
         self.quota = None if os.environ.get(NO_CPU_QUOTA) else CpuQuota()
         held = self.quota is not None and self.quota.available()
         self.limits = Limits(ISOLATED_AT_ONCE if held else 1)
+        import_before_threads()
         self.zygotes = Zygotes()
         self.closing = threading.Event()
         self.live: set[CellRun] = set()
