@@ -237,6 +237,8 @@ SHAPES: tuple[Shape, ...] = (
     Shape("fastapi_lifespan", "fastapi_lifespan.py", "fastapi_lifespan:app", "price"),
     Shape("fastapi_unawaited", "fastapi_unawaited.py", "fastapi_unawaited:app", "reading",
           cause="never awaited"),
+    Shape("fastapi_import_loop", "fastapi_import_loop.py", "fastapi_import_loop:app",
+          "telemetry", cause=r"onto a loop that is not the server's running loop"),
     Shape("aiohttp_factory", "aiohttp_factory.py", "aiohttp_factory:create_app()", "tick"),
     Shape("aiohttp_time_sleep", "aiohttp_time_sleep.py", "aiohttp_time_sleep:app", "status",
           triggers=("emit:watch",), cause=r"time\.sleep"),

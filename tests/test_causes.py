@@ -5,14 +5,21 @@ whose connect handler raised, a gunicorn worker that failed to boot), with the
 app's folder renamed to /srv/app and the virtualenv to /venv.
 """
 
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from emitcheck import scripts
 from emitcheck.apps.user_app import AppSpec, what_to_change
 from emitcheck.model import tracebacks
-from emitcheck.model.causes import app_exception, app_facts
+from emitcheck.model.causes import HANDED_OFF, app_exception, app_facts
 from emitcheck.model.credentials import Credentials
 from emitcheck.model.results import Emit, HttpGet, Observation
 from emitcheck.model.verdicts import APP_EXCEPTION, REFUSED_BY, classify
@@ -228,3 +235,90 @@ def test_a_main_block_that_sets_up_before_serving_is_named_for_setup(tmp_path):
     assert main_block_calls(spec) == ["start() (app.py:6)", "Thread() (app.py:6)"]
     lines = what_to_change(spec, "auto-unpatched-app-own", Observation("x", 0.2), "silent")
     assert any("--setup MODULE:FUNCTION" in line and "Thread()" in line for line in lines)
+
+
+# An OS thread's run_coroutine_threadsafe onto a loop that is not the server's.
+
+def _handoff(running=False, coroutine="AsyncServer.emit", **entry) -> dict:
+    return {"kind": "other_loop", "at": 1.0, "where": "/srv/app/app.py:37 (poll_device)",
+            "code": "asyncio.run_coroutine_threadsafe(sio.emit('tick', data), loop)",
+            "coroutine": coroutine, "running": running,
+            "made_at": "/srv/app/app.py:29 (<module>)",
+            "made_code": "loop = asyncio.new_event_loop()", **entry}
+
+
+def test_emits_handed_to_a_loop_made_at_import_are_named_with_where_it_was_taken():
+    entries = [_handoff(), {"event": "tick", "namespace": "/", "at": 1.0, "os_thread": True}]
+    facts = app_facts(SPEC, entries, "")
+    assert facts[HANDED_OFF] == (
+        "run_coroutine_threadsafe(AsyncServer.emit) at app.py:37 (poll_device) onto a loop "
+        "that is not the server's running loop (taken at app.py:29: loop = "
+        "asyncio.new_event_loop(); it is not running)")
+    assert list(facts).index(HANDED_OFF) < list(facts).index("emitted from")  # cause first
+
+
+def test_a_running_loop_of_the_apps_own_is_a_cause_only_for_socketios_coroutines():
+    """A loop the app runs in a thread for its own work (a database client) is no
+    fault; an emit handed to it queues packets without waking the server's loop."""
+    assert HANDED_OFF not in app_facts(SPEC, [_handoff(running=True, coroutine="store")], "")
+    facts = app_facts(SPEC, [_handoff(running=True)], "")
+    assert facts[HANDED_OFF].endswith("running in another thread)")
+    # any coroutine on a loop that never runs: the app's own wrapper of the emit too
+    assert "run_coroutine_threadsafe(send)" in \
+        app_facts(SPEC, [_handoff(coroutine="send", made_at=None)], "")[HANDED_OFF]
+
+
+@pytest.mark.parametrize("verdict", ["lost", "silent"])
+def test_the_fix_for_a_handoff_to_another_loop_is_the_servers_running_loop(verdict):
+    """Not 'monkey patch first', 'start_background_task', nor 'await every emit':
+    the app already emits from its thread the way asyncio asks, onto the wrong loop."""
+    facts = app_facts(SPEC, [_handoff()], "")
+    [line] = what_to_change(SPEC, "asgi-unpatched-app-own", Observation("x", 0.2, facts=facts),
+                            verdict)
+    assert line.startswith("run_coroutine_threadsafe(AsyncServer.emit) at app.py:37")
+    assert "asyncio.get_running_loop()" in line and "taken at app.py:29" in line
+    assert not re.search(r"monkey patch|start_background_task|await every", line)
+
+
+def test_the_app_child_logs_a_handoff_to_a_loop_made_at_import_not_to_the_serving_loop(
+        tmp_path):
+    """app_child_loops.handoffs, in a process of its own (it wraps asyncio's
+    functions): a thread hands one coroutine to a loop made at import, one to the
+    serving loop; only the first is logged, with both places of the app's code."""
+    script = tmp_path / "handoff.py"
+    script.write_text(textwrap.dedent("""\
+        import asyncio, json, sys
+        sys.path.insert(0, sys.argv[1])
+        import app_child_loops
+
+        class Log:
+            serving_loop = None
+            def write(self, **entry):
+                print(json.dumps(entry))
+
+        log = Log()
+        app_child_loops.handoffs(asyncio, log, sys.argv[2])
+        idle = asyncio.new_event_loop()
+
+        async def tick():
+            return 1
+
+        def thread(serving):
+            asyncio.run_coroutine_threadsafe(tick(), idle)
+            asyncio.run_coroutine_threadsafe(tick(), serving).result(10)
+
+        async def serve():
+            log.serving_loop = asyncio.get_running_loop()
+            await asyncio.to_thread(thread, log.serving_loop)
+
+        asyncio.run(serve())
+        """))
+    proc = subprocess.run([sys.executable, str(script), str(scripts.FOLDER), str(tmp_path)],
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    [entry] = [json.loads(line) for line in proc.stdout.splitlines()]
+    root = os.path.realpath(tmp_path)
+    assert entry["where"] == f"{root}/handoff.py:18 (thread)"
+    assert entry["made_at"] == f"{root}/handoff.py:12 (<module>)"
+    assert entry["made_code"] == "idle = asyncio.new_event_loop()"
+    assert (entry["kind"], entry["coroutine"], entry["running"]) == ("other_loop", "tick", False)

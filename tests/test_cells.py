@@ -120,7 +120,7 @@ def test_combinations_that_do_not_exist_say_why(bad, says):
      "valid spawn values: thread, task, process, process_manager"),
     ("eventlet-patched-thread-sleep",
      "valid wait values: time_sleep, socketio_sleep, event_wait, busy"),
-    ("eventlet-patched-thread", "expected 4 to 12"),
+    ("eventlet-patched-thread", "expected 4 to 13"),
     ("eventlet-patched-thread-time_sleep-extra",
      "valid suffixes: polling, websocket, redis, gunicorn"),
     ("eventlet-patched-thread-time_sleep-default", "the default is left out of the id"),

@@ -191,6 +191,31 @@ def test_an_emitter_with_a_queue_while_the_web_server_has_none(tmp_path):
         ("ECK106", "app.py", "threading-unpatched-celery-time_sleep-prefork")
 
 
+@pytest.mark.parametrize("mode", ["asgi", "aiohttp"])
+def test_a_celery_task_emits_through_redis_while_the_async_server_has_no_manager(tmp_path,
+                                                                                 mode):
+    tasks = """
+    import socketio
+    from celery import Celery
+
+    celery = Celery("tasks", broker="redis://")
+    external = socketio.RedisManager("redis://", write_only=True)
+
+    @celery.task
+    def report():
+        external.emit("done", {})
+    """
+    app = ASYNC.format(mode=mode)
+    [finding] = scan([_project(tmp_path, app=app, tasks=tasks)]).findings
+    assert (finding.code, finding.path.name, finding.cell, finding.verdict) == \
+        ("ECK106", "app.py", f"{mode}-unpatched-celery-time_sleep-prefork"
+         if mode == "asgi" else "asgi-unpatched-celery-time_sleep-prefork", "lost")
+    with_manager = app.replace(f"async_mode={mode!r}", f"async_mode={mode!r}, client_manager="
+                               "socketio.AsyncRedisManager('redis://')")
+    (tmp_path / "project" / "app.py").write_text(with_manager)
+    assert _codes(tmp_path / "project") == []
+
+
 def test_auto_mode_resolves_from_the_declared_dependencies(tmp_path):
     app = FLASK + "socketio = SocketIO(app)\n" + THREAD_WORK
     with_eventlet = _project(tmp_path / "a", "flask-socketio\neventlet>=0.33\n", app=app)
@@ -286,6 +311,45 @@ def test_time_sleep_in_a_coroutine(tmp_path):
         ("ECK204", _line(code, "time.sleep(0.2)"), "aiohttp-unpatched-task-time_sleep")
 
 
+NAMESPACED = FLASK + "socketio = SocketIO(app, async_mode='threading')\n" + textwrap.dedent("""
+    def work():
+        while True:
+            socketio.emit("tick", {}, namespace="/live")
+            socketio.sleep(0.2)
+
+    @socketio.on("connect")
+    def connected():
+        socketio.start_background_task(work)
+""")
+
+
+def test_an_emit_to_a_namespace_no_handler_serves(tmp_path):
+    [finding] = scan([_project(tmp_path, app=NAMESPACED)]).findings
+    assert (finding.code, finding.line, finding.cell, finding.verdict) == \
+        ("ECK109", _line(NAMESPACED, 'namespace="/live"'),
+         "threading-unpatched-task-socketio_sleep-other_namespace", "lost")
+
+
+@pytest.mark.parametrize("served", [
+    '@socketio.on("join", namespace="/live")\ndef join(data):\n    pass\n',
+    'LIVE = "/live"\nsocketio.on_event("join", lambda data: None, namespace=LIVE)\n',
+    'from flask_socketio import Namespace\nclass Live(Namespace):\n    pass\n'
+    'socketio.on_namespace(Live("/live"))\n',
+    'from flask_socketio import Namespace\nclass Live(Namespace):\n    pass\n'
+    'live = Live(namespace="/live")\nsocketio.on_namespace(live)\n',
+], ids=["on", "on_event-constant", "on_namespace", "on_namespace-instance"])
+def test_a_namespace_the_project_serves_anywhere_is_no_finding(tmp_path, served):
+    assert _codes(_project(tmp_path, app=NAMESPACED, handlers=
+                           "from app import socketio\n" + served)) == []
+
+
+@pytest.mark.parametrize("option", ["namespaces=['/', '/live']", "namespaces='*'",
+                                    "namespaces=NAMES"])
+def test_a_servers_namespaces_option_serves_them_or_makes_them_unknown(tmp_path, option):
+    code = NAMESPACED.replace("async_mode='threading'", f"async_mode='threading', {option}")
+    assert _codes(_project(tmp_path, app=code)) == []
+
+
 # -- every rule: its evidence and its docs --------------------------------------------
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r.code)
@@ -308,12 +372,11 @@ def test_each_rule_has_its_section_in_the_docs_with_its_cells(rule):
 # -- precision on the app shapes -----------------------------------------------------
 
 #: The shapes whose oracle saw events lost, late or never (docs/own-app.md), and the
-#: rule that finds each. wrong_namespace (an emit to a namespace no handler
-#: registers) is broken too, but no cell of ours backs a rule for it.
+#: rule that finds each.
 BROKEN = {"thread_unpatched": "ECK101", "gevent_unpatched": "ECK101",
           "server_thread_unpatched": "ECK101", "fastapi_unawaited": "ECK201",
-          "aiohttp_time_sleep": "ECK204"}
-NO_RULE = {"wrong_namespace"}
+          "aiohttp_time_sleep": "ECK204", "wrong_namespace": "ECK109",
+          "fastapi_import_loop": "ECK203"}
 
 
 def _shape_files() -> dict[str, Path]:
@@ -329,9 +392,7 @@ def _shape_files() -> dict[str, Path]:
 def test_every_broken_shape_is_found_and_no_correct_one(shape):
     findings = scan([_shape_files()[shape]]).findings
     said = "\n".join(f"  {f.path.name}:{f.line}: {f.code} {f.message}" for f in findings)
-    if shape in NO_RULE:  # a known limit (docs/scan.md), said rather than skipped
-        assert findings == [], f"{shape}: a rule now finds it; move it to BROKEN\n{said}"
-    elif shape in BROKEN:
+    if shape in BROKEN:
         assert BROKEN[shape] in {f.code for f in findings}, f"{shape}: not found\n{said}"
     else:
         assert findings == [], f"{shape} is correct (its oracle saw it steady):\n{said}"

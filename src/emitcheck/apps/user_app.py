@@ -398,11 +398,13 @@ def what_to_change(spec: AppSpec, cell_id: str, obs: Observation | None,
         EMITTED_FROM,
         EMITTED_INSTEAD,
         FROM_TASKS,
+        HANDED_OFF,
         LOOP_BLOCKED,
         NAMESPACE,
         NEVER_AWAITED,
         PATCHED_BY,
         QUEUE,
+        handed_off_fix,
     )
     from emitcheck.model.verdicts import APP_EXCEPTION, REFUSED_BY
 
@@ -426,6 +428,8 @@ def what_to_change(spec: AppSpec, cell_id: str, obs: Observation | None,
                 "loop) with the loop the server runs"]
     if blocked := facts.get(LOOP_BLOCKED):
         return [_unblock(blocked)]
+    if handed := facts.get(HANDED_OFF):
+        return [handed_off_fix(handed)]
     if verdict == "silent":
         instead = f"; the app emitted {facts[EMITTED_INSTEAD]} (--event, --namespace)" \
             if facts.get(EMITTED_INSTEAD) else ""

@@ -11,7 +11,8 @@ Asyncio cells take the suffixes we measured them with (``DEPLOYMENTS``), each
 family deciding its cells' verdicts: ``-gunicorn`` (gunicorn's uvicorn worker),
 ``-redis`` (``AsyncRedisManager``, and work in another process emitting
 through it: ``process_manager``), two servers behind nginx (families/cluster.py),
-and uvicorn with two workers (families/workers.py). aiohttp cells take none yet.
+and uvicorn with two workers (families/workers.py); an emit to a namespace no client
+is on (families/namespaces.py), the one suffix aiohttp cells take yet.
 """
 
 from __future__ import annotations
@@ -97,6 +98,11 @@ DEPLOYMENTS: dict[str, dict[tuple[str, ...], tuple[tuple[str, str], ...]]] = {
         # uvicorn --workers 2, the work in the worker the client is not on (workers.py)
         ("websocket", "two_workers"): _SERVING,
         ("websocket", "redis", "two_workers"): _SERVING,
+        # work that emits to a namespace no client is on (namespaces.py)
+        ("other_namespace",): _SERVING,
+    },
+    "aiohttp": {
+        ("other_namespace",): _SERVING,
     },
 }
 MODE_EXPECTED: dict[tuple[str, str, str], Expectation] = {

@@ -66,6 +66,8 @@ FACTORS: tuple[Factor, ...] = (
            "clients over them", default="single"),
     Factor("library", "the Socket.IO server library of a sync mode: Flask-SocketIO, or "
            "python-socketio's own Server", default="flask_socketio"),
+    Factor("namespace", "the namespace the work emits to: the client's (/), or one no client "
+           "is on", default="same"),
 )
 
 #: ``expected(cell)``, handed to a value's ``expect`` to ask about another cell.
@@ -343,7 +345,8 @@ class Run(Protocol):
 #: ``VARIANTS``).
 MODULES = ("threading", "eventlet", "gevent", "auto", "patching", "spawns", "waits", "cpu",
            "transports", "queues", "redis", "emitters", "celery", "asyncio", "libraries",
-           "servers", "gunicorn", "uwsgi", "clients", "node", "nginx", "cluster", "workers", "app")
+           "servers", "gunicorn", "uwsgi", "clients", "node", "nginx", "cluster", "workers",
+           "namespaces", "app")
 
 
 @cache

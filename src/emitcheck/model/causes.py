@@ -20,8 +20,13 @@ stderr holds the tracebacks. From those, ``app_facts`` says, in a few named
   (Python's ``RuntimeWarning: coroutine 'AsyncServer.emit' was never
   awaited``, and where): a coroutine that never runs, so nothing is sent;
 - ``loop blocked``: where the app's own code held the event loop of an asyncio
-  app (a ``time.sleep`` in a coroutine), as app_child.py's watch of the loop
-  logged it.
+  app (a ``time.sleep`` in a coroutine), as app_child_loops.py's watch of the
+  loop logged it;
+- ``handed off``: where the app's own code handed a coroutine (an
+  ``AsyncServer`` emit) with ``asyncio.run_coroutine_threadsafe`` to a loop
+  that is not the server's running loop, and where it took that loop
+  (app_child_loops.py's ``other_loop`` entries): a loop made at import, which
+  the server never runs, holds every emit for ever, with no error.
 
 The classifier (verdict.py) puts a cause before the verdict it leads to, and
 ``user_app.what_to_change`` gives the fix for that cause.
@@ -51,6 +56,7 @@ EMITTED_FROM = "emitted from"
 FROM_TASKS = "the server's own tasks"
 NEVER_AWAITED = "never awaited"
 LOOP_BLOCKED = "loop blocked"
+HANDED_OFF = "handed off"
 
 #: Python's warning for a coroutine that was never awaited, where it was dropped.
 _UNAWAITED = re.compile(r"^(?P<where>.+?:\d+): RuntimeWarning: coroutine "
@@ -117,6 +123,41 @@ def loop_blocked(entries: list[dict], app_root: Path) -> str | None:
     return f"{short_path(where, app_root)}: {code}" if code else short_path(where, app_root)
 
 
+def handed_off(entries: list[dict], app_root: Path) -> str | None:
+    """Where the app handed a coroutine to a loop other than the serving one
+    (app_child_loops.py's ``other_loop`` entries), the place seen most often:
+    only a loop that is not running (it holds any coroutine for ever), or one
+    of python-socketio's sending coroutines (a running loop of the app's own
+    queues their packets without waking the server's loop)."""
+    def matters(entry: dict) -> bool:
+        name = str(entry.get("coroutine", ""))
+        return not entry.get("running") or (
+            name.startswith("Async") and name.rsplit(".", 1)[-1] in _SENDING)
+
+    found = Counter((e.get("where", "?"), e.get("coroutine", "?"), e.get("made_at"),
+                     e.get("made_code"), bool(e.get("running"))) for e in entries
+                    if e.get("kind") == "other_loop" and matters(e))
+    if not found:
+        return None
+    (where, coroutine, made_at, made_code, running), _ = found.most_common(1)[0]
+    taken = ""
+    if made_at:
+        taken = f"taken at {short_path(made_at, app_root).split(' (')[0]}" + \
+            (f": {made_code}" if made_code else "") + "; "
+    state = "running in another thread" if running else "it is not running"
+    return (f"run_coroutine_threadsafe({coroutine}) at {short_path(where, app_root)} onto a "
+            f"loop that is not the server's running loop ({taken}{state})")
+
+
+def handed_off_fix(handed: str) -> str:
+    """What to change where the app hands its emits to another loop."""
+    return (f"{handed}: give run_coroutine_threadsafe the loop the server runs: take it "
+            "inside the server, loop = asyncio.get_running_loop() in a startup hook "
+            "(FastAPI's lifespan, aiohttp's on_startup) or a handler, and hand that loop to "
+            "the thread; a loop taken at import (asyncio.get_event_loop() or "
+            "new_event_loop() at module level) is never the one uvicorn or aiohttp runs")
+
+
 def app_facts(spec, entries: list[dict], stderr: str, whole: str | None = None
               ) -> dict[str, str]:
     """The facts of one cell of the app ``spec`` (a user_app.AppSpec), from its
@@ -130,6 +171,8 @@ def app_facts(spec, entries: list[dict], stderr: str, whole: str | None = None
         facts[NEVER_AWAITED] = unawaited
     if blocked := loop_blocked(entries, root):
         facts[LOOP_BLOCKED] = f"the event loop was held at {blocked}"
+    if handed := handed_off(entries, root):
+        facts[HANDED_OFF] = handed
     served = next((e for e in entries if e.get("kind") == "served"), None)
     if served and served.get("patches"):
         site = served.get("patched_at")

@@ -151,11 +151,13 @@ def emitter_without_queue(program: Program) -> Iterator[Match]:
         return
     for module, server in program.servers():
         row = _row(program, server)
-        if row is None or server.queue or not server.has_app or server.library not in SYNC:
+        if row is None or server.queue or not server.has_app:
             continue
         mode, patch = row
-        yield Match(module.path, server.line,
-                    _cells(mode.value, patch, "celery", "time_sleep", server, "prefork"),
+        cells = _cells(mode.value, patch, "celery", "time_sleep", server, "prefork")
+        if server.library == "async_server":  # measured under uvicorn (aiohttp: the same loop)
+            cells += ("asgi-unpatched-celery-time_sleep-prefork",)
+        yield Match(module.path, server.line, cells,
                     f"{_where(emitters[0][0], emitters[0][1].line)} emits through a message "
                     "queue, but this server has no message_queue: it never hears those emits")
 
@@ -240,6 +242,31 @@ def blocking_in_coroutine(program: Program) -> Iterator[Match]:
                             _cells(mode.value, "unpatched", "task", "time_sleep", server),
                             f"{wait.call} in the coroutine {facts.name} blocks the event loop "
                             f"({mode.value} mode)")
+
+
+def emit_to_unserved_namespace(program: Program) -> Iterator[Match]:
+    served = program.namespaces()
+    if served is None:
+        return
+    works = {(m.path, e.line): w for w in program.works() for m, e in w.emits()}
+    for module in program.modules:
+        for facts in _unique(module):
+            for emit in facts.emits:
+                found = program.server_named(module, emit.receiver) \
+                    if isinstance(emit.namespace, str) and emit.namespace not in served else None
+                row = _row(program, found[1]) if found else None
+                if found is None or row is None:
+                    continue
+                (mode, patch), server = row, found[1]
+                work = works.get((module.path, emit.line))
+                own = _cells(mode.value, patch, work.start.kind, work.wait_value(), server,
+                             "other_namespace") \
+                    if work and work.start.kind in ("thread", "task") else ()
+                yield Match(module.path, emit.line,
+                            (*own, f"{mode.value}-{patch}-task-socketio_sleep-other_namespace"),
+                            f"{emit.receiver}.emit(..., namespace={emit.namespace!r}) "
+                            f"goes to a namespace the project has no handler for (it serves "
+                            f"{', '.join(sorted(served))}): no client can be there")
 
 
 # -- helpers ---------------------------------------------------------------------------

@@ -70,3 +70,25 @@ def literal(node: ast.AST | None) -> object:
         return ast.literal_eval(node)
     except (ValueError, TypeError, SyntaxError, RecursionError):
         return ...
+
+
+def constants(tree: ast.Module) -> dict[str, object]:
+    """Module-level names assigned a literal once (``async_mode = "eventlet"``, as
+    the examples of Flask-SocketIO and python-socketio write it)."""
+    found: dict[str, object] = {}
+    twice: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and \
+                isinstance(node.targets[0], ast.Name):
+            name = node.targets[0].id
+            if name in found:
+                twice.add(name)
+            found[name] = literal(node.value)
+    return {k: v for k, v in found.items() if k not in twice and v is not ...}
+
+
+def value(node: ast.AST | None, known: dict[str, object]) -> object:
+    """``literal``, or the literal a module constant (``constants``) holds."""
+    if isinstance(node, ast.Name) and node.id in known:
+        return known[node.id]
+    return literal(node)

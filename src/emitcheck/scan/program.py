@@ -105,6 +105,13 @@ class Program:
                 if value != "threading" else "neither eventlet nor gevent is installed here"
         return Mode(value, True, f"async_mode left to auto resolves to {value}: {why}")
 
+    def namespaces(self) -> set[str] | None:
+        """Every namespace the project serves (``/`` always), or None when one of
+        them cannot be read from the source (scan/namespaces.py)."""
+        if any(m.served.unknown is not None for m in self.modules):
+            return None
+        return {"/"}.union(*(m.served.names for m in self.modules))
+
     def _declares(self, name: str) -> bool:
         return bool(self.declared and name in self.declared.names)
 

@@ -67,11 +67,13 @@ RULES: tuple[Rule, ...] = (
          "SocketIO(message_queue=URL)",
          matchers.other_process_app_server),
     Rule("ECK106", "emitter-without-queue",
-         ("threading-unpatched-celery-time_sleep-prefork",),
+         ("threading-unpatched-celery-time_sleep-prefork",
+          "asgi-unpatched-celery-time_sleep-prefork"),
          "another process emits through a message queue (SocketIO(message_queue=URL), a "
          "write_only manager) but the web server listens to none",
          "give the web server the same queue: SocketIO(app, message_queue=URL) "
-         "(python-socketio: client_manager=socketio.RedisManager(URL))",
+         "(python-socketio: client_manager=socketio.RedisManager(URL); an AsyncServer: "
+         "socketio.AsyncRedisManager(URL))",
          matchers.emitter_without_queue),
     Rule("ECK107", "auto-mode-green-dependency", ("auto-unpatched-thread-time_sleep",),
          "async_mode left to auto while eventlet (or gevent) is a dependency: the server "
@@ -88,6 +90,15 @@ RULES: tuple[Rule, ...] = (
          "(python-socketio: client_manager=socketio.AsyncRedisManager(URL)), and sticky "
          "sessions in front of them",
          matchers.workers_without_manager),
+    Rule("ECK109", "emit-to-unserved-namespace",
+         ("threading-unpatched-task-socketio_sleep-other_namespace",
+          "asgi-unpatched-task-socketio_sleep-other_namespace"),
+         "an emit with namespace= naming a namespace that no handler of the project serves: "
+         "no client can connect there, so the emit reaches nobody, without an error",
+         "emit to the namespace your clients connect to, or register a handler on the "
+         "namespace you emit to (@socketio.on('connect', namespace=...), "
+         "on_namespace(MyNamespace(...))) and connect the clients there",
+         matchers.emit_to_unserved_namespace),
     Rule("ECK201", "emit-not-awaited", ("asgi-unpatched-unawaited-socketio_sleep",),
          "an AsyncServer's emit called without await: a coroutine that never runs, so "
          "nothing is sent",

@@ -3,8 +3,8 @@ its ``async_mode``, ``message_queue`` or ``client_manager``), whether and where
 it monkey patches (the first statement or not), how background work starts
 (threads, timers, executors, APScheduler jobs, ``start_background_task``,
 ``run_in_executor``, processes, Celery tasks), a loop captured at import, the
-worker count it asks a server for, and what each of its functions does
-(work.py)."""
+worker count it asks a server for, the namespaces it serves (namespaces.py),
+and what each of its functions does (work.py)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import ast
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from emitcheck.scan import starts
-from emitcheck.scan.names import Aliases, call_name, keyword, literal
+from emitcheck.scan import namespaces, starts
+from emitcheck.scan.names import Aliases, call_name, constants, keyword, literal, value
 from emitcheck.scan.work import FunctionFacts, analyze
 
 #: The classes that make a server, and the library each is.
@@ -66,6 +66,7 @@ class ModuleFacts:
     workers: list[tuple[int, int, str]] = field(default_factory=list)  # line, count, how
     #: ``run_coroutine_threadsafe``/``call_soon_threadsafe`` calls: line, the loop's name
     threadsafe: list[tuple[int, str]] = field(default_factory=list)
+    served: namespaces.Served = field(default_factory=namespaces.Served)
     is_main: bool = False             # has ``if __name__ == "__main__":``
 
 
@@ -73,19 +74,21 @@ def read(path: Path, module: str, tree: ast.Module) -> ModuleFacts:
     nodes = list(ast.walk(tree))  # once: every question below reads this list
     aliases = Aliases(nodes)
     facts = ModuleFacts(path, module, aliases)
-    facts.functions["<module>"] = analyze("<module>", tree, tree.body, aliases)
-    _functions(tree, aliases, facts)
+    known = constants(tree)
+    facts.functions["<module>"] = analyze("<module>", tree, tree.body, aliases, known)
+    _functions(tree, aliases, facts, known)
     facts.patches = _patches(tree, nodes, aliases)
     bound = assignments(nodes, aliases)
-    constants = _constants(tree)
     for node in nodes:
         if isinstance(node, ast.Call):
-            _server(node, aliases, facts, bound.get(id(node)), constants)
+            _server(node, aliases, facts, bound.get(id(node)), known)
             _workers(node, aliases, facts)
             _threadsafe(node, aliases, facts)
         elif isinstance(node, ast.If) and _is_main_guard(node.test):
             facts.is_main = True
     facts.starts = starts.find(nodes, aliases)
+    facts.served = namespaces.find(nodes, aliases, known,
+                                   {s.name for s in facts.servers if s.name})
     for node in tree.body:  # module level only: a loop taken at import
         if isinstance(node, ast.Assign) and call_name(aliases, node.value) in IMPORT_LOOPS:
             for target in node.targets:
@@ -94,13 +97,14 @@ def read(path: Path, module: str, tree: ast.Module) -> ModuleFacts:
     return facts
 
 
-def _functions(tree: ast.Module, aliases: Aliases, facts: ModuleFacts) -> None:
+def _functions(tree: ast.Module, aliases: Aliases, facts: ModuleFacts,
+               known: dict[str, object]) -> None:
     """Every function, by its name and, for a method, ``Class.name`` too."""
     def visit(body: list[ast.stmt], owner: str | None) -> None:
         for node in body:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 qualified = f"{owner}.{node.name}" if owner else node.name
-                found = analyze(qualified, node, node.body, aliases)
+                found = analyze(qualified, node, node.body, aliases, known)
                 facts.functions[qualified] = found
                 facts.functions.setdefault(node.name, found)
                 visit(node.body, None)  # nested functions, by their own name
@@ -114,7 +118,7 @@ def _functions(tree: ast.Module, aliases: Aliases, facts: ModuleFacts) -> None:
 
 
 def _server(node: ast.Call, aliases: Aliases, facts: ModuleFacts, name: str | None,
-            constants: dict[str, object]) -> None:
+            known: dict[str, object]) -> None:
     called = call_name(aliases, node) or ""
     library = SERVER_CLASSES.get(called)
     if called in MANAGERS and literal(keyword(node, "write_only")) is True:
@@ -130,30 +134,9 @@ def _server(node: ast.Call, aliases: Aliases, facts: ModuleFacts, name: str | No
     manager = keyword(node, "client_manager")
     write_only = manager is not None and _write_only(manager)
     facts.servers.append(ServerMade(
-        node.lineno, name, library, _value(keyword(node, "async_mode"), constants),
+        node.lineno, name, library, value(keyword(node, "async_mode"), known),
         keyword(node, "message_queue") is not None or manager is not None,
         has_app and not write_only))
-
-
-def _constants(tree: ast.Module) -> dict[str, object]:
-    """Module-level names assigned a literal once (``async_mode = "eventlet"``, as
-    the examples of Flask-SocketIO and python-socketio write it)."""
-    found: dict[str, object] = {}
-    twice: set[str] = set()
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and \
-                isinstance(node.targets[0], ast.Name):
-            name = node.targets[0].id
-            if name in found:
-                twice.add(name)
-            found[name] = literal(node.value)
-    return {k: v for k, v in found.items() if k not in twice and v is not ...}
-
-
-def _value(node: ast.expr | None, constants: dict[str, object]) -> object:
-    if isinstance(node, ast.Name) and node.id in constants:
-        return constants[node.id]
-    return literal(node)
 
 
 def _write_only(manager: ast.expr) -> bool:

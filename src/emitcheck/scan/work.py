@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 
-from emitcheck.scan.names import Aliases
+from emitcheck.scan.names import Aliases, keyword, value
 
 #: Calls that block their thread as ``time.sleep`` does: under an unpatched hub
 #: or an event loop, the whole server waits with them (the ``time_sleep`` cells).
@@ -44,6 +44,7 @@ class Emit:
     how: str             # awaited, bare (a statement, not awaited), asyncio_run,
     #                      threadsafe, or passed (to create_task, gather, ...)
     loop: str | None = None  # run_coroutine_threadsafe's loop, as a name
+    namespace: object = None  # its namespace= (a string), None, or ... (unknown)
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,8 @@ def _own_nodes(body: list[ast.stmt]):
         stack.extend(c for c in ast.iter_child_nodes(node) if not isinstance(c, _OWNERS))
 
 
-def analyze(name: str, node: ast.AST, body: list[ast.stmt], aliases: Aliases) -> FunctionFacts:
+def analyze(name: str, node: ast.AST, body: list[ast.stmt], aliases: Aliases,
+            constants: dict[str, object]) -> FunctionFacts:
     facts = FunctionFacts(name, getattr(node, "lineno", 1),
                           isinstance(node, ast.AsyncFunctionDef))
     own = list(_own_nodes(body))
@@ -90,7 +92,8 @@ def analyze(name: str, node: ast.AST, body: list[ast.stmt], aliases: Aliases) ->
             receiver, _, method = called.rpartition(".")
             if method in EMIT_METHODS and receiver:
                 how, loop = wrapped.get(id(sub), ("passed", None))
-                facts.emits.append(Emit(sub.lineno, receiver, how, loop))
+                namespace = value(keyword(sub, "namespace"), constants)
+                facts.emits.append(Emit(sub.lineno, receiver, how, loop, namespace))
             elif called in BLOCKING:
                 facts.waits.append(Wait(sub.lineno, called, True))
             elif method == "sleep" and receiver:

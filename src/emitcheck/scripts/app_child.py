@@ -27,11 +27,14 @@ raised) is logged, and a ``socketio.Server`` made in a sync row gets the row's
 async mode; when it imports Flask-SocketIO, ``init_app`` is wrapped to force
 the cell's async mode (``auto``: the app's own choice, untouched); when it
 imports eventlet or gevent's monkey module, the place of its own patch call is
-recorded. The module is imported, never run as ``__main__``, so the app's own
-``socketio.run``, ``uvicorn.run`` or ``web.run_app`` does not start; this
-process serves it on 127.0.0.1 with what a non-interactive run needs (no
-reloader, no debugger, Werkzeug allowed). An asyncio app's serving loop is
-watched (``watch_the_loop``): where a coroutine blocks it is logged.
+recorded; when it imports asyncio, ``run_coroutine_threadsafe`` is wrapped to
+log the coroutines handed to a loop that is not the serving one
+(``app_child_loops.handoffs``). The module is imported, never run as
+``__main__``, so the app's own ``socketio.run``, ``uvicorn.run`` or
+``web.run_app`` does not start; this process serves it on 127.0.0.1 with what
+a non-interactive run needs (no reloader, no debugger, Werkzeug allowed). An
+asyncio app's serving loop is watched (``app_child_loops.watch``): where a
+coroutine blocks it is logged.
 """
 
 import _thread
@@ -136,8 +139,8 @@ class _Log:
         #: Where the app called ``socketio.run`` while it was being loaded.
         self.ran_at = None
         self.ran_with = None
-        #: Set once the serving event loop is watched (watch_the_loop).
-        self.watched = False
+        #: The event loop that serves an asyncio app, once it runs (app_child_loops).
+        self.serving_loop = None
         #: Set once this process serves the app itself: its own run goes through.
         self.serving = False
 
@@ -276,10 +279,18 @@ def _instrument(config):
         "uvicorn.main": lambda module: _run_unless_loading(log, module, "run", "uvicorn.run"),
         "aiohttp.web": lambda module: _run_unless_loading(log, module, "run_app",
                                                            "web.run_app"),
+        "asyncio": lambda module: _loops().handoffs(module, log, config["path"]),
         "eventlet": lambda module: patch_site(module, "monkey_patch"),
         "gevent.monkey": lambda module: patch_site(module, "patch_all"),
     }))
     return log
+
+
+def _loops():
+    """app_child_loops.py, beside this file: imported by name when this file
+    runs as a script (its folder is first on the path), else from its package."""
+    return importlib.import_module(f"{__package__}.app_child_loops" if __package__
+                                   else "app_child_loops")
 
 
 def _run_unless_loading(log, owner, name, said):
@@ -651,60 +662,6 @@ def serve_wsgi(app, async_mode, port):
     serve_wsgi_app(app, async_mode, port)
 
 
-#: Seconds the serving event loop may run no callback before where it is stuck
-#: is logged (``kind: blocked``): a coroutine that blocks it (time.sleep).
-LOOP_BLOCKED_S = 1.0
-
-
-def _own_frame(frame, root):
-    """``(file:line (function), source line)`` of the innermost frame of the
-    app's own code (under ``root``, not an installed package), else None."""
-    while frame is not None:
-        file = os.path.realpath(frame.f_code.co_filename)
-        if file.startswith(root) and "-packages" + os.sep not in file:
-            import linecache
-
-            return (f"{file}:{frame.f_lineno} ({frame.f_code.co_name})",
-                    linecache.getline(file, frame.f_lineno).strip())
-        frame = frame.f_back
-    return None
-
-
-def watch_the_loop(log, root):
-    """From the first event loop the main thread runs (uvicorn's, aiohttp's),
-    an OS thread of ours asks it to run a callback every LOOP_BLOCKED_S; when it
-    does not, it logs the app's own frame the loop's thread is in."""
-    import asyncio
-    import threading
-
-    root = os.path.realpath(root) + os.sep
-    run_forever = asyncio.BaseEventLoop.run_forever
-
-    def watch(loop, ident):
-        answered, pause = threading.Event(), threading.Event()  # pause: never set
-        while not loop.is_closed():
-            answered.clear()
-            try:
-                loop.call_soon_threadsafe(answered.set)
-            except RuntimeError:  # the loop closed meanwhile
-                return
-            if answered.wait(LOOP_BLOCKED_S):
-                pause.wait(LOOP_BLOCKED_S)
-                continue
-            found = _own_frame(sys._current_frames().get(ident), root)
-            if found:
-                log.write(kind="blocked", at=time.time(), where=found[0], code=found[1])
-
-    def watched_run_forever(self):
-        if threading.current_thread() is threading.main_thread() and not log.watched:
-            log.watched = True
-            threading.Thread(target=watch, args=(self, threading.get_ident()),
-                             name="emitcheck-loop-watch", daemon=True).start()
-        return run_forever(self)
-
-    asyncio.BaseEventLoop.run_forever = watched_run_forever  # type: ignore[method-assign]
-
-
 def serve(loaded, log, config, port):
     """Serve the loaded app on 127.0.0.1:port as its stack does."""
     if isinstance(loaded, tuple):  # an aiohttp factory's coroutine: web.run_app awaits it
@@ -715,7 +672,7 @@ def serve(loaded, log, config, port):
             _served(made_app, log, config, config["patch"] == "patched")
             return made_app.app
 
-        watch_the_loop(log, config["path"])
+        _loops().watch(log, config["path"])
         log.serving = True
         from aiohttp import web
 
@@ -727,7 +684,7 @@ def serve(loaded, log, config, port):
                                    debug=False, log_output=False)
     if loaded.kind == "wsgi":
         return serve_wsgi(loaded.app, loaded.async_mode, port)
-    watch_the_loop(log, config["path"])
+    _loops().watch(log, config["path"])
     if loaded.kind == "aiohttp":
         from aiohttp import web
 

@@ -104,18 +104,26 @@ class Ticks:
         self.log.write(f"{tick['seq']} {tick['t']:.6f}\n")
 
 
-def make_starter(sio, spawn, wait, interval, ticks):
+#: Where the work of an ``-other_namespace`` cell emits: a namespace no handler
+#: serves and no client is on (families/namespaces.py); other cells emit to ``/``.
+OTHER_NAMESPACE = "/other"
+
+
+def make_starter(sio, spawn, wait, interval, ticks, namespace="/"):
     """The coroutine the server runs at startup, which starts the work."""
+    def emit(event, tick):
+        return sio.emit(event, tick, namespace=namespace)
+
     async def coroutine_work():
         pause = make_async_waiter(sio, wait)
         while True:
             tick = ticks.next()
-            await sio.emit(EVENT, tick)
+            await emit(EVENT, tick)
             ticks.logged(tick)
             await pause(interval)
 
     def notify(tick):
-        sio.emit(EVENT, tick)  # a coroutine, never awaited: nothing is sent
+        emit(EVENT, tick)  # a coroutine, never awaited: nothing is sent
 
     async def unawaited_work():
         pause = make_async_waiter(sio, wait)
@@ -136,10 +144,10 @@ def make_starter(sio, spawn, wait, interval, ticks):
         loop = asyncio.get_running_loop()
         emitters = {
             "thread_threadsafe": lambda tick: asyncio.run_coroutine_threadsafe(
-                sio.emit(EVENT, tick), loop),
-            "thread_asyncio_run": lambda tick: asyncio.run(sio.emit(EVENT, tick)),
+                emit(EVENT, tick), loop),
+            "thread_asyncio_run": lambda tick: asyncio.run(emit(EVENT, tick)),
             "thread_import_loop": lambda tick: asyncio.run_coroutine_threadsafe(
-                sio.emit(EVENT, tick), IMPORT_LOOP),  # type: ignore[arg-type]
+                emit(EVENT, tick), IMPORT_LOOP),  # type: ignore[arg-type]
         }
         if spawn == "task":
             sio.start_background_task(coroutine_work)
@@ -184,7 +192,8 @@ def create_server(cell_id, emit_log_path, interval, queue_url=None):
     if spawn in CELERY_SPAWNS:
         ROUTES[CELERY_ROUTE] = celery_route(cell_id, emit_log_path, interval, queue_url)
         return sio, log_connects(sio, None)
-    return sio, make_starter(sio, spawn, wait, interval, Ticks(emit_log_path))
+    namespace = OTHER_NAMESPACE if "other_namespace" in cell_id.split("-")[4:] else "/"
+    return sio, make_starter(sio, spawn, wait, interval, Ticks(emit_log_path), namespace)
 
 
 # --- cluster (families/cluster.py): a second server process that runs no work ---

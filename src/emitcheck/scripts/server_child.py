@@ -29,6 +29,9 @@ _CELL = sys.argv[1] if __name__ == "__main__" else os.environ.get("EMITCHECK_CEL
 _MODE, _PATCH = (_CELL.split("-") + ["", ""])[:2]
 #: The suffix of cells served by python-socketio's own Server instead of Flask-SocketIO.
 PYTHON_SOCKETIO = "python_socketio"
+#: The suffix of cells whose work emits to a namespace no handler serves and no
+#: client is on (families/namespaces.py), and that namespace.
+OTHER_NAMESPACE = ("other_namespace", "/other")
 if _PATCH == "patched" and _MODE == "eventlet":
     import eventlet
 
@@ -133,8 +136,10 @@ def create_app(cell_id, emit_log_path, interval, queue_url=None, async_mode=None
         serve_only(socketio, os.environ[SECOND_SERVER])
     elif spawn in ("thread", "task"):
         wait_between = make_waiter(socketio, wait)
-        make_starter(socketio, spawn)(
-            lambda: emit_forever(socketio.emit, wait_between, interval, emit_log_path))
+        namespace = OTHER_NAMESPACE[1] if OTHER_NAMESPACE[0] in cell_id.split("-")[4:] else "/"
+        make_starter(socketio, spawn)(lambda: emit_forever(
+            lambda event, data: socketio.emit(event, data, namespace=namespace),
+            wait_between, interval, emit_log_path))
     elif spawn in ("celery", "celery_app"):
         add_celery_route(app, cell_id, emit_log_path, interval, queue_url)
     # init_app sets async_mode; types-Flask-SocketIO does not declare it.

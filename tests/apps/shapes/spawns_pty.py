@@ -53,6 +53,13 @@ def forward(fd):
             return
 
 
+@socketio.on("pty-input", namespace="/pty")
+def pty_input(data):
+    """Keys typed in a browser's terminal, written to the shells."""
+    for _, fd in shells:
+        os.write(fd, data["input"].encode())
+
+
 @socketio.on("connect")
 def spawn_shell():
     if not started:
