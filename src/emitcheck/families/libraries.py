@@ -31,11 +31,7 @@ class PythonSocketio(Library):
         if variant("mode", cell.mode).asyncio:
             return (f"{cell.mode} mode is python-socketio's AsyncServer already: "
                     f"drop -{self.value}")
-        others = [v for v in cell.suffixes if v != self.value]
-        if others:
-            return (f"{self.value} cells run with every other suffix factor at its default "
-                    f"(its deployments are Flask-SocketIO's): drop -{'-'.join(others)}")
-        return None
+        return self.alone(cell, "its deployments are Flask-SocketIO's")
 
     def expect(self, cell, expected, resolved=None):
         twin = expected(cell.replace(library="flask_socketio"), resolved)

@@ -36,10 +36,9 @@ class Namespace(Variant):
 @dataclass(eq=False)
 class OtherNamespace(Namespace):
     def conflict(self, cell):
-        others = [v for v in cell.suffixes if v != self.value]
-        if others:
-            return (f"{self.value} cells run with every other suffix factor at its default "
-                    f"(the namespace is the only thing wrong in them): drop -{'-'.join(others)}")
+        alone = self.alone(cell, "the namespace is the only thing wrong in them")
+        if alone:
+            return alone
         if cell.spawn not in ("thread", "task"):
             return (f"{self.value} cells start the work in the server (spawn thread or task), "
                     f"not spawn {cell.spawn}")

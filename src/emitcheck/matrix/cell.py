@@ -124,6 +124,15 @@ class Variant:
         the conflict and what would work), or None."""
         return None
 
+    def alone(self, cell: Cell, why: str) -> str | None:
+        """The conflict of a suffix value measured with every other suffix factor
+        at its default (``why``: the reason), or None when ``cell`` has no other."""
+        others = [v for v in cell.suffixes if v != self.value]
+        if not others:
+            return None
+        return (f"{self.value} cells run with every other suffix factor at its default "
+                f"({why}): drop -{'-'.join(others)}")
+
     def expect(self, cell: Cell, expected: Expect,
                resolved: str | None = None) -> Expectation | None:
         """The verdict we measured for ``cell``, when this value decides it;
