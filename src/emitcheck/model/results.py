@@ -431,6 +431,9 @@ class CellResult:
     #: The mode a results file names for the cell (read from a file); a
     #: result's ``async_mode`` is this, or else its observation's.
     file_mode: str | None = None
+    #: Read from a file: its ``async_mode`` is the file's even when null (the
+    #: server reported none), whatever its observation says.
+    from_file: bool = False
     #: An app's cell only: how long its window watched (``waited_s``, ``cadence_s``).
     watched: Watched | None = None
 
@@ -438,7 +441,7 @@ class CellResult:
     def async_mode(self) -> str | None:
         """The mode the server reported it resolved to: what the file names, or
         the observation's (set once the window is over)."""
-        if self.file_mode is not None:
+        if self.from_file or self.file_mode is not None:
             return self.file_mode
         return self.observation.async_mode if self.observation is not None else None
 
@@ -512,13 +515,12 @@ class CellResult:
                               data["connect_ms"], data["ack_ms"], data["http_ms"])
         observation = None if data["observation"] is None else \
             Observation.from_dict(data["observation"], f"{what}: observation")
-        watched = Watched(data["waited_s"], data.get("cadence_s")) \
-            if "waited_s" in data else None
-        result = cls(data["cell"], data["expected"], data["why"], data["doc"], data["verdict"],
-                     data["evidence"], data["skipped"], data["failure"], metrics, observation,
-                     data["versions"], data.get("remedies", []), watched=watched)
-        result.file_mode = data["async_mode"]  # what the file says, even beside its observation
-        return result
+        watched = Watched(data.get("waited_s"), data.get("cadence_s")) \
+            if "waited_s" in data or "cadence_s" in data else None
+        return cls(data["cell"], data["expected"], data["why"], data["doc"], data["verdict"],
+                   data["evidence"], data["skipped"], data["failure"], metrics, observation,
+                   data["versions"], data.get("remedies", []),
+                   file_mode=data["async_mode"], from_file=True, watched=watched)
 
 
 #: The fields every result in a file must have (what ``to_json`` writes).
@@ -556,8 +558,9 @@ def result_spec() -> Fields:
 def check_result(data: Any, what: str) -> dict:
     """``data`` if it is a result as ``CellResult.to_json`` writes it, else a
     one-line SchemaError naming ``what`` and the field: the schema, every field
-    there and of its type, a verdict among VERDICTS, and a verdict exactly when
-    the cell was neither skipped nor failed."""
+    there and of its type, a verdict among VERDICTS, a verdict exactly when
+    the cell was neither skipped nor failed, and metrics (``emitted`` and the
+    rest) all or none."""
     data = _require(check_schema(data, what), RESULT_FIELDS, what)
     check(data, result_spec(), what)
     reason = data["skipped"] or data["failure"]
@@ -568,6 +571,13 @@ def check_result(data: Any, what: str) -> dict:
         why = "the cell was skipped" if data["skipped"] else "emitcheck failed in the cell"
         raise SchemaError(f"{what}: 'verdict' is {data['verdict']!r}, yet {why}: a result "
                           "has a verdict or a reason, not both")
+    if data["emitted"] is None:  # no metrics: a result has nowhere to keep the others
+        measured = {name: data[name] for name in ("received", "connect_ms", "ack_ms", "http_ms")}
+        measured |= {f"latency_ms.{name}": data["latency_ms"][name] for name in NO_LATENCY}
+        for name, value in measured.items():
+            if value is not None:
+                raise SchemaError(f"{what}: 'emitted' is null, yet {name!r} is "
+                                  f"{_short(value)}: a result has all its metrics or none")
     return data
 
 
