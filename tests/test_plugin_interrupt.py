@@ -12,7 +12,8 @@ SIGINT: to pytest's whole process group, as a terminal's Ctrl-C does, or to
 the pytest process alone (``kill -INT``). A conftest logs, from every pytest
 process (the xdist workers included, whose reports the controller stops
 showing once it is interrupted), each test's outcome and how each session
-ended.
+ended; what it logged before the signal was sent tells which cells were
+running then.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -150,10 +152,10 @@ def suite(tmp_path):
         made.kill_what_is_left()
 
 
-def interrupt_pytest(suite: Suite, args: list[str], group: bool) -> tuple[int, str]:
+def interrupt_pytest(suite: Suite, args: list[str], group: bool) -> tuple[int, str, int]:
     """Run pytest on ``suite`` with ``args``, wait (bounded) until a cell's server
     runs, send SIGINT (to pytest's process group, or to pytest alone); its exit
-    status and its output."""
+    status, its output and how many events were logged before the signal."""
     pytest_run = subprocess.Popen(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
          "--emitcheck-cells", CELLS, *args],
@@ -165,6 +167,7 @@ def interrupt_pytest(suite: Suite, args: list[str], group: bool) -> tuple[int, s
                    "a cell's server to run")
         assert pytest_run.poll() is None, \
             f"pytest ended before any server was seen:\n{pytest_run.communicate()[0]}"
+        before = len(suite.events())
         if group:  # a terminal's Ctrl-C: the xdist workers get it too
             os.killpg(pytest_run.pid, signal.SIGINT)
         else:
@@ -182,15 +185,15 @@ def interrupt_pytest(suite: Suite, args: list[str], group: bool) -> tuple[int, s
         if pytest_run.poll() is None:
             os.killpg(pytest_run.pid, signal.SIGKILL)
             pytest_run.wait()
-    return pytest_run.returncode, out
+    return pytest_run.returncode, out, before
 
 
-def assert_stopped(suite: Suite, status: int, out: str, processes: int,
-                   all_interrupted: bool = True) -> None:
+def assert_stopped(suite: Suite, status: int, out: str, before: int, processes: int) -> None:
     """The run ended interrupted; every pytest process ended its session (none
-    was killed), as interrupted (with ``all_interrupted``; else the main one);
-    no interrupted cell is a failure of emitcheck; fewer cells ran than were
-    selected; and nothing is left."""
+    was killed), as interrupted unless it was idle; no cell running when the
+    signal was sent (``before``: the events logged until then) was reported
+    afterwards, and no interrupted cell is a failure of emitcheck; fewer cells
+    ran than were selected; and nothing is left."""
     tail = out[-3000:]
     assert status == pytest.ExitCode.INTERRUPTED, f"exit status {status}:\n{tail}"
     assert "KeyboardInterrupt" in out, tail
@@ -200,6 +203,11 @@ def assert_stopped(suite: Suite, status: int, out: str, processes: int,
     selected = len(cells.select(CELLS))
     ran = {e["test"] for e in events if e["event"] == "report"}
     assert len(ran) < selected, f"{len(ran)} of {selected} cells ran: {sorted(ran)}"
+    running = _tests(events[:before], "begin") - _tests(events[:before], "report")
+    finished = sorted(_tests(events[before:], "report") & running)
+    assert finished == [], \
+        f"cells running when SIGINT was sent went on to their reports (process, test): " \
+        f"{finished}\nevents: {events}\n{tail}"
     started = {e["process"] for e in events if e["event"] == "start"}
     ended = {e["process"]: e["exitstatus"] for e in events if e["event"] == "finish"}
     assert len(started) == processes, events
@@ -207,23 +215,25 @@ def assert_stopped(suite: Suite, status: int, out: str, processes: int,
         f"sessions started {sorted(started)}, ended {ended}\nevents: {events}\n{tail}"
     interrupted = {name for name, code in ended.items() if code == pytest.ExitCode.INTERRUPTED}
     assert "main" in interrupted, f"sessions ended (exit status) {ended}"
-    if all_interrupted:
-        # A worker that was idle when the signal came (between two cells, or
-        # told by xdist to shut down first) ends its session normally; every
-        # other one ends interrupted. None ends with a cell cut short unsaid.
-        for name in started - interrupted:
-            begun = {e["test"] for e in events if e["event"] == "begin"
-                     and e["process"] == name}
-            reported = {e["test"] for e in events if e["event"] == "report"
-                        and e["process"] == name}
-            assert ended[name] == pytest.ExitCode.OK and begun <= reported, \
-                f"session {name} ended {ended[name]}, not interrupted, with cells begun " \
-                f"{sorted(begun)} and reported {sorted(reported)}: {events}"
+    # A worker that was idle when the signal came (between two cells, or told
+    # by xdist to shut down first) ends its session normally; every other one
+    # ends interrupted. None ends with a cell cut short unsaid.
+    for name in started - interrupted:
+        begun = {e["test"] for e in events if e["event"] == "begin" and e["process"] == name}
+        reported = {e["test"] for e in events if e["event"] == "report" and e["process"] == name}
+        assert ended[name] == pytest.ExitCode.OK and begun <= reported, \
+            f"session {name} ended {ended[name]}, not interrupted, with cells begun " \
+            f"{sorted(begun)} and reported {sorted(reported)}: {events}"
     try:
         wait_until(lambda: not suite.left(), GONE_BOUND, "no process of the run left")
     except AssertionError as exc:
         raise AssertionError(f"{exc}: left {suite.left()}") from None
     assert suite.temporary() == []
+
+
+def _tests(events: list[dict], kind: str) -> set[tuple[str, str]]:
+    """(process, test) of the events of that kind."""
+    return {(e["process"], e["test"]) for e in events if e["event"] == kind}
 
 
 @pytest.fixture
@@ -234,16 +244,56 @@ def gevent():
 def test_ctrl_c_stops_a_plugin_run_at_once(suite, gevent):
     """Without xdist every selected cell starts after collection; Ctrl-C in the
     middle ends the session as interrupted, and stops them all."""
-    status, out = interrupt_pytest(suite, [], group=False)
-    assert_stopped(suite, status, out, processes=1)
+    status, out, before = interrupt_pytest(suite, [], group=False)
+    assert_stopped(suite, status, out, before, processes=1)
 
 
 @pytest.mark.parametrize("group", [True, False], ids=["terminal", "pytest-only"])
 def test_ctrl_c_stops_a_plugin_run_under_xdist(suite, gevent, group):
-    """With ``-n 2``: a terminal's Ctrl-C reaches the workers too, and each
-    that was running a cell ends its session as interrupted. A SIGINT to the
-    controller alone reaches them through xdist's shutdown: a worker ends after
-    its current test, or execnet interrupts it when it does not within 5 s.
-    Either way no worker is killed."""
-    status, out = interrupt_pytest(suite, ["-n", "2"], group=group)
-    assert_stopped(suite, status, out, processes=3, all_interrupted=group)
+    """With ``-n 2``: a terminal's Ctrl-C reaches the workers too. A SIGINT to
+    the controller alone reaches none: the plugin tells them (the controller
+    leaves a word in the directory they share; left to xdist, its teardown has
+    execnet interrupt a worker 5 s later, wherever it is, and kill it 10 s
+    later). Either way each worker that was running a cell ends its session as
+    interrupted at once, without reporting that cell, and none is killed."""
+    status, out, before = interrupt_pytest(suite, ["-n", "2"], group=group)
+    assert_stopped(suite, status, out, before, processes=3)
+
+
+@pytest.mark.parametrize("runs_it", [True, False], ids=["its-own", "another-workers"])
+def test_a_worker_waiting_for_a_cell_stops_once_the_controllers_session_is_interrupted(
+        tmp_path, monkeypatch, runs_it):
+    """The word the xdist controller leaves in the shared directory once its
+    session is interrupted (a SIGINT to it alone reaches no worker) ends, as
+    interrupted, the session of a worker waiting for a cell, whether the
+    worker runs it or another one does; before that, the worker waits."""
+    from concurrent.futures import Future
+    from types import SimpleNamespace
+
+    from emitcheck.plugins import session as plugin_session
+    from emitcheck.plugins.state import RUN_INTERRUPTED
+
+    monkeypatch.setattr(plugin_session, "RESULT_TIMEOUT", 60.0)  # a bound, not reached
+    option = SimpleNamespace(emitcheck_jobs=None, emitcheck_html=None)
+    waiting = plugin_session.Session(SimpleNamespace(option=option), tmp_path)
+    cell = cells.parse("gevent-unpatched-task-time_sleep")
+    if runs_it:
+        waiting.futures[cell] = Future()  # running, never done
+    else:  # another worker (here, another session) claimed it and never writes it
+        owner = plugin_session.Session(SimpleNamespace(option=option), tmp_path)
+        assert owner._claim(cell)  # its lock held as long as ``owner`` lives
+        waiting.elsewhere.add(cell)
+    told = threading.Timer(0.5, (tmp_path / RUN_INTERRUPTED).touch)
+    told.start()
+    try:
+        with pytest.raises(pytest.exit.Exception) as ended:
+            waiting.result(cell)
+    finally:
+        told.cancel()
+        told.join()
+    assert (tmp_path / RUN_INTERRUPTED).exists()  # it waited until told (not there before)
+    assert ended.value.returncode == pytest.ExitCode.INTERRUPTED
+    assert "controller's session was interrupted" in str(ended.value.msg)
+    assert waiting.pool is None  # nothing started meanwhile
+    if not runs_it:
+        assert owner.locks  # still claimed: the word, not the lock, ended the wait

@@ -19,8 +19,10 @@ once a selected test requests ``emitcheck_result``, or an output option
   ``workerinput``), where a file lock per cell (the ``filelock`` package) says
   which worker runs it, and the others wait for that lock and read the result
   the owner wrote beside it before letting the lock go (details in
-  ``emitcheck.plugins.session``). The controller removes the directory at the
-  end of the run.
+  ``emitcheck.plugins.session``). Once the controller's session is
+  interrupted, it says so there, and every worker waiting for a cell ends its
+  session as interrupted too. The controller removes the directory at the end
+  of the run.
 - The measured verdict, when not ``delivered``, gives the test pytest's own
   ``xfail`` mark (``raises=AssertionError``, the reason the measured ``why``), so
   ``-rx``, JUnit XML and ``--runxfail`` treat it as any xfail. A verdict other
@@ -41,7 +43,7 @@ from typing import cast
 
 import pytest
 
-from emitcheck.plugins.state import PROPERTY, RESULT, SHARED, STATE, State
+from emitcheck.plugins.state import PROPERTY, RESULT, RUN_INTERRUPTED, SHARED, STATE, State
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -229,6 +231,20 @@ class Hooks:
             self.state.shared = Path(tempfile.mkdtemp(prefix="emitcheck-cells-"))
             warden.track(self.state.shared)  # removed by it if this process is killed first
         node.workerinput[SHARED] = str(self.state.shared)
+
+    @pytest.hookimpl(tryfirst=True)  # before the terminal reporter formats the traceback
+    def pytest_keyboard_interrupt(self) -> None:
+        """xdist controller, its session interrupted (Ctrl-C to it alone, a
+        worker's, ``pytest.exit``): tell the workers at once, in the directory
+        they share; a worker waiting for a cell ends its session as interrupted
+        (``emitcheck.plugins.session``). Left to xdist, a worker is told only
+        when the controller tears it down: execnet interrupts it 5 s later and
+        kills it 10 s later, however far its own session end has come."""
+        if self.state.shared is not None:
+            try:
+                (self.state.shared / RUN_INTERRUPTED).touch()
+            except OSError:  # the directory is gone: no worker is left to tell
+                pass
 
     def pytest_unconfigure(self) -> None:
         if self.state.shared is not None:

@@ -23,14 +23,24 @@ as interrupted and ``close()`` stops every cell still running. A cell stopped
 that way has no result and is no failure: its worker writes ``{"interrupted":
 ...}`` instead, and a worker waiting for it ends its session as interrupted too
 (as xdist ends the whole run once one worker is).
+
+A SIGINT to the xdist controller alone (``kill -INT``) reaches no worker: the
+controller leaves ``RUN_INTERRUPTED`` in the shared directory (``matrix.py``),
+and a worker looks for it while it waits for a cell (every ``POLL`` seconds)
+and before a test takes its result, and then ends its session as interrupted.
+Without it a worker would go on until xdist's teardown, whose execnet sends it
+SIGINT only 5 s later (which may then land in any hook, ``pytest_sessionfinish``
+included) and SIGKILL 10 s later.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
+from collections.abc import Callable
 from concurrent.futures import CancelledError, Future
-from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import wait as wait_for_futures
 from functools import partial
 from pathlib import Path
 from typing import NoReturn
@@ -44,7 +54,7 @@ from emitcheck.matrix.cells import parse
 from emitcheck.matrix.expectations import expected
 from emitcheck.model.results import CellResult, results_document
 from emitcheck.outputs import grid
-from emitcheck.plugins.state import PROPERTY, RESULT, STATE
+from emitcheck.plugins.state import PROPERTY, RESULT, RUN_INTERRUPTED, STATE
 from emitcheck.running.cell_run import Interrupted
 from emitcheck.running.runner import CellPool, longest_first
 from emitcheck.system import environment
@@ -55,6 +65,8 @@ from emitcheck.system import environment
 RESULT_TIMEOUT = 600.0
 #: The key of a shared file whose cell was stopped by its worker's interruption.
 INTERRUPTED = "interrupted"
+#: How often an xdist worker waiting for a cell looks whether the run was interrupted.
+POLL = 0.1
 
 
 def cell_of(item: pytest.Item) -> Cell | None:
@@ -74,6 +86,20 @@ def interrupted(reason: str) -> NoReturn:
     """End the session as Ctrl-C does (pytest's exit status 2, "Interrupted"),
     saying why."""
     pytest.exit(reason, returncode=pytest.ExitCode.INTERRUPTED)
+
+
+def _done_within(future: Future, seconds: float) -> bool:
+    return not wait_for_futures([future], timeout=seconds).not_done
+
+
+def _free_within(lock: FileLock, seconds: float) -> bool:
+    """Is the lock free (taken and let go) within ``seconds``?"""
+    try:
+        lock.acquire(timeout=seconds)
+    except Timeout:
+        return False
+    lock.release()
+    return True
 
 
 def _failed(cell: Cell, reason: str) -> CellResult:
@@ -129,28 +155,58 @@ class Session:
                 self.start(cell)
 
     def prefetch(self, items: list[pytest.Item]) -> None:
+        if self._run_interrupted():  # its test ends the session (``result``)
+            return
         for item in items:
             cell = cell_of(item)
             if cell is not None:
                 self.start(cell)
 
     def result(self, cell: Cell) -> CellResult:
-        """The cell's result, waiting for it (bounded)."""
+        """The cell's result, waiting for it (bounded). Ctrl-C while waiting for
+        it (KeyboardInterrupt) goes on to pytest, which ends the session as
+        interrupted."""
+        self._stop_if_run_interrupted()
         self.start(cell)
-        if cell in self.futures:
-            return self._outcome(cell, self.futures[cell], RESULT_TIMEOUT)
-        return self._shared_result(cell)
+        if cell not in self.futures:
+            return self._shared_result(cell)
+        future = self.futures[cell]
+        if not self._waited(partial(_done_within, future), RESULT_TIMEOUT):
+            return _failed(cell, f"no result within {RESULT_TIMEOUT:g} s (emitcheck's own "
+                                 "wait for the cell; each of its steps is bounded)")
+        return self._outcome(cell, future)
 
-    def _outcome(self, cell: Cell, future: Future, timeout: float) -> CellResult:
-        """The cell's result. Ctrl-C while waiting for it (KeyboardInterrupt) goes
-        on to pytest, which ends the session as interrupted; a cell that did not
-        run because the pool was closed under it ends the session the same way:
-        neither is a failure of emitcheck in that cell."""
+    def _waited(self, ready: Callable[[float], bool], timeout: float) -> bool:
+        """Wait until ``ready(seconds)``, which waits at most that long, says that
+        what it waits for is there: True, or False after ``timeout``. Under
+        xdist, in steps of ``POLL``, before each of which the session ends as
+        interrupted if the controller's was (``RUN_INTERRUPTED``)."""
+        if self.shared is None:
+            return ready(timeout)
+        deadline = time.monotonic() + timeout
+        while True:
+            self._stop_if_run_interrupted()
+            left = deadline - time.monotonic()
+            if ready(max(0.0, min(POLL, left))):
+                return True
+            if left <= POLL:
+                return False
+
+    def _run_interrupted(self) -> bool:
+        """Under xdist: was the controller's session interrupted?"""
+        return self.shared is not None and (self.shared / RUN_INTERRUPTED).exists()
+
+    def _stop_if_run_interrupted(self) -> None:
+        if self._run_interrupted():
+            interrupted("the pytest-xdist controller's session was interrupted "
+                        "(Ctrl-C or SIGINT to it alone, or pytest.exit)")
+
+    def _outcome(self, cell: Cell, future: Future) -> CellResult:
+        """The result of a cell whose future is done. A cell that did not run
+        because the pool was closed under it ends the session as interrupted:
+        that is no failure of emitcheck in that cell."""
         try:
-            return future.result(timeout=timeout)
-        except FutureTimeout:
-            return _failed(cell, f"no result within {timeout:g} s (emitcheck's own wait "
-                                 "for the cell; each of its steps is bounded)")
+            return future.result(timeout=0)
         except (CancelledError, Interrupted):
             interrupted(f"{cell.id} was stopped: the session is ending")
         except Exception as exc:  # our own machinery raised outside run_cell's care
@@ -191,7 +247,7 @@ class Session:
                 data = {INTERRUPTED: f"{cell.id} was stopped: the session of the pytest-xdist "
                                      f"worker running it (pid {os.getpid()}) ended (Ctrl-C, -x)"}
             else:
-                data = self._outcome(cell, future, 0).to_json()
+                data = self._outcome(cell, future).to_json()
             part = self._path(cell, f"json.{os.getpid()}.part")
             part.write_text(json.dumps(data))
             os.replace(part, self._path(cell, "json"))
@@ -212,10 +268,7 @@ class Session:
         unless the owner ended without writing it."""
         path = self._path(cell, "json")
         if not path.exists():
-            try:
-                with self._lock(cell).acquire(timeout=RESULT_TIMEOUT):
-                    pass
-            except Timeout:
+            if not self._waited(partial(_free_within, self._lock(cell)), RESULT_TIMEOUT):
                 return _failed(cell, f"waited {RESULT_TIMEOUT:g} s for the pytest-xdist "
                                      f"worker running it ({self._owner(cell)}) to write {path}")
             if not path.exists():
@@ -274,7 +327,7 @@ class Session:
             if result.cell in ran:
                 cell, future = ran[result.cell]
                 if future.done():
-                    result.observation = self._outcome(cell, future, 0).observation
+                    result.observation = self._outcome(cell, future).observation
             elif shared is not None and (file := shared / f"{result.cell}.json").exists():
                 result.observation = CellResult.from_json(json.loads(file.read_text()),
                                                           str(file)).observation

@@ -15,6 +15,9 @@ PROPERTY = "emitcheck"
 RESULT = pytest.StashKey[Any]()
 #: workerinput key: the directory where xdist workers share cells.
 SHARED = "emitcheck_shared"
+#: The file the xdist controller leaves in that directory once its session is
+#: interrupted (no cell id starts with a dot).
+RUN_INTERRUPTED = ".interrupted"
 
 
 @dataclass
