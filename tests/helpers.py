@@ -56,6 +56,16 @@ def emitcheck(*args: str, env: dict | None = None, timeout: float = 120,
                           capture_output=True, text=True, timeout=timeout, **kwargs)
 
 
+def share_the_cache_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Call before ``pytester`` is set up: the pytest runs inside a test then
+    use this run's emitcheck cache folder. pytester gives each a HOME of its
+    own, so each would start with an empty one and list every cell again (a
+    few seconds of each run); a user's runs share theirs."""
+    from emitcheck.system.cache import CACHE_ENV, cache_root
+
+    monkeypatch.setenv(CACHE_ENV, str(cache_root()))
+
+
 def runnable(cell_id: str):
     """The cell of ``cell_id``, or a skip saying why it cannot run here."""
     from emitcheck.matrix.cells import parse

@@ -75,9 +75,17 @@ SHAPES_DIR = Path(__file__).parent / "apps" / "shapes"
 #: Bounds of the oracle's own waits (seconds). Generous: a shape imports a
 #: whole stack on a busy 2-core machine. They bound waiting, they judge nothing.
 LISTEN_TIMEOUT = 40.0
-CONNECT_TIMEOUT = 10.0
 TRIGGER_TIMEOUT = 10.0
 REDIS_TIMEOUT = 10.0
+#: How long a shape that already listens has to answer: the client's handshake,
+#: then its namespace's connect, each; and the plain GET asked when no event
+#: came. These judge: past them the connect had no answer, or the server has
+#: stopped. A shape that answers does so within a tenth of a second, on a
+#: loaded machine too (``Seen.connect_s``); one whose loop is blocked never
+#: does, and its test waits out every one of these seconds.
+CONNECT_TIMEOUT = 5.0
+#: The backstop of one connect: its two timeouts, and 2 s (``_connect``).
+CONNECT_BOUND = 2 * CONNECT_TIMEOUT + 2
 #: The environment variable that marks every process of one oracle run.
 MARKER = "EMITCHECK_ORACLE_RUN"
 
@@ -500,7 +508,10 @@ def _run_trigger(client, shape: Shape, port: int, trigger: str) -> str:
 
 def _connect(client, shape: Shape, port: int, rejections: list) -> tuple[str, str]:
     """("ok" | "refused" | "no_answer", message). Bounded: the client's own
-    request timeouts, and a thread joined with a bound as a backstop."""
+    timeouts (the handshake's, then the namespace's: CONNECT_TIMEOUT each), and
+    a thread joined 2 s past both as a backstop (a client that gave up on the
+    namespace then waits for its disconnect, which a blocked server never
+    answers)."""
     import socketio
 
     answer: list[tuple[str, str]] = []
@@ -518,9 +529,9 @@ def _connect(client, shape: Shape, port: int, rejections: list) -> tuple[str, st
 
     thread = threading.Thread(target=attempt, daemon=True)
     thread.start()
-    thread.join(2 * CONNECT_TIMEOUT + 5)
+    thread.join(CONNECT_BOUND)
     if not answer:
-        return "no_answer", f"the connect did not return within {2 * CONNECT_TIMEOUT + 5:g} s"
+        return "no_answer", f"the connect did not return within {CONNECT_BOUND:g} s"
     kind, message = answer[0]
     if kind == "ok":
         return "ok", ""
@@ -544,7 +555,8 @@ def observe(shape: Shape, workdir: Path, *, window: float | None = None,
     seen = Seen(shape.id, window)
     tree = Tree(argv_of(shape), shape.folder, environment(shape, port, redis_url),
                 workdir / f"{shape.id}.log")
-    client = socketio.Client(reconnection=False, handle_sigint=False)
+    client = socketio.Client(reconnection=False, handle_sigint=False,
+                             request_timeout=CONNECT_TIMEOUT)
     try:
         wait_listening(tree, port)
         clock = {"t0": time.monotonic()}

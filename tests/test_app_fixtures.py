@@ -9,9 +9,17 @@ from pathlib import Path
 
 import pytest
 
+from .helpers import share_the_cache_folder
+
 ROOT = Path(__file__).parent.parent
 EXAMPLE = ROOT / "docs" / "examples" / "test_socketio_events.py"
 APPS = Path(__file__).parent / "apps"
+
+
+@pytest.fixture(autouse=True)
+def _one_cache_folder(monkeypatch):
+    """Autouse: set up before pytester, whose HOME it must not read."""
+    share_the_cache_folder(monkeypatch)
 
 
 def _project(pytester: pytest.Pytester, sample: str, modes: list[str]) -> None:

@@ -24,10 +24,19 @@ import pytest
 from emitcheck.matrix import cells
 from emitcheck.matrix.expectations import expected
 
+from .helpers import share_the_cache_folder
+
 DELIVERED = ("threading-unpatched-thread-time_sleep", "threading-unpatched-task-time_sleep")
 ONE = DELIVERED[0]
 #: Bounds every pytest run inside a test (each starts a few cells at most).
 RUN_TIMEOUT = 150
+
+
+@pytest.fixture(autouse=True)
+def _one_cache_folder(monkeypatch):
+    """Autouse: set up before pytester, whose HOME it must not read."""
+    share_the_cache_folder(monkeypatch)
+
 
 NATURAL = """
 def test_natural(emitcheck_result):

@@ -36,11 +36,18 @@ def test_repro_script_agrees_with_emitcheck_run(tmp_path, cell_id):
     assert f"TRANSPORTS = {transports[cell.transport]}" in text
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    repro = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                           timeout=60, cwd=tmp_path, env=dict(os.environ, TMPDIR=str(scratch)))
+    # The script and emitcheck's run of the cell side by side, each with its
+    # own server on a free port.
+    with subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                          env=dict(os.environ, TMPDIR=str(scratch))) as repro:
+        try:
+            result = runner.run_cell(cell, workdir=tmp_path)
+            out, err = repro.communicate(timeout=60)
+        finally:
+            repro.kill()  # only if it is still running: the test failed already
     assert list(scratch.iterdir()) == []  # the script removed its temporary folder
-    result = runner.run_cell(cell, workdir=tmp_path)
     delivered = result.verdict == "delivered"
-    assert repro.returncode == (0 if delivered else 1), repro.stdout + repro.stderr
+    assert repro.returncode == (0 if delivered else 1), out + err
     assert (f"{cell_id}: events DELIVERED" if delivered
-            else f"{cell_id}: events NOT delivered") in repro.stdout
+            else f"{cell_id}: events NOT delivered") in out
