@@ -33,7 +33,8 @@ def test_every_measured_deployment_is_a_cell_with_an_expectation_and_nothing_els
 
 
 @pytest.mark.parametrize(("cell_id", "says"), [
-    ("aiohttp-unpatched-task-socketio_sleep-gunicorn", "aiohttp cells take no suffix yet"),
+    ("aiohttp-unpatched-task-socketio_sleep-gunicorn", "aiohttp cells are measured with "
+     "-other_namespace"),
     ("asgi-unpatched-task-socketio_sleep-node", "measured with -gunicorn"),
     ("asgi-unpatched-task-busy-gunicorn", "use asgi-unpatched-task-socketio_sleep-gunicorn"),
     ("asgi-unpatched-task-socketio_sleep-two_workers", "-websocket-two_workers is"),
