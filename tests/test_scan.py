@@ -328,6 +328,10 @@ def test_an_emit_to_a_namespace_no_handler_serves(tmp_path):
     assert (finding.code, finding.line, finding.cell, finding.verdict) == \
         ("ECK109", _line(NAMESPACED, 'namespace="/live"'),
          "threading-unpatched-task-socketio_sleep-other_namespace", "lost")
+    assert finding.message.startswith("socketio.emit(..., namespace='/live')")
+    sent = NAMESPACED.replace('socketio.emit("tick", {}', 'socketio.send({}')
+    [finding] = scan([_project(tmp_path / "send", app=sent)]).findings
+    assert finding.message.startswith("socketio.send(..., namespace='/live')")
 
 
 @pytest.mark.parametrize("served", [

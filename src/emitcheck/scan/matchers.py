@@ -264,7 +264,7 @@ def emit_to_unserved_namespace(program: Program) -> Iterator[Match]:
                     if work and work.start.kind in ("thread", "task") else ()
                 yield Match(module.path, emit.line,
                             (*own, f"{mode.value}-{patch}-task-socketio_sleep-other_namespace"),
-                            f"{emit.receiver}.emit(..., namespace={emit.namespace!r}) "
+                            f"{emit.receiver}.{emit.method}(..., namespace={emit.namespace!r}) "
                             f"goes to a namespace the project has no handler for (it serves "
                             f"{', '.join(sorted(served))}): no client can be there")
 

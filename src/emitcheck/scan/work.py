@@ -45,6 +45,7 @@ class Emit:
     #                      threadsafe, or passed (to create_task, gather, ...)
     loop: str | None = None  # run_coroutine_threadsafe's loop, as a name
     namespace: object = None  # its namespace= (a string), None, or ... (unknown)
+    method: str = "emit"      # emit or send
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ def analyze(name: str, node: ast.AST, body: list[ast.stmt], aliases: Aliases,
             if method in EMIT_METHODS and receiver:
                 how, loop = wrapped.get(id(sub), ("passed", None))
                 namespace = value(keyword(sub, "namespace"), constants)
-                facts.emits.append(Emit(sub.lineno, receiver, how, loop, namespace))
+                facts.emits.append(Emit(sub.lineno, receiver, how, loop, namespace, method))
             elif called in BLOCKING:
                 facts.waits.append(Wait(sub.lineno, called, True))
             elif method == "sleep" and receiver:

@@ -29,9 +29,9 @@ _CELL = sys.argv[1] if __name__ == "__main__" else os.environ.get("EMITCHECK_CEL
 _MODE, _PATCH = (_CELL.split("-") + ["", ""])[:2]
 #: The suffix of cells served by python-socketio's own Server instead of Flask-SocketIO.
 PYTHON_SOCKETIO = "python_socketio"
-#: The suffix of cells whose work emits to a namespace no handler serves and no
-#: client is on (families/namespaces.py), and that namespace.
-OTHER_NAMESPACE = ("other_namespace", "/other")
+#: Where the work of an ``-other_namespace`` cell emits: a namespace no handler
+#: serves and no client is on (families/namespaces.py); other cells emit to ``/``.
+OTHER_NAMESPACE = "/other"
 if _PATCH == "patched" and _MODE == "eventlet":
     import eventlet
 
@@ -136,7 +136,7 @@ def create_app(cell_id, emit_log_path, interval, queue_url=None, async_mode=None
         serve_only(socketio, os.environ[SECOND_SERVER])
     elif spawn in ("thread", "task"):
         wait_between = make_waiter(socketio, wait)
-        namespace = OTHER_NAMESPACE[1] if OTHER_NAMESPACE[0] in cell_id.split("-")[4:] else "/"
+        namespace = OTHER_NAMESPACE if "other_namespace" in cell_id.split("-")[4:] else "/"
         make_starter(socketio, spawn)(lambda: emit_forever(
             lambda event, data: socketio.emit(event, data, namespace=namespace),
             wait_between, interval, emit_log_path))
